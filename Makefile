@@ -1,0 +1,50 @@
+# omnichat: `make demo` and `make test` work from a fresh clone. Each installs what is missing
+# (Debian packages through apt-get when run as root, the Python virtual environment), then runs.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OMNICHAT := $(VENV)/bin/omnichat
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo-out
+
+# libportaudio2: sounddevice's PortAudio. pulseaudio, pulseaudio-utils, libasound2-plugins: the
+# private virtual sound card the audio tests use. espeak-ng, sox: real speech for the emulator
+# and the tests.
+SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox
+
+.PHONY: test demo system-deps venv clean
+
+test: system-deps venv
+	$(PY) -m pytest -q
+
+demo: system-deps venv
+	@mkdir -p $(DEMO_DIR)
+	$(OMNICHAT) talk --local --input omnichat/data/sample-question.wav \
+		--output $(DEMO_DIR)/reply.wav --transcript $(DEMO_DIR)/transcript.jsonl
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+		echo "error: could not create a virtual environment; install python3-venv (apt-get install python3-venv)" >&2; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "note: not a Debian/Ubuntu system; install the equivalents of:$$missing (audio tests will be skipped)" >&2; exit 0; fi; \
+	if [ "$$(id -u)" != "0" ]; then \
+		echo "note: missing system packages:$$missing; run 'sudo apt-get install -y$$missing' (audio tests are skipped until then)" >&2; exit 0; fi; \
+	echo "installing system packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; }
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

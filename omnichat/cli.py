@@ -1,0 +1,75 @@
+"""The Typer front-end: turns flags into settings and calls one function per command.
+
+Every ``OmnichatError`` is translated here, in ``_OmnichatGroup.invoke``, into one line on
+stderr and its exit code; ``--debug`` re-raises so the traceback shows. Typer never prints
+local variables (they may hold the API key).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from omnichat import __version__
+from omnichat.errors import ExitCode, OmnichatError
+from omnichat.sanitize import clean_text
+
+_state = {"debug": False}
+
+
+class _OmnichatGroup(TyperGroup):
+    """A click group that turns expected failures into one clean line and an exit code."""
+
+    def invoke(self, ctx):  # noqa: D401 - click API
+        try:
+            return super().invoke(ctx)
+        except OmnichatError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}", err=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            if _state["debug"]:
+                raise
+            typer.echo("omnichat: interrupted", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+app = typer.Typer(
+    cls=_OmnichatGroup,
+    help="Talk with Qwen-Omni-Realtime models from the terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"omnichat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    _state["debug"] = debug
+
+
+# --- commands are registered below, each a thin wrapper over one package function ----------
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="omnichat")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Fixtures for the private PulseAudio virtual sound card (filled in by the audio work)."""

@@ -1,0 +1,1 @@
+"""Fixtures that run the local emulator on a free loopback port (filled in by the emulator work)."""
