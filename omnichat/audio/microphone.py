@@ -1,0 +1,256 @@
+"""Microphones that deliver 16 kHz int16 mono blocks to ``on_block(bytes)``.
+
+Both run the same chain per block: capture -> 16 kHz mono int16 -> ``stages`` -> ``on_block``.
+A stage (echo cancellation, local VAD later) takes and returns an int16 block, or returns
+``None`` to drop it. ``on_block`` must not block (the engine does ``put_nowait``).
+
+``Microphone`` owns one ``sd.InputStream``; its callback runs on PortAudio's thread and only
+converts and copies. ``WavMicrophone`` owns the thread ``omnichat-wav-mic``, which blocks only
+on its stop event (pacing) and is unblocked by ``close()``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from omnichat.audio import BLOCK_MS, MIC_RATE_HZ
+from omnichat.audio.devices import (device_default_rate, is_rate_error, resolve_device,
+                                    sounddevice_module)
+from omnichat.audio.resample import StreamResampler
+from omnichat.audio.wav import read_wav_mono
+from omnichat.errors import AudioDeviceError
+
+MicStage = Callable[[np.ndarray], "np.ndarray | None"]
+SILENCE_DBFS = -120.0  # level_dbfs of an all-zero block
+
+
+class _BlockChain:
+    """Stages, level meter and delivery shared by both microphones (runs on their thread)."""
+
+    def __init__(self, on_block: Callable[[bytes], None], stages: Sequence[MicStage]):
+        self._on_block = on_block
+        self._stages = tuple(stages)
+        self.level_dbfs = SILENCE_DBFS
+        self.blocks_sent = 0
+        self.blocks_dropped_by_stages = 0
+
+    def deliver(self, block: np.ndarray) -> None:
+        self.level_dbfs = _dbfs(block)
+        for stage in self._stages:
+            block = stage(block)
+            if block is None:
+                self.blocks_dropped_by_stages += 1
+                return
+        self._on_block(block.astype("<i2", copy=False).tobytes())
+        self.blocks_sent += 1
+
+
+def _dbfs(block: np.ndarray) -> float:
+    if block.size == 0:
+        return SILENCE_DBFS
+    rms = math.sqrt(float(np.dot(block, block.astype(np.float64))) / block.size)
+    return 20.0 * math.log10(rms / 32768.0) if rms > 0 else SILENCE_DBFS
+
+
+class Microphone:
+    """Captures an input device as 16 kHz mono int16 blocks of ``block_ms``."""
+
+    def __init__(self, on_block: Callable[[bytes], None], device: str | int | None = None,
+                 block_ms: int = BLOCK_MS, stages: Sequence[MicStage] = ()):
+        self._chain = _BlockChain(on_block, stages)
+        self._device_spec = device
+        self.block_ms = block_ms
+        self.block_samples = MIC_RATE_HZ * block_ms // 1000
+        self.device_rate_hz = MIC_RATE_HZ
+        self.overflows = 0  # PortAudio input_overflow flags seen in the callback
+        self.error: BaseException | None = None  # first exception raised by a stage/on_block
+        self._stream = None
+        self._resampler: StreamResampler | None = None
+        self._fifo = np.zeros(0, dtype=np.int16)  # re-blocks resampled audio to block_samples
+        self._fifo_n = 0
+
+    def start(self) -> None:
+        sd = sounddevice_module()
+        index = resolve_device(self._device_spec, "input")
+        try:
+            self._stream = self._open(sd, index, MIC_RATE_HZ)
+        except sd.PortAudioError as exc:
+            if not is_rate_error(exc):
+                raise _open_failed(exc) from exc
+            try:
+                self._stream = self._open(sd, index, device_default_rate(index, "input"))
+            except sd.PortAudioError as exc2:
+                raise _open_failed(exc2) from exc2
+        try:
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream.close()
+            self._stream = None
+            raise _open_failed(exc) from exc
+
+    def _open(self, sd, index, rate: int):
+        callback = self._callback
+        if rate != MIC_RATE_HZ:
+            self._resampler = StreamResampler(rate, MIC_RATE_HZ)
+            self._fifo = np.zeros(4 * self.block_samples + 64, dtype=np.int16)
+            callback = self._resampling_callback
+        self.device_rate_hz = rate
+        return sd.InputStream(samplerate=rate, channels=1, dtype="int16", latency="low",
+                              blocksize=rate * self.block_ms // 1000, device=index,
+                              callback=callback)
+
+    # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
+    def _callback(self, indata, frames, time_info, status) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        self._deliver(indata[:, 0].copy())
+
+    def _resampling_callback(self, indata, frames, time_info, status) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        y = self._resampler.process(indata[:, 0])
+        k = min(y.size, self._fifo.size - self._fifo_n)
+        self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
+        self._fifo_n += k
+        while self._fifo_n >= self.block_samples:
+            block = self._fifo[: self.block_samples].copy()
+            self._fifo[: self._fifo_n - self.block_samples] = self._fifo[self.block_samples:self._fifo_n]
+            self._fifo_n -= self.block_samples
+            self._deliver(block)
+
+    def _deliver(self, block: np.ndarray) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._chain.deliver(block)
+        except Exception as exc:  # noqa: BLE001 - kept for the engine to re-raise
+            self.error = exc
+
+    @property
+    def level_dbfs(self) -> float:
+        return self._chain.level_dbfs
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"overflows": self.overflows, "blocks_sent": self._chain.blocks_sent,
+                "blocks_dropped_by_stages": self._chain.blocks_dropped_by_stages}
+
+    @property
+    def latency_s(self) -> float:
+        return float(self._stream.latency) if self._stream is not None else 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream is not None and self._stream.active)
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+    def __enter__(self) -> "Microphone":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _open_failed(exc: Exception) -> AudioDeviceError:
+    return AudioDeviceError(
+        f"cannot open the input device: {exc}; pick another input device "
+        "(see 'omnichat devices'), or speak from a file with --input question.wav")
+
+
+class WavMicrophone:
+    """``--input`` WAV as a microphone: lead silence, the file, then silence until ``close()``.
+
+    Paced on a monotonic clock (``pace=1`` real time, ``2`` twice as fast, ``0`` no pacing
+    for the file; the trailing silence is always paced in real time so it cannot spin).
+    """
+
+    def __init__(self, path: Path, on_block: Callable[[bytes], None], block_ms: int = BLOCK_MS,
+                 pace: float = 1.0, lead_silence_s: float = 0.3, stages: Sequence[MicStage] = ()):
+        self.path = Path(path)
+        self._samples = read_wav_mono(self.path, MIC_RATE_HZ)  # UsageError on a bad file
+        self._chain = _BlockChain(on_block, stages)
+        self.block_ms = block_ms
+        self.block_samples = MIC_RATE_HZ * block_ms // 1000
+        self.pace = pace
+        self.lead_blocks = int(round(lead_silence_s * 1000 / block_ms))
+        self.file_duration_s = self._samples.size / MIC_RATE_HZ
+        self.file_done = threading.Event()  # set once the file's last sample was delivered
+        self.overflows = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()  # close() sets it; the thread's only wait
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._capture_loop, name="omnichat-wav-mic")
+        self._thread.start()
+
+    def _capture_loop(self) -> None:
+        period_s = self.block_ms / 1000.0
+        t0, sent = time.monotonic(), 0
+        silence = np.zeros(self.block_samples, dtype=np.int16)
+        file_blocks = -(-self._samples.size // self.block_samples)
+        try:
+            for i in range(self.lead_blocks + file_blocks):
+                if self._wait(t0 + sent * period_s / self.pace if self.pace > 0 else 0.0):
+                    return
+                self._chain.deliver(silence.copy() if i < self.lead_blocks
+                                    else self._file_block(i - self.lead_blocks))
+                sent += 1
+            self.file_done.set()
+            t0, sent = time.monotonic(), 0
+            while not self._wait(t0 + sent * period_s):
+                self._chain.deliver(silence.copy())
+                sent += 1
+        except Exception as exc:  # noqa: BLE001 - kept for the engine to re-raise
+            self.error = exc
+
+    def _wait(self, deadline: float) -> bool:
+        """Wait until ``deadline`` (monotonic) or close(); True means stop."""
+        return self._stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def _file_block(self, k: int) -> np.ndarray:
+        block = np.zeros(self.block_samples, dtype=np.int16)
+        chunk = self._samples[k * self.block_samples:(k + 1) * self.block_samples]
+        block[: chunk.size] = chunk
+        return block
+
+    @property
+    def level_dbfs(self) -> float:
+        return self._chain.level_dbfs
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"overflows": 0, "blocks_sent": self._chain.blocks_sent,
+                "blocks_dropped_by_stages": self._chain.blocks_dropped_by_stages}
+
+    def close(self) -> None:
+        """Stop and join the thread; idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout=5.0)
+        if thread.is_alive():  # pragma: no cover - a bug, reported rather than hidden
+            raise RuntimeError("omnichat-wav-mic did not stop within 5 s")
+
+    def __enter__(self) -> "WavMicrophone":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,252 @@
+"""The playback ring buffer between the receiver thread and the speaker callback.
+
+One writer (the engine's receiver thread) appends the model's 24 kHz PCM with ``write()``; one
+reader (the PortAudio output callback, or ``FileSpeaker``'s thread) takes fixed blocks with
+``read_into()``. Barge-in calls ``flush()``: everything queued is dropped and the next block
+plays a ~10 ms fade of what would have come next, then silence, so the cut does not click.
+
+Sample clocks (all monotonic, in samples at ``rate_hz``):
+
+* ``written_samples``: every sample ever written (flushed and overflow-dropped ones included).
+  The engine notes ``written_samples`` when a response's first audio arrives: that is its start.
+* ``played_samples``: real samples handed to the device. Flushes never move it.
+* ``discarded_samples``: samples written but never played (flushed, or dropped on overflow).
+
+``written == played + discarded + queued`` always holds, so a sample's *stream position*
+(``played + discarded`` at the moment it is read) equals its index in the written clock.
+``heard_samples(start, length)`` turns a response's ``[start, start + length)`` into the exact
+number of its samples the device received, skipping flushed ranges; for a response with no
+flush in between it is ``clamp(played_samples + discarded_samples - start, 0, length)``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Callable
+
+import numpy as np
+
+from omnichat.audio import SPEAKER_RATE_HZ
+
+PlayedListener = Callable[[np.ndarray], None]
+
+
+class PlaybackBuffer:
+    """24 kHz int16 ring buffer: the receiver thread writes, the output callback reads."""
+
+    def __init__(self, rate_hz: int = SPEAKER_RATE_HZ, capacity_s: float = 120.0):
+        self.rate_hz = int(rate_hz)
+        self._ring = np.zeros(max(1, int(rate_hz * capacity_s)), dtype=np.int16)
+        self._cap = self._ring.size
+        # Guards every counter and the ring indices. Held only for index arithmetic and one
+        # bounded copy (<= one block on the read side), never across a call out.
+        self._lock = threading.Lock()
+        self._read = 0  # ring index of the next sample to play
+        self._queued = 0
+        self._written = 0
+        self._played = 0
+        self._discarded = 0
+        self._odd_byte = b""  # a write() split mid-sample keeps its first byte here
+        # Fade-out prepared by flush() (writer side, may allocate) and played by the reader.
+        self._fade = np.zeros(max(1, int(rate_hz * 0.05)), dtype=np.int16)
+        self._fade_len = 0
+        self._fade_pos = 0
+        # (stream position, count) of each discarded range, for heard_samples().
+        self._gaps: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
+        self._expecting = False  # audio is due: running dry now is an underrun
+        self._dry = False  # already counted the current dry spell
+        self._drained = threading.Event()  # set while nothing (audio or fade) is queued
+        self._drained.set()
+        self._data = threading.Event()  # set while something is queued (FileSpeaker waits)
+        self._listeners: list[PlayedListener] = []
+        self.underruns = 0
+        self.dropped_samples = 0
+        self.last_read_filled = 0
+        self.output_latency_s = 0.0  # set by the speaker; for heard-time compensation later
+
+    # ---- writer side (engine receiver thread) ---------------------------------------------
+
+    def write(self, pcm: bytes) -> None:
+        """Queue little-endian int16 PCM. Never blocks; on overflow the oldest audio is dropped."""
+        data = self._odd_byte + bytes(pcm)
+        self._odd_byte = data[-1:] if len(data) % 2 else b""
+        samples = np.frombuffer(data[: len(data) - len(self._odd_byte)], dtype="<i2")
+        if samples.size == 0:
+            return
+        with self._lock:
+            self._append(samples)
+            self._expecting = True
+            self._drained.clear()
+            self._data.set()
+
+    def _append(self, samples: np.ndarray) -> None:
+        n = samples.size
+        if n > self._cap:  # keep only the newest capacity's worth
+            self._drop_oldest(self._queued)
+            self._count_drop(n - self._cap)
+            self._written += n - self._cap
+            samples = samples[n - self._cap:]
+            n = self._cap
+        overflow = self._queued + n - self._cap
+        if overflow > 0:
+            self._drop_oldest(overflow)
+        start = (self._read + self._queued) % self._cap
+        first = min(n, self._cap - start)
+        self._ring[start:start + first] = samples[:first]
+        self._ring[: n - first] = samples[first:]
+        self._queued += n
+        self._written += n
+
+    def _drop_oldest(self, n: int) -> None:
+        if n <= 0:
+            return
+        self._count_drop(n)
+        self._read = (self._read + n) % self._cap
+        self._queued -= n
+
+    def _count_drop(self, n: int) -> None:
+        self._gaps.append((self._played + self._discarded, n))
+        self._discarded += n
+        self.dropped_samples += n
+
+    def flush(self, fade_ms: float = 10.0) -> int:
+        """Drop everything queued; returns how many samples were discarded (never heard).
+
+        The next read plays a linear fade of the first ``fade_ms`` of what was queued (those
+        samples count as discarded: they are not part of the heard clock), then silence.
+        """
+        with self._lock:
+            n = self._queued
+            fade_len = min(n, int(self.rate_hz * fade_ms / 1000.0), self._fade.size)
+            if fade_len:
+                idx = (self._read + np.arange(fade_len)) % self._cap
+                ramp = np.linspace(1.0, 0.0, fade_len + 1, dtype=np.float32)[1:]
+                self._fade[:fade_len] = (self._ring[idx] * ramp).astype(np.int16)
+            self._fade_len, self._fade_pos = fade_len, 0
+            if n:
+                self._gaps.append((self._played + self._discarded, n))
+            self._discarded += n
+            self._read = (self._read + n) % self._cap
+            self._queued = 0
+            self._expecting = False
+            self._dry = False
+            if fade_len:  # the fade is still to be played: not drained yet
+                self._data.set()
+            else:
+                self._data.clear()
+                self._drained.set()
+        return n
+
+    def finish(self) -> None:
+        """The current response has no more audio: running dry from now on is not an underrun."""
+        with self._lock:
+            self._expecting = False
+
+    # ---- reader side (output callback) ----------------------------------------------------
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Fill ``out`` (int16, 1-D or (n, 1)); returns the number of real samples copied.
+
+        A pending flush fade comes first, then queued audio, then zeros. Runs in the audio
+        callback: no allocation beyond numpy views, the lock is held for one block copy.
+        """
+        buf = out.reshape(-1)
+        want = buf.size
+        with self._lock:
+            pos = self._copy_fade(buf)
+            n = min(want - pos, self._queued)
+            if n:
+                first = min(n, self._cap - self._read)
+                buf[pos:pos + first] = self._ring[self._read:self._read + first]
+                buf[pos + first:pos + n] = self._ring[: n - first]
+                self._read = (self._read + n) % self._cap
+                self._queued -= n
+                self._played += n
+            self.last_read_filled = pos + n  # fade + real samples at the head of the last block
+            if pos + n < want:
+                buf[pos + n:] = 0
+                if self._expecting and not self._dry:
+                    self.underruns += 1
+                    self._dry = True
+            elif n:
+                self._dry = False
+            if self._queued == 0 and self._fade_pos >= self._fade_len:
+                self._data.clear()
+                if not self._drained.is_set():
+                    self._drained.set()
+        for listener in self._listeners:
+            listener(buf)
+        return n
+
+    def _copy_fade(self, buf: np.ndarray) -> int:
+        left = self._fade_len - self._fade_pos
+        if left <= 0:
+            return 0
+        k = min(left, buf.size)
+        buf[:k] = self._fade[self._fade_pos:self._fade_pos + k]
+        self._fade_pos += k
+        return k
+
+    def add_played_listener(self, fn: PlayedListener) -> None:
+        """Call ``fn(block)`` with every block handed to the device, silence included, in order.
+
+        ``fn`` runs on the reader side (the audio callback): it must only copy. ``block`` is a
+        view valid during the call only.
+        """
+        self._listeners = [*self._listeners, fn]  # copy-on-write: the reader never sees a half list
+
+    # ---- clocks and waits -----------------------------------------------------------------
+
+    @property
+    def played_samples(self) -> int:
+        return self._played
+
+    @property
+    def written_samples(self) -> int:
+        return self._written
+
+    @property
+    def discarded_samples(self) -> int:
+        return self._discarded
+
+    @property
+    def queued_samples(self) -> int:
+        return self._queued
+
+    @property
+    def stream_position(self) -> int:
+        """Index, in the written clock, of the next sample the reader will take."""
+        with self._lock:
+            return self._played + self._discarded
+
+    def heard_samples(self, start: int, length: int, latency_samples: int = 0) -> int:
+        """How many samples of ``[start, start + length)`` (written clock) the device received.
+
+        Exact across flushes and overflow drops; ``latency_samples`` (e.g. from
+        ``output_latency_s``) discounts audio handed over but not yet out of the speaker.
+        """
+        with self._lock:
+            pos = self._played + self._discarded
+            gaps = list(self._gaps)
+        end = start + length
+        reached = max(0, min(pos, end) - start)
+        for gap_start, gap_len in gaps:
+            lo, hi = max(gap_start, start), min(gap_start + gap_len, end, pos)
+            if hi > lo:
+                reached -= hi - lo
+        return max(0, reached - max(0, latency_samples))
+
+    def wait_drained(self, timeout_s: float) -> bool:
+        """Block until nothing is queued (a pending fade included); False on timeout."""
+        return self._drained.wait(timeout_s)
+
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """Block until something is queued; False on timeout (FileSpeaker's idle wait)."""
+        return self._data.wait(timeout_s)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"underruns": self.underruns, "dropped_samples": self.dropped_samples,
+                "queued_samples": self._queued, "played_samples": self._played,
+                "written_samples": self._written, "discarded_samples": self._discarded}

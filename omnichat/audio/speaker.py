@@ -1,0 +1,214 @@
+"""Speakers that drain a ``PlaybackBuffer``: a real PortAudio device, or a WAV file.
+
+``Speaker`` owns one ``sd.OutputStream``; its callback (PortAudio's thread) only copies from
+the buffer. ``FileSpeaker`` owns the thread ``omnichat-file-speaker``, which blocks only on
+its stop event (real-time pacing) or the buffer's data event, and ``close()`` unblocks it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from omnichat.audio import SPEAKER_RATE_HZ
+from omnichat.audio.devices import (device_default_rate, is_rate_error, resolve_device,
+                                    sounddevice_module)
+from omnichat.audio.playback import PlaybackBuffer
+from omnichat.audio.resample import StreamResampler
+from omnichat.audio.wav import WavWriter
+from omnichat.errors import AudioDeviceError
+
+# After close() is asked, keep the stream running on silence this long past the device
+# latency: stopping a PortAudio stream drops the audio still in its buffers (rig pitfall P2).
+_TAIL_PAD_S = 0.1
+
+
+class Speaker:
+    """Plays a ``PlaybackBuffer`` on an output device at 24 kHz (or the device rate + soxr)."""
+
+    def __init__(self, buffer: PlaybackBuffer, device: str | int | None = None, block_ms: int = 10):
+        self.buffer = buffer
+        self._device_spec = device
+        self.block_ms = block_ms
+        self._stream = None
+        self.device_rate_hz = SPEAKER_RATE_HZ
+        self.device_underflows = 0  # PortAudio output_underflow flags seen in the callback
+        self._closing = False
+        self._silent_frames = 0
+        self._pad_frames = 0
+        self._tail_done = threading.Event()  # set by the callback once the tail has played
+        self._fifo = np.zeros(0, dtype=np.int16)
+        self._fifo_n = 0
+        self._src = np.zeros(0, dtype=np.int16)
+        self._resampler: StreamResampler | None = None
+
+    def start(self) -> None:
+        sd = sounddevice_module()
+        index = resolve_device(self._device_spec, "output")
+        try:
+            self._stream = self._open(sd, index, SPEAKER_RATE_HZ)
+        except sd.PortAudioError as exc:
+            if not is_rate_error(exc):
+                raise _open_failed(exc) from exc
+            try:
+                self._stream = self._open(sd, index, device_default_rate(index, "output"))
+            except sd.PortAudioError as exc2:
+                raise _open_failed(exc2) from exc2
+        self._pad_frames = int((self._stream.latency + _TAIL_PAD_S) * self.device_rate_hz)
+        self.buffer.output_latency_s = float(self._stream.latency)
+        try:
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream.close()
+            self._stream = None
+            raise _open_failed(exc) from exc
+
+    def _open(self, sd, index, rate: int):
+        blocksize = rate * self.block_ms // 1000
+        callback = self._callback
+        if rate != SPEAKER_RATE_HZ:
+            self._resampler = StreamResampler(SPEAKER_RATE_HZ, rate)
+            self._src = np.zeros(-(-SPEAKER_RATE_HZ * self.block_ms // 1000), dtype=np.int16)
+            self._fifo = np.zeros(4 * blocksize + 64, dtype=np.int16)
+            callback = self._resampling_callback
+        self.device_rate_hz = rate
+        return sd.OutputStream(samplerate=rate, channels=1, dtype="int16", latency="low",
+                               blocksize=blocksize, device=index, callback=callback)
+
+    # PortAudio's thread: copy only.
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            self.device_underflows += 1
+        if self._closing:
+            outdata.fill(0)
+        else:
+            self.buffer.read_into(outdata)
+        self._track_tail(outdata, frames)
+
+    def _resampling_callback(self, outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            self.device_underflows += 1
+        out = outdata.reshape(-1)
+        for _ in range(8):  # soxr may hold back its first outputs; bounded, never spins
+            if self._fifo_n >= frames or self._closing:
+                break
+            self.buffer.read_into(self._src)
+            y = self._resampler.process(self._src)
+            k = min(y.size, self._fifo.size - self._fifo_n)
+            self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
+            self._fifo_n += k
+        n = min(frames, self._fifo_n)
+        out[:n] = self._fifo[:n]
+        out[n:] = 0
+        self._fifo[: self._fifo_n - n] = self._fifo[n:self._fifo_n]
+        self._fifo_n -= n
+        self._track_tail(outdata, frames)
+
+    def _track_tail(self, outdata, frames: int) -> None:
+        self._silent_frames = 0 if outdata.any() else self._silent_frames + frames
+        if self._closing and self._silent_frames >= self._pad_frames:
+            self._tail_done.set()
+
+    @property
+    def latency_s(self) -> float:
+        return float(self._stream.latency) if self._stream is not None else 0.0
+
+    @property
+    def active(self) -> bool:
+        """False once the stream stopped by itself (device unplugged, sound server gone)."""
+        return bool(self._stream is not None and self._stream.active)
+
+    def close(self) -> None:
+        """Stop after the audio already handed to the device has played; idempotent.
+
+        Audio still queued in the buffer is not played: call ``buffer.wait_drained()`` first.
+        """
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        self._closing = True
+        if stream.active:
+            self._tail_done.wait(self._pad_frames / self.device_rate_hz + 1.0)
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+    def __enter__(self) -> "Speaker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _open_failed(exc: Exception) -> AudioDeviceError:
+    return AudioDeviceError(
+        f"cannot open the output device: {exc}; pick another output device "
+        "(see 'omnichat devices'), or write the reply to a file with --output reply.wav")
+
+
+class FileSpeaker:
+    """The ``--output`` WAV "speaker": consumes the buffer in 10 ms blocks on a real-time clock.
+
+    With ``pace=1.0`` the file is a timeline (silence between replies included); ``pace=0``
+    consumes as fast as audio arrives and writes only what was queued.
+    """
+
+    def __init__(self, buffer: PlaybackBuffer, path: Path, pace: float = 1.0, block_ms: int = 10):
+        self.buffer = buffer
+        self.path = Path(path)
+        self.pace = pace
+        self.block_ms = block_ms
+        self._stop = threading.Event()  # close() sets it; the only thing the thread waits on
+        self._thread: threading.Thread | None = None
+        self._writer: WavWriter | None = None
+        self._error: BaseException | None = None
+        self.latency_s = 0.0
+
+    def start(self) -> None:
+        self._writer = WavWriter(self.path, self.buffer.rate_hz)
+        self._thread = threading.Thread(target=self._play_loop, name="omnichat-file-speaker")
+        self._thread.start()
+
+    def _play_loop(self) -> None:
+        block = np.zeros(self.buffer.rate_hz * self.block_ms // 1000, dtype=np.int16)
+        period_s = self.block_ms / 1000.0 / self.pace if self.pace > 0 else 0.0
+        t0, blocks = time.monotonic(), 0
+        try:
+            while not self._stop.is_set():
+                if period_s:
+                    blocks += 1
+                    if self._stop.wait(max(0.0, t0 + blocks * period_s - time.monotonic())):
+                        break
+                elif not self.buffer.wait_for_data(0.05):
+                    continue
+                self.buffer.read_into(block)
+                self._writer.write(block if period_s else block[: self.buffer.last_read_filled])
+        except BaseException as exc:  # kept and re-raised by close() in the caller's thread
+            self._error = exc
+
+    def close(self) -> None:
+        """Stop the thread, join it and rename the WAV into place; idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout=5.0)
+        if thread.is_alive():  # pragma: no cover - a bug, reported rather than hidden
+            self._writer.abort()
+            raise RuntimeError("omnichat-file-speaker did not stop within 5 s")
+        if self._error is not None:
+            self._writer.abort()
+            raise self._error
+        self._writer.close()
+
+    def __enter__(self) -> "FileSpeaker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
