@@ -66,6 +66,51 @@ def _root(
 # --- commands are registered below, each a thin wrapper over one package function ----------
 
 
+@app.command()
+def voices(
+    model: Optional[str] = typer.Option(None, "--model", "-m",
+                                        help="Model id (default: the configured model)."),
+    language: Optional[str] = typer.Option(None, "--language", "-l",
+                                           help="Only voices speaking this (e.g. 'english')."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """List the voices a model offers."""
+    from omnichat.voices import list_voices
+
+    list_voices(model, language=language, as_json=as_json)
+
+
+config_app = typer.Typer(help="Create, inspect and locate the configuration file.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("init")
+def config_init(force: bool = typer.Option(False, "--force", help="Replace an existing file.")):
+    """Write a commented starter config file."""
+    from omnichat.config import config_path
+    from omnichat.config_commands import init_config
+
+    typer.echo(f"wrote {init_config(config_path(), force=force)}")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the settings in effect and where each comes from (the API key stays hidden)."""
+    from omnichat.config import config_path, load_settings
+    from omnichat.config_commands import show_lines
+
+    typer.echo("\n".join(show_lines(load_settings(), looked_at=config_path())))
+
+
+@config_app.command("path")
+def config_path_command() -> None:
+    """Print where the config file is (or would be)."""
+    from omnichat.config import config_path
+
+    typer.echo(str(config_path()))
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="omnichat")

@@ -1,0 +1,311 @@
+"""Settings: a TOML file with one table per region, folded into one frozen ``Settings``.
+
+Precedence, highest first: flags > environment > config file > built-in defaults. Every value
+remembers where it came from, so a bad value is reported as one line naming the flag, the
+environment variable or the file and key, plus the fix, before any connection is attempted.
+
+The API key is read only from a flag or from the region's environment variable (never from
+the file) and is declared ``repr=False``; nothing in this module prints it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from urllib.parse import quote
+
+import platformdirs
+
+from omnichat.catalog import DEFAULT_MODEL, REGIONS, Model, Region
+from omnichat.config_schema import (
+    FILE_KEYS,
+    REGION_KEYS,
+    SAMPLING_NAMES,
+    TABLES,
+    Value,
+    check_kind,
+    flag_name,
+    suggest,
+    validate,
+)
+from omnichat.errors import ConfigError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_API_KEY_ENV = "DASHSCOPE_API_KEY"
+ENV_VARS = {"region": "OMNICHAT_REGION", "model": "OMNICHAT_MODEL", "voice": "OMNICHAT_VOICE",
+            "instructions": "OMNICHAT_INSTRUCTIONS"}
+CONFIG_ENV = "OMNICHAT_CONFIG"
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    type: str = "server_vad"  # "server_vad" | "semantic_vad"
+    threshold: float = 0.5  # [-1, 1]; lower is more sensitive
+    silence_duration_ms: int = 800  # [200, 6000]
+    prefix_padding_ms: int = 300
+
+
+def default_transcript_dir() -> Path:
+    return Path(platformdirs.user_data_dir("omnichat")) / "transcripts"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    region: str = "intl"
+    url: str = REGIONS["intl"].url
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    api_key: str | None = field(default=None, repr=False)
+    model: str = DEFAULT_MODEL
+    voice: str = "Tina"
+    instructions: str | None = None
+    modalities: tuple[str, ...] = ("text", "audio")
+    turn_detection: TurnDetection | None = field(default_factory=TurnDetection)  # None: manual
+    temperature: float | None = None  # sampling: None = not sent, the model's default applies
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    repetition_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    smooth_output: bool | None = None
+    enable_search: bool = False
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    echo_mode: str = "auto"
+    transcript_dir: Path = field(default_factory=default_transcript_dir)
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def endpoint(self) -> str:
+        """The WebSocket URL with the model as query parameter."""
+        joiner = "&" if "?" in self.url else "?"
+        return f"{self.url}{joiner}model={quote(self.model, safe='')}"
+
+    def session_payload(self) -> dict[str, Any]:
+        """The ``session`` object of the first ``session.update``; unset options are omitted."""
+        session: dict[str, Any] = {"modalities": list(self.modalities), "voice": self.voice}
+        if self.instructions:
+            session["instructions"] = self.instructions
+        session["input_audio_format"] = "pcm"
+        session["output_audio_format"] = "pcm"
+        session["turn_detection"] = _turn_detection_payload(self.turn_detection)
+        for name in SAMPLING_NAMES:
+            value = getattr(self, name)
+            if value is not None:
+                session[name] = value
+        if self.enable_search:
+            session["enable_search"] = True
+        if self.smooth_output is not None:
+            session["smooth_output"] = self.smooth_output
+        return session
+
+
+def _turn_detection_payload(td: TurnDetection | None) -> dict[str, Any] | None:
+    if td is None:
+        return None
+    return {"type": td.type, "threshold": td.threshold,
+            "silence_duration_ms": td.silence_duration_ms,
+            "prefix_padding_ms": td.prefix_padding_ms,
+            "create_response": True, "interrupt_response": True}
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$OMNICHAT_CONFIG`` if set, else ``config.toml`` in the user config directory."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]).expanduser()
+    return Path(platformdirs.user_config_dir("omnichat")) / "config.toml"
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, *,
+                  environ: Mapping[str, str] | None = None,
+                  path: Path | None = None) -> Settings:
+    """Merge flags, environment, file and defaults into validated ``Settings``.
+
+    ``flags`` keys are ``Settings`` field names; a ``None`` value means "not given". Besides
+    the fields, ``threshold``, ``silence_duration_ms`` and ``prefix_padding_ms`` tune the turn
+    detection, and ``turn_detection`` may be a ``TurnDetection``, ``"server_vad"``,
+    ``"semantic_vad"`` or ``"manual"``. Raises ``ConfigError`` (one line) on any bad value.
+    """
+    environ = os.environ if environ is None else environ
+    path = path if path is not None else config_path(environ)
+    document = _read_file(path)
+    file_values, file_regions = _from_file(document, path) if document is not None else ({}, {})
+    layered: dict[str, Value] = {}
+    layered.update(file_values)
+    layered.update(_from_env(environ))
+    layered.update(_from_flags(flags or {}))
+    region_values = _resolve_region(layered, file_regions, environ, flags or {}, path)
+    layered.update(region_values)
+    resolved = validate(layered)
+    sources = {name: value.source for name, value in layered.items()}
+    return Settings(**resolved, config_file=path if document is not None else None,
+                    sources=MappingProxyType(_complete_sources(sources)))
+
+
+def _read_file(path: Path) -> dict[str, Any] | None:
+    # A missing file means built-in defaults; `config show` says which file it looked for.
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}; fix that line or "
+                          f"start again with `omnichat config init --force`") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text; save it as UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}; "
+                          f"check its permissions") from exc
+
+
+def _from_file(document: Mapping[str, Any], path: Path
+               ) -> tuple[dict[str, Value], dict[str, dict[str, Value]]]:
+    values: dict[str, Value] = {}
+    regions: dict[str, dict[str, Value]] = {}
+    for key, item in document.items():
+        if key in TABLES and not isinstance(item, dict):
+            raise ConfigError(f"config file {path}, key '{key}': must be a table; write it as "
+                              f"[{key}] followed by its keys")
+        if key == "regions":
+            regions = _file_regions(item, path)
+        elif key in TABLES:
+            for sub, subitem in item.items():
+                values.update(_file_value(f"{key}.{sub}", subitem, path))
+        else:
+            values.update(_file_value(key, item, path))
+    return values, regions
+
+
+def _file_value(dotted: str, item: Any, path: Path) -> dict[str, Value]:
+    where = f"config file {path}, key '{dotted}'"
+    if dotted == "api_key" or dotted.endswith(".api_key"):
+        raise ConfigError(f"{where}: API keys are not read from the config file; delete the "
+                          f"line and export {DEFAULT_API_KEY_ENV} (or the region's api_key_env)")
+    if dotted not in FILE_KEYS:
+        hint = suggest(dotted, [*FILE_KEYS, *TABLES]) or "; remove it"
+        raise ConfigError(f"{where}: unknown key{hint}")
+    name, kind = FILE_KEYS[dotted]
+    check_kind(kind, item, where)
+    return {name: Value(item, "file", where)}
+
+
+def _file_regions(item: Any, path: Path) -> dict[str, dict[str, Value]]:
+    if not isinstance(item, dict) or not all(isinstance(v, dict) for v in item.values()):
+        raise ConfigError(f"config file {path}, key 'regions': must hold tables like "
+                          f"[regions.intl] with url and api_key_env")
+    regions: dict[str, dict[str, Value]] = {}
+    for region, table in item.items():
+        regions[region] = {}
+        for key, value in table.items():
+            dotted = f"regions.{region}.{key}"
+            where = f"config file {path}, key '{dotted}'"
+            if key == "api_key":
+                _file_value(dotted, value, path)  # raises the "no keys in the file" error
+            if key not in REGION_KEYS:
+                hint = suggest(key, REGION_KEYS) or "; only url and api_key_env belong here"
+                raise ConfigError(f"{where}: unknown key{hint}")
+            check_kind(REGION_KEYS[key], value, where)
+            regions[region][key] = Value(value, "file", where)
+    return regions
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Value]:
+    values = {}
+    for name, var in ENV_VARS.items():
+        if environ.get(var):
+            values[name] = Value(environ[var], "env", f"environment variable {var}")
+    return values
+
+
+_FLAG_KINDS = {
+    "region": "str", "url": "str", "api_key_env": "str", "api_key": "str", "model": "str",
+    "voice": "str", "instructions": "str", "modalities": "str_list", "turn_detection": "vad",
+    "threshold": "float", "silence_duration_ms": "int", "prefix_padding_ms": "int",
+    "temperature": "float", "top_p": "float", "top_k": "int", "max_tokens": "int",
+    "repetition_penalty": "float", "presence_penalty": "float", "seed": "int",
+    "smooth_output": "bool", "enable_search": "bool", "input_device": "device",
+    "output_device": "device", "echo_mode": "str", "transcript_dir": "path",
+}
+
+
+def _from_flags(flags: Mapping[str, Any]) -> dict[str, Value]:
+    values: dict[str, Value] = {}
+    for name, value in flags.items():
+        if name not in _FLAG_KINDS:
+            raise TypeError(f"load_settings() got an unknown flag key {name!r}")
+        if value is None:
+            continue
+        where = f"flag {flag_name(name)}"
+        if isinstance(value, TurnDetection):
+            values.update(_turn_detection_flag(value, where))
+            continue
+        if name == "modalities" and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        check_kind(_FLAG_KINDS[name], value, where)
+        values[name] = Value(value, "flag", where)
+    return values
+
+
+def _turn_detection_flag(td: TurnDetection, where: str) -> dict[str, Value]:
+    return {name: Value(getattr(td, name if name != "turn_detection" else "type"), "flag", where)
+            for name in ("turn_detection", "threshold", "silence_duration_ms",
+                         "prefix_padding_ms")}
+
+
+def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Mapping[str, Value]],
+                    environ: Mapping[str, str], flags: Mapping[str, Any],
+                    path: Path) -> dict[str, Value]:
+    """The region, its URL, its key variable and the key itself, each with its source."""
+    region = layered.get("region", Value("intl", "default", "built-in default"))
+    known = {**{name: {} for name in REGIONS}, **file_regions}
+    if region.value not in known:
+        raise ConfigError(f"{region.where}: unknown region '{region.value}'"
+                          f"{suggest(region.value, known)}; known regions: {', '.join(known)} "
+                          f"(define another with a [regions.NAME] table and its url)")
+    table = file_regions.get(region.value, {})
+    builtin: Region | None = REGIONS.get(region.value)
+    if builtin is None and "url" not in table:
+        raise ConfigError(f"config file {path}, table [regions.{region.value}]: a region of "
+                          f"your own needs a url; add url = \"wss://...\"")
+    url = layered.get("url") or table.get("url") or Value(builtin.url, "default", "default")
+    key_env = (layered.get("api_key_env") or table.get("api_key_env")
+               or Value(DEFAULT_API_KEY_ENV, "default", "default"))
+    values = {"region": region, "url": url, "api_key_env": key_env}
+    if flags.get("api_key"):
+        values["api_key"] = layered["api_key"]
+    elif environ.get(key_env.value):
+        values["api_key"] = Value(environ[key_env.value], "env", f"environment variable "
+                                                               f"{key_env.value}")
+    return values
+
+
+def _complete_sources(sources: Mapping[str, str]) -> dict[str, str]:
+    """Every Settings field gets a source; turn_detection takes its strongest part's."""
+    rank = {"default": 0, "file": 1, "env": 2, "flag": 3}
+    parts = ("turn_detection", "threshold", "silence_duration_ms", "prefix_padding_ms")
+    strongest = max((sources.get(p, "default") for p in parts), key=rank.__getitem__)
+    names = [f for f in Settings.__dataclass_fields__ if f not in ("config_file", "sources")]
+    complete = {name: sources.get(name, "default") for name in names}
+    complete.update({p: sources.get(p, "default") for p in parts[1:]})
+    complete["turn_detection"] = strongest
+    return complete
+
+
+def model_for(settings: Settings) -> Model:
+    """The catalog entry of the configured model (validated by ``load_settings``)."""
+    from omnichat.catalog import get_model
+
+    try:
+        return get_model(settings.model)
+    except UsageError as exc:  # a Settings built by hand with a bad model
+        raise ConfigError(str(exc)) from exc
