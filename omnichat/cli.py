@@ -66,6 +66,14 @@ def _root(
 # --- commands are registered below, each a thin wrapper over one package function ----------
 
 
+@app.command("devices")
+def devices_command() -> None:
+    """List audio input and output devices (index, name, host API, channels, rate; * = default)."""
+    from omnichat.audio.listing import print_devices
+
+    print_devices()
+
+
 @app.command()
 def voices(
     model: Optional[str] = typer.Option(None, "--model", "-m",
