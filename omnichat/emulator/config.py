@@ -1,0 +1,157 @@
+"""The emulated session configuration: defaults, ``session.update`` merging and validation.
+
+Pure functions over plain dicts. ``apply_update`` either returns the merged session or a
+``Rejection`` (the ``error`` fields to send); an update with any invalid value changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from omnichat.catalog import Model
+
+DEFAULT_TURN_DETECTION = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                          "silence_duration_ms": 800, "create_response": True,
+                          "interrupt_response": True}
+MODALITIES_MESSAGE = ("Invalid modalities: {0}. Supported combinations are: ['text'] and "
+                      "['audio', 'text'].")
+INPUT_RATES_HZ = (8000, 16000, 24000, 48000)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    message: str
+    code: str = "invalid_value"
+    param: str = ""
+
+
+def default_session(model: Model, session_id: str) -> dict[str, Any]:
+    """The ``session`` object of ``session.created`` (real shape, protocol.md §4.2)."""
+    return {
+        "object": "realtime.session", "model": model.name, "modalities": ["text", "audio"],
+        "voice": model.default_voice, "input_audio_format": "pcm", "output_audio_format": "pcm",
+        "input_audio_transcription": {"model": model.transcription_model},
+        "turn_detection": dict(DEFAULT_TURN_DETECTION), "id": session_id,
+    }
+
+
+def echo(session: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``session`` object of ``session.updated``: ``id, object, model`` first (real order)."""
+    head = {"id": session["id"], "object": session["object"], "model": session["model"]}
+    return head | {k: copy.deepcopy(v) for k, v in session.items() if k not in head}
+
+
+def apply_update(current: Mapping[str, Any], update: Mapping[str, Any], model: Model,
+                 *, audio_generated: bool) -> dict[str, Any] | Rejection:
+    session = copy.deepcopy(dict(current))
+    for key, value in update.items():
+        if key in ("id", "object", "model"):
+            continue
+        rejection = _merge_field(session, key, value, model, audio_generated)
+        if rejection is not None:
+            return rejection
+    return session
+
+
+def _merge_field(session: dict, key: str, value: Any, model: Model,
+                 audio_generated: bool) -> Rejection | None:
+    if key == "modalities":
+        if not isinstance(value, list) or sorted(map(str, value)) not in (["text"],
+                                                                          ["audio", "text"]):
+            return Rejection(MODALITIES_MESSAGE.format(value), param="session.modalities")
+    elif key == "voice":
+        if value is None:
+            return None  # the SDK sends null for text sessions: keep the current voice
+        if not isinstance(value, str) or not value.strip():
+            return Rejection("Voice must be a non-empty string.", param="session.voice")
+        if audio_generated and value != session.get("voice"):
+            return Rejection("Voice cannot be updated after audio has been generated.",
+                             code="cannot_update_voice", param="session.voice")
+    elif key == "turn_detection":
+        return _merge_turn_detection(session, value, model)
+    elif key == "input_audio_transcription":
+        # Fixed ASR model: {"model": null} or any model name still means the model's ASR.
+        value = None if value is None else {"model": model.transcription_model}
+    elif key == "audio":
+        rejection = _check_audio_formats(value)
+        if rejection is not None:
+            return rejection
+    else:
+        rejection = _check_sampling(key, value)
+        if rejection is not None:
+            return rejection
+        if key == "enable_search" and value and not model.supports_search:
+            return Rejection(f"enable_search is not supported by {model.name}.",
+                             param="session.enable_search")
+    session[key] = copy.deepcopy(value)
+    if session.get("enable_search") and session.get("tools"):
+        return Rejection("enable_search cannot be used together with tools.",
+                         param="session.tools")
+    return None
+
+
+def _merge_turn_detection(session: dict, value: Any, model: Model) -> Rejection | None:
+    if value is None:
+        session["turn_detection"] = None
+        return None
+    if not isinstance(value, Mapping):
+        return Rejection("turn_detection must be an object or null.",
+                         param="session.turn_detection")
+    base = session.get("turn_detection") or DEFAULT_TURN_DETECTION
+    merged = dict(base) | dict(value)
+    kind = merged.get("type")
+    if kind not in ("server_vad", "semantic_vad") or (
+            kind == "semantic_vad" and not model.supports_semantic_vad):
+        return Rejection("Unsupported turn_detection.type", param="session.turn_detection.type")
+    for name, low, high in (("threshold", -1.0, 1.0), ("silence_duration_ms", 200, 6000),
+                            ("prefix_padding_ms", 0, 10000), ("idle_timeout_ms", 5000, 30000)):
+        number = merged.get(name)
+        if name == "idle_timeout_ms" and number is None:
+            continue
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not (
+                low <= number <= high):
+            return Rejection(f"Invalid value for turn_detection.{name}: {number!r}; it must be "
+                             f"between {low} and {high}.",
+                             param=f"session.turn_detection.{name}")
+    session["turn_detection"] = merged
+    return None
+
+
+def _check_audio_formats(value: Any) -> Rejection | None:
+    if not isinstance(value, Mapping):
+        return Rejection("audio must be an object.", param="session.audio")
+    for side in ("input", "output"):
+        fmt = ((value.get(side) or {}).get("format") or {})
+        if fmt.get("type", "pcm") not in ("pcm", "wav"):
+            return Rejection(f"Unsupported audio format: {fmt.get('type')!r}.",
+                             param=f"session.audio.{side}.format.type")
+        if fmt.get("sample_rate", 16000) not in INPUT_RATES_HZ:
+            return Rejection(f"Unsupported sample rate: {fmt.get('sample_rate')!r}.",
+                             param=f"session.audio.{side}.format.sample_rate")
+    return None
+
+
+_SAMPLING_RANGES = {"temperature": (0.0, 2.0), "top_p": (1e-9, 1.0),
+                    "presence_penalty": (-2.0, 2.0), "seed": (-1, 2**31 - 1)}
+
+
+def _check_sampling(key: str, value: Any) -> Rejection | None:
+    if key not in _SAMPLING_RANGES or value is None:
+        return None
+    low, high = _SAMPLING_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            low <= value <= high):
+        return Rejection(f"Invalid value for {key}: {value!r}.", param=f"session.{key}")
+    return None
+
+
+def input_rate_hz(session: Mapping[str, Any]) -> int:
+    fmt = (((session.get("audio") or {}).get("input") or {}).get("format") or {})
+    return int(fmt.get("sample_rate") or 16000)
+
+
+def output_rate_hz(session: Mapping[str, Any]) -> int:
+    fmt = (((session.get("audio") or {}).get("output") or {}).get("format") or {})
+    return int(fmt.get("sample_rate") or 24000)

@@ -1,0 +1,237 @@
+"""What the user sends: audio (server VAD or manual commit), images and text items.
+
+A mixin of ``Session``; every method runs on the handler thread with the session lock held.
+Audio positions are in session audio time (samples received), never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from omnichat import protocol
+from omnichat.emulator import config as cfg
+from omnichat.emulator.vad import EnergyVad
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+IMAGE_BEFORE_AUDIO = "Error append image before append audio."
+MAX_IMAGE_SIDE_PX = (1920, 1080)  # "max 1080p", either orientation
+
+
+class InputMixin:
+    def init_input(self) -> None:
+        self.audio_received = False  # the image-before-audio rule
+        self.audio_samples = 0  # samples received in this session: the audio clock
+        self._buffer = bytearray()  # audio not yet committed
+        self._buffer_start = 0  # session sample index of _buffer[0]
+        self._images: list[tuple[int, int]] = []  # image sizes not yet committed
+        self._speech_item: str | None = None
+        self._onset_ms = 0
+        self._audio_items = 0
+        self.vad: EnergyVad | None = None
+        self.reset_vad()
+
+    @property
+    def input_rate_hz(self) -> int:
+        return cfg.input_rate_hz(self.config)
+
+    @property
+    def output_rate_hz(self) -> int:
+        return cfg.output_rate_hz(self.config)
+
+    def _ms(self, samples: int) -> int:
+        return samples * 1000 // self.input_rate_hz
+
+    def reset_vad(self) -> None:
+        turn = self.config.get("turn_detection")
+        self._speech_item = None
+        if not turn:
+            self.vad = None
+            return
+        self.vad = EnergyVad(threshold=turn["threshold"], silence_ms=turn["silence_duration_ms"],
+                             rate_hz=self.input_rate_hz,
+                             semantic=turn["type"] == "semantic_vad",
+                             start_ms=self._ms(self.audio_samples))
+
+    # --- audio ------------------------------------------------------------------------------
+
+    def _on_audio_append(self, event) -> None:
+        pcm = event.pcm
+        self.audio_received = True
+        self._buffer += pcm
+        self.audio_samples += len(pcm) // 2
+        if self.vad is None:
+            return
+        for vad_event in self.vad.feed(pcm):
+            if vad_event.kind == "start":
+                self._speech_started(vad_event.ms)
+            else:
+                self._speech_stopped(vad_event.ms)
+        if self._speech_item is None:
+            self._trim_buffer()
+
+    def _trim_buffer(self) -> None:
+        """Outside speech keep only what prefix padding and speech onset may still need."""
+        keep_ms = int(self.config["turn_detection"]["prefix_padding_ms"]) + 400
+        keep = keep_ms * self.input_rate_hz // 1000 * 2
+        if len(self._buffer) > 2 * keep:
+            cut = len(self._buffer) - keep
+            cut -= cut % 2
+            del self._buffer[:cut]
+            self._buffer_start += cut // 2
+
+    def _speech_started(self, onset_ms: int) -> None:
+        turn = self.config["turn_detection"]
+        self._speech_item = protocol.new_id("item")
+        self._onset_ms = onset_ms
+        self.send(protocol.speech_started(onset_ms, self._speech_item))
+        if self.response is not None and turn.get("interrupt_response", True):
+            self.response.cancel(self.settings.cancel_response_done)
+
+    def _speech_stopped(self, end_ms: int) -> None:
+        turn = self.config["turn_detection"]
+        item_id, self._speech_item = self._speech_item, None
+        self.send(protocol.speech_stopped(end_ms, item_id))
+        rate = self.input_rate_hz
+        first = max(self._buffer_start, (self._onset_ms - int(turn["prefix_padding_ms"]))
+                    * rate // 1000)
+        last = max(first, end_ms * rate // 1000)
+        pcm = bytes(self._buffer[(first - self._buffer_start) * 2:(last - self._buffer_start) * 2])
+        del self._buffer[:(last - self._buffer_start) * 2]
+        self._buffer_start = last
+        self._commit(item_id, pcm)
+        if turn.get("create_response", True) and self.response is None:
+            self.start_response(list(self.config["modalities"]))
+
+    def _on_audio_commit(self, event) -> None:
+        if not self._buffer and not self._images:
+            self.send(protocol.error_event(
+                "Error committing input audio buffer: the buffer is empty.",
+                code="input_audio_buffer_commit_empty"))
+            return
+        item_id = self._speech_item or protocol.new_id("item")
+        pcm = bytes(self._buffer)
+        self._buffer_start += len(self._buffer) // 2
+        self._buffer.clear()
+        self.reset_vad()
+        self._commit(item_id, pcm)
+
+    def _on_audio_clear(self, event) -> None:
+        self._buffer_start += len(self._buffer) // 2
+        self._buffer.clear()
+        self._images.clear()
+        self.reset_vad()
+        self.send(protocol.audio_buffer_cleared())
+
+    def _commit(self, item_id: str, pcm: bytes) -> None:
+        audio_s = len(pcm) / 2 / self.input_rate_hz
+        images, self._images = self._images, []
+        self.send(protocol.audio_buffer_committed(item_id))
+        item = {"id": item_id, "object": "realtime.item", "type": "message",
+                "status": "in_progress", "role": "user", "content": [{"type": "input_audio"}]}
+        self.send(protocol.item_created(item, self.last_item_id))
+        self.last_item_id = item_id
+        self.remember_user({"id": item_id, "audio_s": audio_s, "images": images})
+        if self.config.get("input_audio_transcription") is not None:
+            self.send(protocol.transcription_completed(item_id, self._transcript(pcm, audio_s)))
+
+    def _transcript(self, pcm: bytes, audio_s: float) -> str:
+        self._audio_items += 1
+        source = self.settings.transcripts
+        if callable(source):
+            text = source(pcm, self.input_rate_hz)
+        elif source and self._audio_items <= len(source):
+            text = source[self._audio_items - 1]
+        else:
+            text = None
+        return text if text is not None else f"[{audio_s:.1f} s of speech]"
+
+    # --- images -----------------------------------------------------------------------------
+
+    def _on_image_append(self, event) -> None:
+        if not self.audio_received:
+            self.send(protocol.error_event(IMAGE_BEFORE_AUDIO, param="image"))
+            return
+        encoded = event.data["image"]
+        limit = self.settings.image_limit_b64_bytes
+        if len(encoded) > limit:
+            self.send(protocol.error_event(
+                f"Image too large: {len(encoded)} base64 bytes, the limit is {limit}.",
+                code="invalid_value", param="image"))
+            return
+        size = _jpeg_size(encoded)
+        if isinstance(size, str):
+            self.send(protocol.error_event(size, code="invalid_value", param="image"))
+            return
+        if max(size) > MAX_IMAGE_SIDE_PX[0] or min(size) > MAX_IMAGE_SIDE_PX[1]:
+            self.send(protocol.error_event(
+                f"Image resolution {size[0]}x{size[1]} exceeds 1080p.",
+                code="invalid_value", param="image"))
+            return
+        self._images.append(size)
+
+    # --- text and tool items ----------------------------------------------------------------
+
+    def _on_item_create(self, event) -> None:
+        item = event.item
+        kind = item.get("type")
+        item_id = item.get("id") or protocol.new_id("item")
+        if kind == "message" and item.get("role", "user") == "user":
+            reply = self._user_text_item(item, item_id)
+        elif kind == "function_call_output":
+            reply = {"id": item_id, "object": "realtime.item", "type": kind,
+                     "status": "completed", "call_id": item.get("call_id"),
+                     "output": item.get("output")}
+            self.remember_user({"id": item_id, "text": str(item.get("output") or "")})
+        else:
+            reply = None
+        if isinstance(reply, str) or reply is None:
+            self.send(protocol.error_event(reply or f"Unsupported item type: {kind!r}.",
+                                           code="invalid_value", param="item"))
+            return
+        self.send(protocol.item_created(reply, self.last_item_id))
+        self.last_item_id = item_id
+
+    def _user_text_item(self, item: dict[str, Any], item_id: str) -> dict[str, Any] | str:
+        content = item.get("content")
+        if not isinstance(content, list) or not content:
+            return "Item content must be a non-empty list."
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                return "Item content parts must be objects."
+            if part.get("type") == "input_image" and part.get("image_url"):
+                return "Invalid video file."
+            if part.get("type") == "input_text":
+                texts.append(str(part.get("text") or ""))
+        self.remember_user({"id": item_id, "text": " ".join(texts)})
+        parts = [p for p in content if p.get("type") == "input_text"]
+        return {"id": item_id, "object": "realtime.item", "type": "message",
+                "status": "completed", "role": "user", "content": parts}
+
+    HANDLERS = {
+        protocol.INPUT_AUDIO_APPEND: _on_audio_append,
+        protocol.INPUT_AUDIO_COMMIT: _on_audio_commit,
+        protocol.INPUT_AUDIO_CLEAR: _on_audio_clear,
+        protocol.INPUT_IMAGE_APPEND: _on_image_append,
+        protocol.ITEM_CREATE: _on_item_create,
+    }
+
+
+def _jpeg_size(encoded: str) -> tuple[int, int] | str:
+    """(width, height) of a base64 JPEG, or the error message to send."""
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return "Image is not valid base64."
+    if not data.startswith(JPEG_MAGIC):
+        return "Unsupported image format: only JPEG images are accepted."
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError):
+        return "Invalid image file."

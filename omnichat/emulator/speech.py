@@ -1,0 +1,79 @@
+"""Reply audio for the emulator: real speech from espeak-ng, or a speech-like stand-in.
+
+``synthesize`` returns 16-bit mono PCM at the requested rate (24 kHz by default, what the
+service sends). espeak-ng writes a WAV at 22.05 kHz on stdout; soxr resamples it. Results are
+cached per (text, voice, rate) because replies repeat in tests and reply scripts.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import zlib
+
+import numpy as np
+import soxr
+
+OUTPUT_RATE_HZ = 24_000
+ESPEAK_TIMEOUT_S = 20.0
+# espeak-ng voice variants; a model voice name picks one, so voices sound different.
+_VARIANTS = ("f3", "m3", "f2", "m1", "f4", "m2", "f1", "m4", "f5", "m7")
+
+
+def espeak_path() -> str | None:
+    return shutil.which("espeak-ng")
+
+
+def espeak_voice(voice: str | None) -> str:
+    """The espeak-ng voice (language + variant) standing in for a model voice name."""
+    variant = _VARIANTS[zlib.crc32((voice or "").encode("utf-8")) % len(_VARIANTS)]
+    return f"en-us+{variant}"
+
+
+@functools.lru_cache(maxsize=128)
+def synthesize(text: str, voice: str | None = None, rate_hz: int = OUTPUT_RATE_HZ) -> bytes:
+    """PCM s16le mono at ``rate_hz`` saying ``text`` (cached)."""
+    pcm, source_rate = _espeak(text, voice) if espeak_path() else (None, 0)
+    if pcm is None:
+        pcm, source_rate = synthetic_speech(text, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ
+    if source_rate != rate_hz:
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        resampled = soxr.resample(samples, source_rate, rate_hz)
+        pcm = (np.clip(resampled, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return pcm
+
+
+def _espeak(text: str, voice: str | None) -> tuple[bytes | None, int]:
+    try:
+        done = subprocess.run(
+            [espeak_path() or "espeak-ng", "--stdout", "-v", espeak_voice(voice), "-s", "175",
+             "--", text or "."],
+            capture_output=True, timeout=ESPEAK_TIMEOUT_S, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None, 0
+    return parse_wav(done.stdout)
+
+
+def parse_wav(data: bytes) -> tuple[bytes | None, int]:
+    """(PCM, rate) of a mono 16-bit WAV; espeak's stdout WAV has unreliable chunk sizes."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None, 0
+    rate = int.from_bytes(data[24:28], "little")
+    marker = data.find(b"data", 12)
+    if marker < 0 or rate <= 0:
+        return None, 0
+    pcm = data[marker + 8:]
+    return pcm[: len(pcm) - len(pcm) % 2], rate
+
+
+def synthetic_speech(text: str, rate_hz: int) -> bytes:
+    """A clearly synthetic but speech-like signal: voiced harmonics in ~4 Hz syllables."""
+    seconds = max(0.5, 0.065 * len(text))
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    pitch = 140.0 + 20.0 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate_hz
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 6))
+    syllables = np.clip(np.sin(2 * np.pi * 4.0 * t), 0.0, None) ** 0.5
+    signal = 0.25 * voiced * syllables
+    return (signal * 32767.0).astype("<i2").tobytes()

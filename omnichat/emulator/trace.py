@@ -1,0 +1,63 @@
+"""``--trace FILE``: every frame in both directions as one JSON line.
+
+Each line: ``{"t": <monotonic seconds>, "session": "sess_...", "dir": "in"|"out", ...}`` with
+either ``"event"`` (the decoded object, base64 payloads replaced by ``"<N base64 chars>"``) or
+``"raw"`` (an undecodable frame, cut to 200 characters), or ``"note"`` for handshakes and
+closes. Request headers are written without ``Authorization``: the key never reaches the file.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Mapping
+
+# Fields that carry audio or image payloads, per event type.
+_PAYLOAD_FIELDS = {
+    "input_audio_buffer.append": "audio",
+    "input_image_buffer.append": "image",
+    "response.audio.delta": "delta",
+}
+_SECRET_HEADERS = {"authorization", "x-api-key", "cookie"}
+
+
+def elide(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``event`` with its audio/image payload replaced by its length."""
+    data = dict(event)
+    field = _PAYLOAD_FIELDS.get(str(data.get("type")))
+    if field and isinstance(data.get(field), str):
+        data[field] = f"<{len(data[field])} base64 chars>"
+    return data
+
+
+def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+
+
+class Trace:
+    """Append-only JSONL writer shared by all sessions; the lock keeps lines whole."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._lock = threading.Lock()  # one writer at a time; held only for one line
+
+    def write(self, session_id: str, direction: str, **fields: Any) -> None:
+        line = {"t": round(time.monotonic(), 6), "session": session_id, "dir": direction}
+        line.update(fields)
+        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(text + "\n")
+                self._file.flush()
+
+    def event(self, session_id: str, direction: str, event: Mapping[str, Any]) -> None:
+        self.write(session_id, direction, event=elide(event))
+
+    def raw(self, session_id: str, direction: str, frame: str | bytes) -> None:
+        shown = frame[:200] if isinstance(frame, str) else f"<{len(frame)} binary bytes>"
+        self.write(session_id, direction, raw=shown)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
