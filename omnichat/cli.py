@@ -66,6 +66,33 @@ def _root(
 # --- commands are registered below, each a thin wrapper over one package function ----------
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback)."),
+    port: int = typer.Option(8765, "--port", help="TCP port (0 = any free port)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OMNICHAT_SERVE_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY'."),
+    speed: str = typer.Option("realtime", "--speed", help="realtime, fast, or a factor."),
+    reply_script: Optional[str] = typer.Option(None, "--reply-script",
+                                               help="File with one reply per line (cycled)."),
+    trace: Optional[str] = typer.Option(None, "--trace", help="Write every frame as JSONL."),
+    allow_remote: bool = typer.Option(False, "--allow-remote",
+                                      help="Allow a non-loopback --host."),
+    fault: list[str] = typer.Option([], "--fault", help="Inject a fault, e.g. close-after=5:1011."),
+    cancel_response_done: Optional[str] = typer.Option(
+        None, "--cancel-response-done", help="Send response.done with this status after a cancel."),
+    idle_timeout: float = typer.Option(300.0, "--idle-timeout", help="Seconds without a response."),
+    max_session: float = typer.Option(7200.0, "--max-session", help="Session cap in seconds."),
+) -> None:
+    """Run the local emulator of the Qwen-Omni-Realtime service."""
+    from omnichat.emulator.run import serve as run_serve
+
+    run_serve(host=host, port=port, api_key=api_key, speed=speed, reply_script=reply_script,
+              trace=trace, allow_remote=allow_remote, faults=fault,
+              cancel_response_done=cancel_response_done, idle_timeout_s=idle_timeout,
+              max_session_s=max_session)
+
+
 @app.command("devices")
 def devices_command() -> None:
     """List audio input and output devices (index, name, host API, channels, rate; * = default)."""
