@@ -213,7 +213,7 @@ class WavMicrophone:
                 sent += 1
             self.file_done.set()
             t0, sent = time.monotonic(), 0
-            while not self._wait(t0 + sent * period_s):
+            while not self._wait(t0 + (sent + 1) * period_s):
                 self._chain.deliver(silence.copy())
                 sent += 1
         except Exception as exc:  # noqa: BLE001 - kept for the engine to re-raise

@@ -77,6 +77,7 @@ class PlaybackBuffer:
         with self._lock:
             self._append(samples)
             self._expecting = True
+            self._dry = False  # new audio ends a dry spell; running short again is a new one
             self._drained.clear()
             self._data.set()
 
@@ -169,8 +170,6 @@ class PlaybackBuffer:
                 if self._expecting and not self._dry:
                     self.underruns += 1
                     self._dry = True
-            elif n:
-                self._dry = False
             if self._queued == 0 and self._fade_pos >= self._fade_len:
                 self._data.clear()
                 if not self._drained.is_set():

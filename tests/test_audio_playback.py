@@ -1,0 +1,126 @@
+"""PlaybackBuffer: order, underruns, flush with fade, the heard clock, overflow, waits."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from omnichat.audio.playback import PlaybackBuffer
+
+
+def pcm(samples) -> bytes:
+    return np.asarray(samples, dtype="<i2").tobytes()
+
+
+def read_all(buf: PlaybackBuffer, total: int, block: int = 240) -> np.ndarray:
+    out = np.zeros(block, dtype=np.int16)
+    parts = []
+    for _ in range(-(-total // block)):
+        buf.read_into(out)
+        parts.append(out.copy())
+    return np.concatenate(parts)[:total]
+
+
+def test_reads_come_out_in_write_order_across_the_ring_edge():
+    buf = PlaybackBuffer(rate_hz=1000, capacity_s=1.0)  # 1000-sample ring
+    ramp = np.arange(1, 2501, dtype=np.int16)
+    got = []
+    for i in range(0, ramp.size, 700):  # write 700, read 700: wraps the ring several times
+        buf.write(pcm(ramp[i:i + 700]))
+        got.append(read_all(buf, min(700, ramp.size - i), block=100))
+    assert np.array_equal(np.concatenate(got), ramp)
+    assert buf.played_samples == buf.written_samples == 2500
+    assert buf.underruns == 0 and buf.dropped_samples == 0
+
+
+def test_underrun_zero_fills_and_counts_once_per_dry_spell_while_audio_is_expected():
+    buf = PlaybackBuffer()
+    buf.write(pcm(np.full(100, 7)))
+    out = np.full((240, 1), 99, dtype=np.int16)  # (n, 1) like a PortAudio outdata
+    assert buf.read_into(out) == 100
+    assert (out[:100] == 7).all() and (out[100:] == 0).all()
+    assert buf.read_into(out) == 0 and buf.underruns == 1  # same dry spell: counted once
+    buf.write(pcm(np.full(10, 1)))
+    buf.read_into(out)
+    assert buf.underruns == 2
+    buf.finish()  # the response ended: silence is expected now
+    buf.read_into(out)
+    assert buf.underruns == 2
+    fresh = PlaybackBuffer()
+    fresh.read_into(out)  # idle before any audio: not an underrun
+    assert fresh.underruns == 0
+
+
+def test_flush_drops_queued_audio_keeps_the_heard_clock_exact_and_fades_out():
+    buf = PlaybackBuffer()  # 24 kHz: a 10 ms fade is 240 samples
+    start_a = buf.written_samples
+    buf.write(pcm(np.full(2400, 10000)))
+    read_all(buf, 480)
+    assert buf.played_samples == 480
+    assert buf.flush(fade_ms=10) == 1920
+    assert buf.played_samples == 480 and buf.queued_samples == 0
+    assert buf.written_samples == 2400 and buf.discarded_samples == 1920
+    after = read_all(buf, 480)
+    fade = after[:240].astype(int)
+    assert fade[0] < 10000 and fade[-1] == 0 and (np.diff(fade) <= 0).all()
+    assert (after[240:] == 0).all()
+    assert buf.played_samples == 480  # the fade is not counted as heard audio
+    assert buf.heard_samples(start_a, 2400) == 480
+    start_b = buf.written_samples
+    buf.write(pcm(np.full(1000, 5)))
+    read_all(buf, 600, block=200)
+    assert buf.heard_samples(start_b, 1000) == 600
+    assert buf.heard_samples(start_a, 2400) == 480  # unchanged by later audio
+    assert buf.stream_position == buf.played_samples + buf.discarded_samples == start_b + 600
+
+
+def test_flush_of_an_empty_buffer_is_silent_and_drained():
+    buf = PlaybackBuffer()
+    assert buf.flush() == 0
+    assert buf.wait_drained(0)
+    out = np.ones(240, dtype=np.int16)
+    assert buf.read_into(out) == 0 and not out.any()
+
+
+def test_overflow_drops_the_oldest_audio_and_counts_it():
+    buf = PlaybackBuffer(rate_hz=1000, capacity_s=0.5)  # 500 samples
+    buf.write(pcm(np.arange(400)))
+    buf.write(pcm(np.arange(400, 700)))
+    assert buf.dropped_samples == 200 and buf.queued_samples == 500
+    assert np.array_equal(read_all(buf, 500, block=50), np.arange(200, 700))
+    buf.write(pcm(np.arange(2000)))  # larger than the whole ring: keep the newest 500
+    assert buf.dropped_samples == 200 + 1500
+    assert np.array_equal(read_all(buf, 500, block=50), np.arange(1500, 2000))
+    assert buf.heard_samples(700, 2000) == 500
+
+
+def test_odd_length_writes_are_joined_at_the_sample_boundary():
+    buf = PlaybackBuffer()
+    data = pcm([1000, -2000, 3000])
+    buf.write(data[:3])
+    buf.write(data[3:])
+    assert np.array_equal(read_all(buf, 3, block=3), [1000, -2000, 3000])
+
+
+def test_wait_drained_wakes_when_the_reader_empties_the_buffer():
+    buf = PlaybackBuffer()
+    buf.write(pcm(np.ones(2400)))
+    assert not buf.wait_drained(0.01)
+    result = {}
+    waiter = threading.Thread(target=lambda: result.update(ok=buf.wait_drained(5.0)))
+    waiter.start()
+    read_all(buf, 2400)
+    waiter.join(5.0)
+    assert result == {"ok": True}
+
+
+def test_played_listener_sees_every_block_in_order_including_silence():
+    buf = PlaybackBuffer()
+    seen = []
+    buf.add_played_listener(lambda block: seen.append(block.copy()))
+    buf.write(pcm(np.arange(1, 301)))
+    read_all(buf, 480)
+    assert [b.size for b in seen] == [240, 240]
+    flat = np.concatenate(seen)
+    assert np.array_equal(flat[:300], np.arange(1, 301)) and not flat[300:].any()
