@@ -1,0 +1,90 @@
+"""`omnichat voices`: table on a terminal, plain lines when piped, JSON, filters, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from omnichat.cli import app
+from omnichat.config import config_path
+from omnichat.voices import list_voices
+
+runner = CliRunner()
+
+
+def test_json_lists_every_voice_with_utf8_names():
+    result = runner.invoke(app, ["voices", "--model", "qwen3.5-omni-plus-realtime", "--json"])
+    assert result.exit_code == 0, result.output
+    voices = json.loads(result.stdout)
+    assert len(voices) == 55 and voices[0]["voice"] == "Tina"
+    assert {"voice", "name", "description", "languages"} <= set(voices[0])
+    assert "Eliška" in result.stdout  # not \u escaped
+    sunny = next(v for v in voices if v["voice"] == "Sunny")
+    assert sunny["name"] == "Sichuan–Sunny"
+
+
+def test_language_filter_is_a_case_insensitive_substring():
+    result = runner.invoke(app, ["voices", "-m", "qwen3-omni-flash-realtime-2025-12-01",
+                                 "--language", "CANTON", "--json"])
+    assert [v["voice"] for v in json.loads(result.stdout)] == ["Rocky", "Kiki"]
+    none = runner.invoke(app, ["voices", "-m", "qwen-omni-turbo-realtime", "-l", "korean",
+                               "--json"])
+    assert json.loads(none.stdout) == []
+
+
+def test_piped_output_is_plain_tab_separated_lines():
+    result = runner.invoke(app, ["voices", "--model", "qwen-omni-turbo-realtime"])
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].split("\t") == ["Cherry", "Cherry",
+                                    "A sunny, positive, friendly, and natural young woman",
+                                    "Chinese, English"]
+
+
+def test_terminal_output_is_a_table():
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, color_system=None, force_terminal=True)
+    count = list_voices("qwen3-omni-flash-realtime", console=console)
+    text = buffer.getvalue()
+    assert count == 17
+    assert "qwen3-omni-flash-realtime: 17 voices" in text
+    assert "Cherry (default)" in text and "Shanghai - Jada" in text and "+7 more" in text
+
+
+def test_unknown_model_is_one_line_exit_2():
+    result = runner.invoke(app, ["voices", "--model", "qwen-omni"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("omnichat: error: unknown model 'qwen-omni'; known models: "
+                                    "qwen3.5-omni-plus-realtime, ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_without_model_uses_the_configured_model(monkeypatch):
+    monkeypatch.setenv("OMNICHAT_MODEL", "qwen-omni-turbo-realtime")
+    result = runner.invoke(app, ["voices", "--json"])
+    assert [v["voice"] for v in json.loads(result.stdout)] == [
+        "Cherry", "Serena", "Ethan", "Chelsie"]
+    monkeypatch.delenv("OMNICHAT_MODEL")
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('model = "qwen3-omni-flash-realtime"\n', encoding="utf-8")
+    assert len(json.loads(runner.invoke(app, ["voices", "--json"]).stdout)) == 17
+
+
+def test_real_entry_point_in_a_subprocess():
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}  # UTF-8 regardless
+    result = subprocess.run(
+        [sys.executable, "-m", "omnichat", "voices", "--model", "qwen3.5-omni-plus-realtime",
+         "--json"], capture_output=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    voices = json.loads(result.stdout.decode("utf-8"))
+    assert len(voices) == 55
+    assert any(v["voice"] == "Eliška" for v in voices)
