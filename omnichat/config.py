@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import platformdirs
 
-from omnichat.catalog import DEFAULT_MODEL, REGIONS, Model, Region
+from omnichat.catalog import DEFAULT_MODEL, REGIONS, Region
 from omnichat.config_schema import (
     FILE_KEYS,
     REGION_KEYS,
@@ -32,7 +32,7 @@ from omnichat.config_schema import (
     suggest,
     validate,
 )
-from omnichat.errors import ConfigError, UsageError
+from omnichat.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -300,12 +300,3 @@ def _complete_sources(sources: Mapping[str, str]) -> dict[str, str]:
     complete["turn_detection"] = strongest
     return complete
 
-
-def model_for(settings: Settings) -> Model:
-    """The catalog entry of the configured model (validated by ``load_settings``)."""
-    from omnichat.catalog import get_model
-
-    try:
-        return get_model(settings.model)
-    except UsageError as exc:  # a Settings built by hand with a bad model
-        raise ConfigError(str(exc)) from exc
