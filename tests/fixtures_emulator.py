@@ -9,6 +9,8 @@ espeak-ng (the test is skipped where espeak-ng is missing).
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
 
@@ -18,8 +20,45 @@ import soxr
 
 from omnichat.emulator import Emulator
 from omnichat.emulator.speech import parse_wav
+from websocket import create_connection
 
-__all__ = ["emulator", "make_emulator", "speech_pcm"]
+__all__ = ["emulator", "make_emulator", "speech_pcm", "emulator_client", "RawClient"]
+DEFAULT_MODEL = "qwen3.5-omni-plus-realtime"
+
+
+class RawClient:
+    """A bare websocket-client connection for protocol-level emulator tests."""
+
+    def __init__(self, emu: Emulator, model: str = DEFAULT_MODEL, key: str | None = None,
+                 timeout_s: float = 10.0) -> None:
+        header = [f"Authorization: Bearer {key}"] if key else []
+        self.ws = create_connection(f"{emu.url}?model={model}", timeout=timeout_s,
+                                    header=header)
+        self.created = self.recv()
+
+    def send(self, type_name: str, **fields) -> None:
+        self.ws.send(json.dumps({"type": type_name, **fields}))
+
+    def append(self, pcm: bytes, chunk_bytes: int = 3200) -> None:
+        for i in range(0, len(pcm), chunk_bytes):
+            self.send("input_audio_buffer.append",
+                      audio=base64.b64encode(pcm[i:i + chunk_bytes]).decode("ascii"))
+
+    def recv(self) -> dict:
+        return json.loads(self.ws.recv())
+
+    def until(self, type_name: str, limit: int = 5000) -> list[dict]:
+        """Events up to and including the first ``type_name`` (AssertionError on close)."""
+        seen = []
+        for _ in range(limit):
+            event = self.recv()
+            seen.append(event)
+            if event["type"] == type_name:
+                return seen
+        raise AssertionError(f"no {type_name} in {limit} events")
+
+    def close(self) -> None:
+        self.ws.close()
 
 
 @pytest.fixture
@@ -42,6 +81,22 @@ def make_emulator():
 @pytest.fixture
 def emulator(make_emulator):
     return make_emulator()
+
+
+@pytest.fixture
+def emulator_client():
+    """``emulator_client(emu, model=..., key=...) -> RawClient``; all closed after the test."""
+    clients: list[RawClient] = []
+
+    def connect(emu: Emulator, **kwargs) -> RawClient:
+        clients.append(RawClient(emu, **kwargs))
+        return clients[-1]
+
+    try:
+        yield connect
+    finally:
+        for client in clients:
+            client.close()
 
 
 @pytest.fixture(scope="session")
