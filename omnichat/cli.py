@@ -8,6 +8,7 @@ local variables (they may hold the API key).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -113,6 +114,36 @@ def voices(
     from omnichat.voices import list_voices
 
     list_voices(model, language=language, as_json=as_json)
+
+
+@app.command()
+def talk(
+    region: Optional[str] = typer.Option(None, "--region", help="Service region (intl, cn)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Voice of the replies."),
+    instructions: Optional[str] = typer.Option(None, "--instructions", help="System prompt."),
+    local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
+    input_wav: Optional[Path] = typer.Option(None, "--input", help="Speak from this WAV file."),
+    output_wav: Optional[Path] = typer.Option(None, "--output", help="Write replies to a WAV."),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    text_only: bool = typer.Option(False, "--text-only", help="Text replies only, no audio."),
+    search: Optional[bool] = typer.Option(None, "--search", help="Let the model search the web."),
+    input_device: Optional[str] = typer.Option(None, "--input-device", help="Index or name."),
+    output_device: Optional[str] = typer.Option(None, "--output-device", help="Index or name."),
+    input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
+    output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
+    emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+) -> None:
+    """Talk hands-free: speak, listen, interrupt by speaking; Ctrl+C ends."""
+    from omnichat.talk import TalkOptions, run_talk
+
+    flags = {"region": region, "model": model, "voice": voice, "instructions": instructions,
+             "enable_search": search, "input_device": input_device,
+             "output_device": output_device}
+    run_talk(flags, TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
+                                transcript=transcript, input_pace=input_pace,
+                                output_pace=output_pace, emulator_speed=emulator_speed),
+             text_only=text_only)
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",

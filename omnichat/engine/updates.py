@@ -1,0 +1,94 @@
+"""What the engine tells the view: small immutable values put on the ``updates`` queue.
+
+The receiver thread (and the main thread's ``Engine.poll``) produce them; only the main
+thread consumes them, so only the main thread touches the console. Server text in them is
+raw: the view cleans it (``clean_text``) right before printing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omnichat.engine.turns import Turn
+
+# Status values, in the order a turn usually walks through them.
+CONNECTING = "connecting"
+LISTENING = "listening"
+HEARING = "hearing you"
+THINKING = "thinking"
+SPEAKING = "speaking"
+INTERRUPTED = "interrupted"
+RECONNECTING = "reconnecting"
+CLOSED = "closed"
+
+
+class Update:
+    """Base class of everything on the updates queue."""
+
+
+@dataclass(frozen=True)
+class StatusChanged(Update):
+    status: str
+
+
+@dataclass(frozen=True)
+class UserPreview(Update):
+    """A partial transcription of what the user is saying (full refresh each time)."""
+
+    item_id: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnFinished(Update):
+    """A turn is final (and written to the transcript)."""
+
+    turn: Turn
+
+
+@dataclass(frozen=True)
+class AssistantStarted(Update):
+    response_id: str
+
+
+@dataclass(frozen=True)
+class AssistantDelta(Update):
+    response_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Interrupted(Update):
+    """Barge-in: playback of ``response_id`` was cut after ``heard_chars`` characters."""
+
+    response_id: str
+    heard_chars: int
+    flushed_ms: float
+
+
+@dataclass(frozen=True)
+class LatencyMeasured(Update):
+    response_id: str
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class UsageReported(Update):
+    response_id: str
+    usage: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice(Update):
+    """Something the user should read (a recoverable server error, a warning)."""
+
+    text: str
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class Failed(Update):
+    """A thread failed; the engine is stopping. ``Engine.close()`` re-raises the error."""
+
+    error: BaseException

@@ -1,0 +1,186 @@
+"""``omnichat talk``: wire settings, audio ends, the engine, the view and the transcript.
+
+Ownership and the order things are opened and closed (an ``ExitStack`` unwinds it in
+reverse, so every path — normal end, error, Ctrl+C — closes everything)::
+
+    emulator (--local) -> transcript -> speaker/FileSpeaker -> engine (socket, threads)
+    -> microphone/WavMicrophone -> view           closed: view, mic, engine, speaker, ...
+
+The main thread runs the view loop: ``engine.poll()`` every ≤100 ms, redraw, and — with
+``--input`` — end once the file was sent and the conversation went idle (no speech, no reply
+pending, playback drained) for a settle time, or after ``finish_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from rich.console import Console
+
+from omnichat.audio.playback import PlaybackBuffer
+from omnichat.config import Settings
+from omnichat.engine import Engine
+from omnichat.engine import updates as up
+from omnichat.engine.turns import now_utc
+from omnichat.errors import AuthFailed, UsageError
+from omnichat.transcript import TranscriptWriter, session_path
+from omnichat.transport import WebSocketTransport
+from omnichat.ui import make_view
+
+POLL_S = 0.1
+SETTLE_EXTRA_S = 0.6  # idle this long beyond the VAD silence before a file session ends
+FINISH_TIMEOUT_S = 120.0  # after the input file ended, give up waiting for replies
+
+
+@dataclass
+class TalkOptions:
+    """What ``talk`` needs beyond ``Settings`` (the CLI flags that are not settings)."""
+
+    local: bool = False
+    input_wav: Path | None = None
+    output_wav: Path | None = None
+    transcript: Path | None = None
+    # Internal knobs (tests): pacing of the input file and output file, emulator speed.
+    input_pace: float = 1.0
+    output_pace: float = 1.0
+    emulator_speed: str | float = "realtime"
+    emulator_options: dict[str, Any] | None = None
+    finish_timeout_s: float = FINISH_TIMEOUT_S
+
+
+@dataclass
+class TalkResult:
+    transcript: Path
+    output_wav: Path | None
+    turns: int
+    last_latency_ms: float | None
+
+
+def missing_key_error(settings: Settings) -> AuthFailed:
+    return AuthFailed(f"no API key for region '{settings.region}': set {settings.api_key_env} "
+                      "(or run `omnichat config init`), or try the local emulator with --local")
+
+
+def talk(settings: Settings, options: TalkOptions, *, console: Console | None = None,
+         stream: IO[str] | None = None) -> TalkResult:
+    """Run one hands-free conversation until Ctrl+C (or the end of ``--input``)."""
+    text_only = list(settings.modalities) == ["text"]
+    if text_only and options.output_wav is not None:
+        raise UsageError("--output needs spoken replies; drop --text-only or --output")
+    if not options.local and not settings.api_key:
+        raise missing_key_error(settings)
+    started = now_utc()
+    transcript_path = options.transcript or session_path(settings.transcript_dir, started)
+    view = None
+    with contextlib.ExitStack() as stack:
+        endpoint, key = _endpoint(settings, options, stack)
+        writer = stack.enter_context(TranscriptWriter(transcript_path))
+        playback = None if text_only else PlaybackBuffer()
+        if playback is not None:
+            stack.enter_context(_speaker(playback, settings, options))
+        engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
+                        connect=lambda: WebSocketTransport(
+                            endpoint, key, region=settings.region,
+                            key_env="" if options.local else settings.api_key_env))
+        mic = _microphone(engine, settings, options)  # a bad --input fails before connecting
+        view = make_view(console, stream)
+        stack.callback(view.close)
+        stack.enter_context(engine)
+        stack.enter_context(mic)
+        try:
+            _run(engine, mic, view, settings, options)
+        finally:
+            view.refresh(None)
+    return TalkResult(transcript_path, options.output_wav, writer.turns_written,
+                      engine.last_latency_ms)
+
+
+def _endpoint(settings: Settings, options: TalkOptions,
+              stack: contextlib.ExitStack) -> tuple[str, str | None]:
+    if not options.local:
+        return settings.endpoint(), settings.api_key
+    from omnichat.emulator import Emulator  # only --local pays for the server import
+
+    emulator = Emulator(api_key=None, speed=options.emulator_speed,
+                        **(options.emulator_options or {}))
+    stack.enter_context(emulator)
+    return f"{emulator.url}?model={quote(settings.model, safe='')}", None
+
+
+def _speaker(playback: PlaybackBuffer, settings: Settings, options: TalkOptions):
+    from omnichat.audio.speaker import FileSpeaker, Speaker
+
+    if options.output_wav is not None:
+        return FileSpeaker(playback, options.output_wav, pace=options.output_pace)
+    return Speaker(playback, device=settings.output_device)
+
+
+def _microphone(engine: Engine, settings: Settings, options: TalkOptions):
+    from omnichat.audio.microphone import Microphone, WavMicrophone
+
+    if options.input_wav is not None:
+        return WavMicrophone(options.input_wav, engine.feed_mic, pace=options.input_pace)
+    return Microphone(engine.feed_mic, device=settings.input_device)
+
+
+def _run(engine: Engine, mic, view, settings: Settings, options: TalkOptions) -> None:
+    """The main-thread loop: updates -> view; ends on failure or when a file session is done."""
+    td = settings.turn_detection
+    settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S
+    file_done = getattr(mic, "file_done", None)
+    idle_since: float | None = None
+    done_at: float | None = None
+    while True:
+        for update in engine.poll(POLL_S):
+            view.apply(update)
+        view.refresh(mic.level_dbfs)
+        if engine.failed or engine.stopping:
+            return
+        if mic.error is not None:
+            raise mic.error
+        if file_done is None or not file_done.is_set():
+            continue
+        now = time.monotonic()
+        done_at = done_at or now
+        idle_since = (idle_since or now) if engine.is_idle() else None
+        if idle_since is not None and now - idle_since >= settle_s:
+            return
+        if now - done_at > options.finish_timeout_s:
+            view.apply(up.Notice(f"no end of the conversation {options.finish_timeout_s:.0f} s "
+                                 "after the input file ended; stopping"))
+            return
+
+
+def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = False,
+             stream: IO[str] | None = None) -> TalkResult:
+    """The ``talk`` command: settings from flags, one conversation, then where files went.
+
+    The summary is printed even after Ctrl+C: the transcript was written turn by turn.
+    """
+    import sys
+
+    from omnichat.config import load_settings
+
+    if text_only:
+        flags = {**flags, "modalities": ["text"]}
+    settings = load_settings(flags)
+    if options.transcript is None:
+        options.transcript = session_path(settings.transcript_dir, now_utc())
+    out = stream if stream is not None else sys.stdout
+    try:
+        return talk(settings, options, stream=out)
+    finally:
+        _print_summary(out, options)
+
+
+def _print_summary(out: IO[str], options: TalkOptions) -> None:
+    if options.transcript is not None and options.transcript.exists():
+        out.write(f"transcript: {options.transcript}\n")
+    if options.output_wav is not None and options.output_wav.exists():
+        out.write(f"reply audio: {options.output_wav}\n")
+    out.flush()
