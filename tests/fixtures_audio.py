@@ -94,7 +94,8 @@ class VirtualAudio:
 
     def echo(self, on: bool, gain: float = 1.0) -> None:
         """Route the speaker into the mic (~50 ms later, linear ``gain``), or mute that path."""
-        args = ["echo", "on", f"{gain:g}"] if on else ["echo", "off"]
+        # pactl reads "1" as a raw volume (near mute) and "60%" as cubic: give a decimal factor
+        args = ["echo", "on", f"{gain:.4f}"] if on else ["echo", "off"]
         _run_rig(*args, va_dir=self.va_dir).check_returncode()
 
 

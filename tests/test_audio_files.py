@@ -107,3 +107,32 @@ def test_file_speaker_paced_keeps_the_timeline_and_the_flush_fade(tmp_path):
     loud = np.flatnonzero(got)
     assert loud[-1] < 2400 + 240 * 3  # at most the fade (plus any block already read) after it
     assert not (out.parent / (out.name + ".part")).exists()
+
+
+class _Status:
+    output_underflow = False
+
+
+def test_resampling_speaker_callback_keeps_the_rate_and_a_flush_fades_within_a_block():
+    from omnichat.audio.speaker import Speaker
+
+    buf = PlaybackBuffer()
+    speaker = Speaker(buf)
+    callback = speaker._setup_resampling(48000)  # as when a device refuses 24 kHz
+    buf.write(np.full(24000, 8000, dtype=np.int16).tobytes())
+    blocks = []
+    for _ in range(30):  # 300 ms at 48 kHz in 10 ms device blocks
+        out = np.zeros((480, 1), dtype=np.int16)
+        callback(out, 480, None, _Status())
+        blocks.append(out[:, 0].copy())
+    assert all(np.abs(b[100:]).min() > 7000 for b in blocks[5:])  # steady after soxr's delay
+    buf.flush()
+    after = []
+    for _ in range(5):
+        out = np.zeros((480, 1), dtype=np.int16)
+        callback(out, 480, None, _Status())
+        after.append(out[:, 0].copy())
+    head = np.abs(after[0].astype(int))
+    assert head[0] > 6000 and (np.diff(head) <= 40).all()  # a fade, no step up
+    assert not np.concatenate(after[1:]).any()  # then true silence (no dither)
+    assert buf.wait_drained(0)

@@ -98,7 +98,7 @@ class Microphone:
         callback = self._callback
         if rate != MIC_RATE_HZ:
             self._resampler = StreamResampler(rate, MIC_RATE_HZ)
-            self._fifo = np.zeros(4 * self.block_samples + 64, dtype=np.int16)
+            self._fifo = np.zeros(MIC_RATE_HZ, dtype=np.int16)  # 1 s: more than a soxr burst
             callback = self._resampling_callback
         self.device_rate_hz = rate
         return sd.InputStream(samplerate=rate, channels=1, dtype="int16", latency="low",

@@ -62,6 +62,7 @@ class PlaybackBuffer:
         self._listeners: list[PlayedListener] = []
         self.underruns = 0
         self.dropped_samples = 0
+        self.flushes = 0  # readers that buffer audio themselves watch this to drop it too
         self.last_read_filled = 0
         self.output_latency_s = 0.0  # set by the speaker; for heard-time compensation later
 
@@ -118,6 +119,7 @@ class PlaybackBuffer:
         samples count as discarded: they are not part of the heard clock), then silence.
         """
         with self._lock:
+            self.flushes += 1
             n = self._queued
             fade_len = min(n, int(self.rate_hz * fade_ms / 1000.0), self._fade.size)
             if fade_len:
@@ -138,6 +140,14 @@ class PlaybackBuffer:
                 self._data.clear()
                 self._drained.set()
         return n
+
+    def cancel_fade(self) -> None:
+        """Drop a pending flush fade (a resampling speaker fades its own buffered audio)."""
+        with self._lock:
+            self._fade_pos = self._fade_len
+            if self._queued == 0:
+                self._data.clear()
+                self._drained.set()
 
     def finish(self) -> None:
         """The current response has no more audio: running dry from now on is not an underrun."""

@@ -44,6 +44,8 @@ class Speaker:
         self._fifo_n = 0
         self._src = np.zeros(0, dtype=np.int16)
         self._resampler: StreamResampler | None = None
+        self._fade = np.zeros(0, dtype=np.float32)
+        self._flushes_seen = 0
 
     def start(self) -> None:
         sd = sounddevice_module()
@@ -70,13 +72,20 @@ class Speaker:
         blocksize = rate * self.block_ms // 1000
         callback = self._callback
         if rate != SPEAKER_RATE_HZ:
-            self._resampler = StreamResampler(SPEAKER_RATE_HZ, rate)
-            self._src = np.zeros(-(-SPEAKER_RATE_HZ * self.block_ms // 1000), dtype=np.int16)
-            self._fifo = np.zeros(4 * blocksize + 64, dtype=np.int16)
-            callback = self._resampling_callback
+            callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16", latency="low",
                                blocksize=blocksize, device=index, callback=callback)
+
+    def _setup_resampling(self, rate: int):
+        """Preallocate what the resampling callback needs; returns that callback."""
+        self._resampler = StreamResampler(SPEAKER_RATE_HZ, rate)
+        self._src = np.zeros(-(-SPEAKER_RATE_HZ * self.block_ms // 1000), dtype=np.int16)
+        self._fifo = np.zeros(rate, dtype=np.int16)  # 1 s: far more than a soxr burst
+        self._fade = np.linspace(1.0, 0.0, rate // 100 + 1, dtype=np.float32)[1:]  # 10 ms
+        self._flushes_seen = self.buffer.flushes
+        self.device_rate_hz = rate
+        return self._resampling_callback
 
     # PortAudio's thread: copy only.
     def _callback(self, outdata, frames, time_info, status) -> None:
@@ -92,7 +101,9 @@ class Speaker:
         if status.output_underflow:
             self.device_underflows += 1
         out = outdata.reshape(-1)
-        for _ in range(8):  # soxr may hold back its first outputs; bounded, never spins
+        if self.buffer.flushes != self._flushes_seen:
+            self._fade_fifo()
+        for _ in range(16):  # soxr holds back 3-4 chunks, then bursts; bounded, never spins
             if self._fifo_n >= frames or self._closing:
                 break
             self.buffer.read_into(self._src)
@@ -106,6 +117,15 @@ class Speaker:
         self._fifo[: self._fifo_n - n] = self._fifo[n:self._fifo_n]
         self._fifo_n -= n
         self._track_tail(outdata, frames)
+
+    def _fade_fifo(self) -> None:
+        """A flush happened: fade out the resampled audio we hold and forget the rest."""
+        self._flushes_seen = self.buffer.flushes
+        self.buffer.cancel_fade()
+        self._resampler.clear()
+        k = min(self._fifo_n, self._fade.size)
+        self._fifo[:k] = self._fifo[:k] * self._fade[:k]
+        self._fifo_n = k
 
     def _track_tail(self, outdata, frames: int) -> None:
         self._silent_frames = 0 if outdata.any() else self._silent_frames + frames
