@@ -81,13 +81,13 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         endpoint, key = _endpoint(settings, options, stack)
         writer = stack.enter_context(TranscriptWriter(transcript_path))
         playback = None if text_only else PlaybackBuffer()
-        if playback is not None:
-            stack.enter_context(_speaker(playback, settings, options))
         engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
                         connect=lambda: WebSocketTransport(
                             endpoint, key, region=settings.region,
                             key_env="" if options.local else settings.api_key_env))
-        mic = _microphone(engine, settings, options)  # a bad --input fails before connecting
+        mic = _microphone(engine, settings, options)  # a bad --input fails before any device
+        if playback is not None:
+            stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream)
         stack.callback(view.close)
         stack.enter_context(engine)

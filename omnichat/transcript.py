@@ -10,6 +10,7 @@ a turn, so it can never reach this file.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +38,12 @@ class TranscriptWriter:
         self.path = Path(path)
         self.turns_written = 0
         self._lock = threading.Lock()  # keeps lines whole when two threads finish turns
-        try:
+        self._file: IO[str] | None = None  # opened by the first turn: no empty files
+        self._closed = False
+        try:  # fail before the conversation, not at its first turn
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+            if not os.access(self.path.parent, os.W_OK) or self.path.is_dir():
+                raise PermissionError(13, "not writable")
         except OSError as exc:
             raise UsageError(f"cannot write the transcript {self.path}: "
                              f"{exc.strerror or exc}; choose another path with --transcript"
@@ -48,8 +52,10 @@ class TranscriptWriter:
     def write(self, turn: Turn) -> None:
         line = json.dumps(turn.to_record(), ensure_ascii=False) + "\n"
         with self._lock:
-            if self._file is None:
+            if self._closed:
                 return
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line)
             self._file.flush()
             self.turns_written += 1
@@ -57,6 +63,7 @@ class TranscriptWriter:
     def close(self) -> None:
         with self._lock:
             file, self._file = self._file, None
+            self._closed = True
         if file is not None:
             file.close()
 

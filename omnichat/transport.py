@@ -173,7 +173,7 @@ class WebSocketTransport:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, (socket.gaierror, websocket.WebSocketAddressException)):
         return "the host name does not resolve"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
