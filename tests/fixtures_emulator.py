@@ -58,7 +58,9 @@ class RawClient:
         raise AssertionError(f"no {type_name} in {limit} events")
 
     def close(self) -> None:
-        self.ws.close()
+        if self.ws.connected:
+            self.ws.close(timeout=2)
+        self.ws.shutdown()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from omnichat.errors import UsageError
 
 PATH = "/api-ws/v1/realtime"
 JOIN_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0  # a client that never finishes the closing handshake is dropped
 
 
 @dataclass
@@ -121,7 +122,8 @@ class Emulator:
             self._trace = Trace(str(self._trace_path))
         self._server = serve(self._handle, self.host, self.port,
                              process_request=self._check_request,
-                             max_size=self._max_frame_bytes, compression=None)
+                             max_size=self._max_frame_bytes, compression=None,
+                             close_timeout=CLOSE_TIMEOUT_S)
         self.port = self._server.socket.getsockname()[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="omnichat-emulator", daemon=False)

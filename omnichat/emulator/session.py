@@ -28,6 +28,8 @@ from omnichat.errors import ProtocolError
 if TYPE_CHECKING:
     from omnichat.emulator.server import Settings
 
+INSTANT_FAULTS = ("malformed", "unknown_event", "error")
+
 
 class Session(InputMixin):
     def __init__(self, connection, model: Model, settings: Settings, pacer: Pacer,
@@ -95,6 +97,7 @@ class Session(InputMixin):
     def send(self, event: protocol.Event | dict) -> None:
         data = event.data if isinstance(event, protocol.Event) else event
         with self.lock:
+            self._before_send()
             if self.closed.is_set():
                 return
             self._send_text(protocol.encode(data))
@@ -139,15 +142,22 @@ class Session(InputMixin):
             else:
                 self._faults.append(fault)
 
+    def _due(self, kind: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.kind == kind and len(self.sent) - fault.base >= fault.args.get("n", 0):
+                self._faults.remove(fault)
+                return fault
+        return None
+
+    def _before_send(self) -> None:
+        fault = self._due("stall")
+        if fault is not None:
+            self.closed.wait(fault.args["seconds"])  # close() or emulator shutdown ends it
+
     def _after_send(self) -> None:
-        for fault in list(self._faults):
-            due = len(self.sent) - fault.base >= fault.args.get("n", 0)
-            if fault.kind == "close_after" and due:
-                self._faults.remove(fault)
-                self.close(fault.args["code"], fault.args["reason"])
-            elif fault.kind == "stall" and due:
-                self._faults.remove(fault)
-                self.closed.wait(fault.args["seconds"])
+        fault = self._due("close_after")
+        if fault is not None:
+            self.close(fault.args["code"], fault.args["reason"])
 
     def after_delta(self) -> None:
         for fault in list(self._faults):
@@ -159,9 +169,12 @@ class Session(InputMixin):
 
     def run(self, pending: list[Fault]) -> None:
         try:
+            # Faults armed before the session count from its first event.
+            self._faults = [f for f in pending if f.kind not in INSTANT_FAULTS]
             self.send(protocol.session_created(self.config))
             for fault in pending:
-                self.take_fault(fault)
+                if fault.kind in INSTANT_FAULTS:
+                    self.take_fault(fault)
             while not self.closed.is_set():
                 try:
                     frame = self.connection.recv(timeout=self._next_deadline_s())
@@ -187,7 +200,11 @@ class Session(InputMixin):
         now = time.monotonic()
         cap = self.started + self.settings.max_session_s - now
         idle = self._last_response_at + self.settings.idle_timeout_s - now
-        return max(0.0, min(cap, idle if self.response is None else cap))
+        # While a response streams, wake up every idle period to re-arm the idle deadline
+        # from the moment the response ended.
+        if self.response is not None:
+            idle = self.settings.idle_timeout_s
+        return max(0.0, min(cap, idle))
 
     def _check_limits(self) -> None:
         now = time.monotonic()
