@@ -51,7 +51,9 @@ def conversation(make_emulator):
         yield conv, callback, emu
     finally:
         conv.close()
-        callback.closed.get(timeout=10)
+        # The SDK's on_close callback is not reliably called after close() (a race in
+        # websocket-client's WebSocketApp); what matters is that the session ended.
+        assert emu.wait_for_session().wait_closed(timeout=10)
 
 
 def stream(conv, pcm: bytes) -> None:
