@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import websocket
 
@@ -16,8 +17,7 @@ from fixtures_emulator import RawClient
 from omnichat.emulator import Emulator
 from omnichat.errors import UsageError
 
-TONE_1S = (__import__("numpy").sin(__import__("numpy").arange(16_000) * 0.2)
-           * 12_000).astype("<i2").tobytes()
+TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()  # speech to a VAD
 
 
 def close_code(client: RawClient) -> int:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from fixtures_emulator import RawClient
 
 SILENCE_1S = bytes(32_000)
-TONE_1S = (  # a loud 1 s tone: speech to an energy VAD
-    __import__("numpy").sin(__import__("numpy").arange(16_000) * 0.2) * 12_000
-).astype("<i2").tobytes()
+TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()  # speech to a VAD
 
 
 def jpeg(width=480, height=480, quality=80) -> str:
