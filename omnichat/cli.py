@@ -127,7 +127,7 @@ def talk(
     output_wav: Optional[Path] = typer.Option(None, "--output", help="Write replies to a WAV."),
     transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript JSONL path."),
     text_only: bool = typer.Option(False, "--text-only", help="Text replies only, no audio."),
-    search: Optional[bool] = typer.Option(None, "--search", help="Let the model search the web."),
+    search: bool = typer.Option(False, "--search", help="Let the model search the web."),
     input_device: Optional[str] = typer.Option(None, "--input-device", help="Index or name."),
     output_device: Optional[str] = typer.Option(None, "--output-device", help="Index or name."),
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
@@ -138,7 +138,7 @@ def talk(
     from omnichat.talk import TalkOptions, run_talk
 
     flags = {"region": region, "model": model, "voice": voice, "instructions": instructions,
-             "enable_search": search, "input_device": input_device,
+             "enable_search": search or None, "input_device": input_device,
              "output_device": output_device}
     run_talk(flags, TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                                 transcript=transcript, input_pace=input_pace,

@@ -187,3 +187,19 @@ def test_close_mid_reply_joins_threads_and_closes_with_1000(emulator, speech_pcm
     assert session.connection.close_code == 1000
     reply = [t for t in turns if t.role == "assistant"]
     assert reply and reply[0].interrupted  # still playing when the user left: not all heard
+
+
+def test_a_dropped_connection_fails_the_engine_with_connection_lost(make_emulator, speech_pcm):
+    from omnichat.errors import ConnectionLost
+
+    emu = make_emulator()
+    emu.faults.close_mid_response(code=1011, reason="internal error")
+    engine = make_engine(emu, playback=PlaybackBuffer())
+    engine.start()
+    try:
+        speak(engine, speech_pcm("Hello there."))
+        with pytest.raises(ConnectionLost, match="1011"):
+            wait_for(engine, lambda u: False)
+    finally:
+        with pytest.raises(ConnectionLost):
+            engine.close()  # the kept failure is re-raised after the threads are joined
