@@ -203,3 +203,22 @@ def test_a_dropped_connection_fails_the_engine_with_connection_lost(make_emulato
     finally:
         with pytest.raises(ConnectionLost):
             engine.close()  # the kept failure is re-raised after the threads are joined
+
+
+def test_reconnect_replaces_the_socket_and_replays_the_session(make_emulator, speech_pcm):
+    emu = make_emulator()
+    turns: list[Turn] = []
+    engine = make_engine(emu, playback=None, on_turn=turns.append, modalities=["text"],
+                         instructions="Answer briefly.")
+    with engine:
+        speak(engine, speech_pcm("First question."))
+        wait_for(engine, finished("assistant"))
+        engine.reconnect()
+        speak(engine, speech_pcm("Second question."))
+        wait_for(engine, finished("assistant"))
+    first, second = emu.wait_for_session(index=0), emu.wait_for_session(index=1)
+    assert first.wait_closed(5.0) and first.connection.close_code == 1000
+    replayed = next(e for e in second.received if e.type == "session.update").session
+    assert replayed["instructions"] == "Answer briefly." and replayed["modalities"] == ["text"]
+    assert [t.role for t in turns].count("assistant") == 2
+    assert len(engine.conversation.history()) == len(turns)

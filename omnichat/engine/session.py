@@ -101,6 +101,7 @@ class Engine:
         self._failure: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._swapping = False  # reconnect() in progress: a send on the old socket may fail
         # Guards everything below: touched by the receiver and by poll()/close() on main.
         self._lock = threading.Lock()
         self._reply: _Reply | None = None
@@ -169,6 +170,36 @@ class Engine:
         if self._failure is not None:
             raise self._failure
 
+    def reconnect(self) -> None:
+        """Replace the socket mid-conversation (main thread): the old one is closed with 1000
+        and joined, a new one is opened and the session settings are replayed on it.
+
+        A new socket is a new service session (protocol.md §1); replaying the finished turns
+        as context items is the next step and fits here. Raises like ``start()``.
+        """
+        old = self._transport
+        with self._lock:
+            self._swapping = True
+            self._set_status(up.RECONNECTING)
+            if self._reply is not None:
+                self._end_reply_at_close(self._reply)
+            self._ready, self._user_speaking, self._stopped_at = False, False, None
+        self._settled.clear()
+        if old is not None:
+            old.close()
+            for thread in [t for t in self._threads if t.name == "omnichat-recv"]:
+                thread.join(JOIN_TIMEOUT_S)
+            old.release()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        new = self._connect()
+        new.connect()
+        self._transport = new
+        self._spawn(self._recv_loop, "omnichat-recv", new)
+        new.send(cev.session_update(self.conversation.session))
+        if not self._settled.wait(self._ready_timeout_s) or self._failure is not None:
+            raise self._failure or ConnectionLost(f"no session.updated from {new.url}")
+        self._swapping = False
+
     def _join(self, name: str) -> None:
         for thread in self._threads:
             if thread.name == name and thread is not threading.current_thread():
@@ -224,11 +255,19 @@ class Engine:
             while True:
                 batch = self._next_batch()
                 if batch:
-                    self._transport.send(cev.input_audio_append(batch))
+                    self._send_audio(batch)
                 if self._stop.is_set():
                     return
         except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
             self._fail(exc)
+
+    def _send_audio(self, batch: bytes) -> None:
+        try:
+            self._transport.send(cev.input_audio_append(batch))
+        except ConnectionLost:
+            if not self._swapping:
+                raise
+            # the socket is being replaced: this batch is lost, like audio during a dropout
 
     def _next_batch(self) -> bytes:
         """At least BATCH_MIN_MS (waiting at most the difference), at most BATCH_MAX_MS."""
