@@ -1,6 +1,7 @@
 """The conversation engine: threads around one socket, turn state, barge-in, latency.
 
-``Engine`` (session.py) runs a conversation; ``turns`` holds the data that outlives a socket;
+``Engine`` (session.py: threads, lifecycle, the main-thread clock; receive.py: server events,
+barge-in, finished turns) runs a conversation; ``turns`` holds the data that outlives a socket;
 ``updates`` are the values the engine hands to the view on the main thread.
 """
 

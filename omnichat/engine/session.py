@@ -12,6 +12,8 @@ Threads and what unblocks them::
     main thread    poll(): updates.get(timeout) + the clock work (latency heard, reply
                    finished playing, status) -> the view; close() joins everything
 
+The event handlers, barge-in and turn finishing live in ``receive.py`` (mixed in).
+
 Shared: ``_stop`` (an Event), ``_lock`` (the reply/turn state below, held for bookkeeping
 only, never across I/O waits), and the first failure, re-raised by ``close()`` after every
 thread is joined.
@@ -27,18 +29,16 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.engine import updates as up
-from omnichat.engine.turns import Conversation, Turn, cut_index, now_utc
-from omnichat.errors import ConnectionLost, OmnichatError, ServiceError
+from omnichat.engine.receive import EventHandlers, _Reply
+from omnichat.engine.turns import Conversation, Turn
+from omnichat.errors import ConnectionLost
 from omnichat.protocol import client as cev
-from omnichat.protocol import server as sev
 from omnichat.protocol.events import Event
-from omnichat.sanitize import clean_text
 from omnichat.transport import Transport
 
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
@@ -48,29 +48,9 @@ READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
 AWAIT_RESPONSE_S = 10.0  # speech_stopped without any response.created: stop waiting
 _BYTES_PER_MS = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES // 1000
-_NO_ACTIVE_RESPONSE = "none active response"
 
 
-@dataclass(eq=False)
-class _Reply:
-    """One assistant response while it streams and plays."""
-
-    turn: Turn
-    stopped_at: float | None  # monotonic time of the speech_stopped it answers
-    audio_start: int | None = None  # written-clock index of its first sample
-    audio_samples: int = 0
-    first_output_at: float | None = None  # first delta of any kind (monotonic)
-    first_heard_at: float | None = None  # set by the played listener (audio thread)
-    done: bool = False  # the server finished it, or we cancelled it
-    cut: int | None = None  # char index where a barge-in cut it
-    latency_posted: bool = False
-
-    @property
-    def response_id(self) -> str:
-        return self.turn.response_id or ""
-
-
-class Engine:
+class Engine(EventHandlers):
     """A conversation over a replaceable ``Transport``; a context manager.
 
     ``connect`` builds an unconnected transport (called again by a future reconnect).
@@ -308,199 +288,6 @@ class Engine:
             with self._lock:
                 handler(self, event)
 
-    def _on_session_updated(self, event: sev.SessionUpdated) -> None:
-        self._ready = True
-        self._settled.set()
-
-    def _on_error(self, event: sev.ErrorEvent) -> None:
-        message = clean_text(event.message, keep_newlines=False)
-        if _NO_ACTIVE_RESPONSE in message.lower():
-            return  # our cancel raced the end of the response: nothing was left to stop
-        if not self._ready:
-            raise ServiceError(f"the service rejected the session: {message}")
-        self.updates.put(up.Notice(f"server error: {message}"))
-
-    def _on_speech_started(self, event: sev.SpeechStarted) -> None:
-        self._user_speaking = True
-        self._speech_started[event.item_id or ""] = now_utc()
-        reply = self._reply
-        if reply is not None and reply.cut is None and self._is_talking(reply):
-            self._interrupt(reply)
-
-    def _on_speech_stopped(self, event: sev.SpeechStopped) -> None:
-        self._user_speaking = False
-        self._barged = False
-        self._stopped_at = time.monotonic()
-
-    def _on_transcription_delta(self, event: sev.TranscriptionDelta) -> None:
-        self.updates.put(up.UserPreview(event.item_id, event.preview))
-
-    def _on_transcription(self, event: Event) -> None:
-        text = event.transcript if isinstance(event, sev.TranscriptionCompleted) else ""
-        started = self._speech_started.pop(event.item_id or "", None) or now_utc()
-        self._finish(Turn("user", text, started_at=started, item_id=event.item_id))
-
-    def _on_response_created(self, event: sev.ResponseCreated) -> None:
-        if self._reply is not None:
-            self._end_reply_at_close(self._reply)  # a cancelled reply the server never ended
-        turn = Turn("assistant", response_id=event.response_id)
-        self._reply = _Reply(turn, stopped_at=self._stopped_at)
-        self._stopped_at = None
-        self.updates.put(up.AssistantStarted(turn.response_id or ""))
-
-    def _current(self, event: Event) -> _Reply | None:
-        """The reply a delta belongs to, or None (and counted) for a cancelled/stray one."""
-        reply, rid = self._reply, event.get("response_id")
-        if rid in self._cancelled or reply is None or (rid and rid != reply.response_id):
-            self.dropped_deltas += 1
-            return None
-        return reply
-
-    def _on_audio_delta(self, event: sev.AudioDelta) -> None:
-        reply = self._current(event)
-        if reply is None or self.playback is None or reply.cut is not None:
-            return
-        pcm = event.pcm
-        if reply.audio_start is None:
-            reply.audio_start = self.playback.written_samples
-            reply.first_output_at = reply.first_output_at or time.monotonic()
-            self._watch = reply
-        self.playback.write(pcm)
-        reply.audio_samples += len(pcm) // SAMPLE_WIDTH_BYTES
-
-    def _on_text_delta(self, event: sev.TextDelta) -> None:
-        reply = self._current(event)
-        if reply is None or reply.cut is not None:
-            return
-        if reply.first_output_at is None:
-            reply.first_output_at = time.monotonic()
-            if self.playback is None:  # text-only: the first text is what the user "hears"
-                reply.first_heard_at = reply.first_output_at
-        reply.turn.text += event.delta
-        self.updates.put(up.AssistantDelta(reply.response_id, event.delta))
-
-    def _on_transcript_done(self, event: Event) -> None:
-        reply = self._current(event)
-        full = event.get("transcript") or event.get("text") or ""
-        if reply is not None and reply.cut is None and len(full) > len(reply.turn.text):
-            rest = full[len(reply.turn.text):] if full.startswith(reply.turn.text) else ""
-            if rest:
-                reply.turn.text += rest
-                self.updates.put(up.AssistantDelta(reply.response_id, rest))
-
-    def _on_audio_done(self, event: sev.AudioDone) -> None:
-        if self._current(event) is not None and self.playback is not None:
-            self.playback.finish()
-
-    def _on_response_done(self, event: sev.ResponseDone) -> None:
-        reply = self._reply
-        if reply is None or event.response_id != reply.response_id:
-            return
-        reply.done = True
-        reply.turn.status = reply.turn.status or event.status
-        if event.usage:
-            reply.turn.usage = event.usage
-            self.updates.put(up.UsageReported(reply.response_id, event.usage))
-        self._maybe_finish_reply(reply)
-
-    _HANDLERS: dict[str, Callable[["Engine", Any], None]] = {
-        sev.SESSION_UPDATED: _on_session_updated,
-        sev.ERROR: _on_error,
-        sev.SPEECH_STARTED: _on_speech_started,
-        sev.SPEECH_STOPPED: _on_speech_stopped,
-        sev.TRANSCRIPTION_DELTA: _on_transcription_delta,
-        sev.TRANSCRIPTION_COMPLETED: _on_transcription,
-        sev.TRANSCRIPTION_FAILED: _on_transcription,
-        sev.RESPONSE_CREATED: _on_response_created,
-        sev.AUDIO_DELTA: _on_audio_delta,
-        sev.AUDIO_TRANSCRIPT_DELTA: _on_text_delta,
-        sev.TEXT_DELTA: _on_text_delta,
-        sev.AUDIO_TRANSCRIPT_DONE: _on_transcript_done,
-        sev.TEXT_DONE: _on_transcript_done,
-        sev.AUDIO_DONE: _on_audio_done,
-        sev.RESPONSE_DONE: _on_response_done,
-    }
-
-    # ---- barge-in -------------------------------------------------------------------------
-
-    def _audio_end(self, reply: _Reply) -> int:
-        return (reply.audio_start or 0) + reply.audio_samples
-
-    def _is_talking(self, reply: _Reply) -> bool:
-        """The model is still generating this reply, or its audio has not all played."""
-        if not reply.done:
-            return True
-        return (self.playback is not None and reply.audio_start is not None
-                and self.playback.stream_position < self._audio_end(reply))
-
-    def _heard_fraction(self, reply: _Reply) -> float:
-        if self.playback is None:
-            return 1.0  # text-only: everything received was on screen
-        if reply.audio_start is None or reply.audio_samples == 0:
-            return 0.0
-        latency = int(self.playback.output_latency_s * self.playback.rate_hz)
-        heard = self.playback.heard_samples(reply.audio_start, reply.audio_samples, latency)
-        return heard / reply.audio_samples
-
-    def _interrupt(self, reply: _Reply) -> None:
-        """Barge-in: silence the speaker now, stop generation, record what was heard."""
-        flushed = self.playback.flush() if self.playback is not None else 0
-        if self._watch is reply:
-            self._watch = None
-        reply.cut = cut_index(reply.turn.text, self._heard_fraction(reply))
-        self._barged = True
-        if not reply.done:
-            self._cancelled.add(reply.response_id)
-            reply.done = True
-            reply.turn.status = "cancelled"
-            self._transport.send(cev.response_cancel())
-        rate = self.playback.rate_hz if self.playback is not None else 1
-        self.updates.put(up.Interrupted(reply.response_id, reply.cut, 1000.0 * flushed / rate))
-        self._finish_reply(reply)
-
-    # ---- finishing turns ------------------------------------------------------------------
-
-    def _maybe_finish_reply(self, reply: _Reply) -> None:
-        if reply.done and not self._is_talking(reply):
-            self._finish_reply(reply)
-
-    def _end_reply_at_close(self, reply: _Reply) -> None:
-        if reply.cut is None and self._is_talking(reply):
-            reply.cut = cut_index(reply.turn.text, self._heard_fraction(reply))
-        self._finish_reply(reply)
-
-    def _finish_reply(self, reply: _Reply) -> None:
-        turn = reply.turn
-        if reply.cut is not None:
-            turn.interrupted = True
-            turn.heard = turn.text[:reply.cut].rstrip()
-            turn.unheard = turn.text[reply.cut:].lstrip()
-        if turn.latency_ms is None and reply.first_heard_at and reply.stopped_at:
-            turn.latency_ms = 1000.0 * (reply.first_heard_at - reply.stopped_at)
-        if self._reply is reply:
-            self._reply = None
-        if self._watch is reply:
-            self._watch = None
-        self._finish(turn)
-
-    def _finish(self, turn: Turn) -> None:
-        self.conversation.add(turn)
-        if self._on_turn is not None:
-            self._on_turn(turn)
-        self.updates.put(up.TurnFinished(turn))
-
-    # ---- the heard clock (audio thread) ---------------------------------------------------
-
-    def _on_played(self, block) -> None:
-        """Played listener: notes when a reply's first sample reaches the device. Copies only."""
-        reply = self._watch
-        if reply is None or reply.audio_start is None:
-            return
-        buffer = self.playback
-        if buffer.played_samples + buffer.discarded_samples > reply.audio_start:
-            reply.first_heard_at = time.monotonic() + buffer.output_latency_s
-            self._watch = None
-
     # ---- main thread ----------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[up.Update]:
@@ -569,5 +356,3 @@ class Engine:
         self._transport.send(cev.user_text_message(text))
         self._transport.send(cev.response_create())
 
-
-__all__ = ["Engine", "OmnichatError"]
