@@ -95,6 +95,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         try:
             _run(engine, mic, view, settings, options)
         finally:
+            if engine.mic_drops:  # counted in the audio callback, reported here
+                view.apply(up.Notice(f"{engine.mic_drops} microphone blocks were dropped "
+                                     "(the connection could not keep up)"))
             view.refresh(None)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
