@@ -23,6 +23,7 @@ from omnichat.audio import BLOCK_MS, MIC_RATE_HZ
 from omnichat.audio.devices import (device_default_rate, is_rate_error, resolve_device,
                                     sounddevice_module)
 from omnichat.audio.resample import StreamResampler
+from omnichat.audio.speaker import _latency
 from omnichat.audio.wav import read_wav_mono
 from omnichat.errors import AudioDeviceError
 
@@ -101,9 +102,11 @@ class Microphone:
             self._fifo = np.zeros(MIC_RATE_HZ, dtype=np.int16)  # 1 s: more than a soxr burst
             callback = self._resampling_callback
         self.device_rate_hz = rate
-        return sd.InputStream(samplerate=rate, channels=1, dtype="int16", latency="low",
-                              blocksize=rate * self.block_ms // 1000, device=index,
-                              callback=callback)
+        blocksize = rate * self.block_ms // 1000
+        return sd.InputStream(samplerate=rate, channels=1, dtype="int16",
+                              latency=_latency(sd, index, "input", blocksize / rate,
+                                               min_blocks=1 if rate == MIC_RATE_HZ else 2),
+                              blocksize=blocksize, device=index, callback=callback)
 
     # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
     def _callback(self, indata, frames, time_info, status) -> None:

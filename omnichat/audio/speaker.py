@@ -74,7 +74,9 @@ class Speaker:
         if rate != SPEAKER_RATE_HZ:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
-        return sd.OutputStream(samplerate=rate, channels=1, dtype="int16", latency="low",
+        return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
+                               latency=_latency(sd, index, "output", blocksize / rate,
+                                                min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
                                blocksize=blocksize, device=index, callback=callback)
 
     def _setup_resampling(self, rate: int):
@@ -163,6 +165,20 @@ class Speaker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _latency(sd, index, kind: str, block_s: float, min_blocks: int = 2) -> float:
+    """PortAudio's 'low' latency, but at least ``min_blocks`` blocks.
+
+    At 44.1/48 kHz ALSA reports ~9 ms as 'low', less than one 10 ms block. The resampled
+    stream then underran in bursts (20 ms was not enough either; 40 ms was clean in every
+    rig run), and each ALSA underrun recovery dropped the queued audio.
+    """
+    try:
+        low = float(sd.query_devices(index, kind)[f"default_low_{kind}_latency"])
+    except (sd.PortAudioError, ValueError, KeyError, TypeError):
+        low = 0.0
+    return max(low, min_blocks * block_s)
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:
