@@ -83,8 +83,12 @@ def _show(value: Any) -> str:
     return repr(value) if not isinstance(value, (list, tuple)) else repr(list(value))
 
 
+# Settings whose command-line flag is not simply the setting's name.
+_FLAG_NAMES = {"enable_search": "--search", "modalities": "--text-only"}
+
+
 def flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:

@@ -356,7 +356,7 @@ def test_unknown_model(tmp_path):
      "key 'enable_search': enable_search needs a qwen3.5-omni model, but the model is "
      "qwen3-omni-flash-realtime (from config file"),
     ("", {"model": "qwen-omni-turbo-realtime", "enable_search": True},
-     "flag --enable-search: enable_search needs a qwen3.5-omni model, but the model is "
+     "flag --search: enable_search needs a qwen3.5-omni model, but the model is "
      "qwen-omni-turbo-realtime (from flag --model); remove enable_search or choose such a model"),
     ('model = "qwen-omni-turbo-realtime"\n[turn_detection]\ntype = "semantic_vad"\n', None,
      "key 'turn_detection.type': semantic_vad needs a qwen3.5-omni model, but the model is "
