@@ -1,8 +1,9 @@
 """The Typer front-end: turns flags into settings and calls one function per command.
 
 Every ``OmnichatError`` is translated here, in ``_OmnichatGroup.invoke``, into one line on
-stderr and its exit code; ``--debug`` re-raises so the traceback shows. Typer never prints
-local variables (they may hold the API key).
+stderr and its exit code; ``--debug`` re-raises so the traceback shows. A bad flag (click's
+``UsageError``) is one line and exit 2 too, instead of Typer's multi-line panel. Typer never
+prints local variables (they may hold the API key).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+try:  # Typer 0.2x vendors its own click; its usage errors are not click's
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as FlagError
+except ImportError:  # pragma: no cover - Typer on the public click
+    from click.exceptions import NoArgsIsHelpError
+    from click.exceptions import UsageError as FlagError
+
 from omnichat import __version__
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
@@ -21,12 +29,32 @@ from omnichat.sanitize import clean_text
 _state = {"debug": False}
 
 
+def _usage_line(exc: FlagError) -> typer.Exit:
+    """Print a bad flag or argument as one line naming the command and where help is."""
+    command = exc.ctx.command_path if exc.ctx is not None else "omnichat"
+    message = clean_text(exc.format_message(), keep_newlines=False).rstrip(".")
+    typer.echo(f"omnichat: error: {message}; see '{command} --help'", err=True)
+    return typer.Exit(int(ExitCode.USAGE))
+
+
 class _OmnichatGroup(TyperGroup):
     """A click group that turns expected failures into one clean line and an exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # noqa: D401 - click API
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except FlagError as exc:  # a bad root option, e.g. `omnichat --bogus`
+            raise _usage_line(exc) from None
 
     def invoke(self, ctx):  # noqa: D401 - click API
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except FlagError as exc:  # a bad subcommand, flag or flag value
+            raise _usage_line(exc) from None
         except OmnichatError as exc:
             if _state["debug"]:
                 raise
@@ -70,7 +98,8 @@ def _root(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback)."),
-    port: int = typer.Option(8765, "--port", help="TCP port (0 = any free port)."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535,
+                             help="TCP port (0 = any free port)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OMNICHAT_SERVE_API_KEY",
                                           help="Require 'Authorization: Bearer KEY'."),
     speed: str = typer.Option("realtime", "--speed", help="realtime, fast, or a factor."),

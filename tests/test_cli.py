@@ -66,3 +66,20 @@ def test_debug_flag_shows_the_traceback_through_the_real_entry_point():
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"omnichat {__version__}"
+
+
+def test_bad_flags_are_one_line_with_exit_2_not_a_panel():
+    for args, expected in [
+        (["serve", "--port", "99999"], "'--port'"),
+        (["serve", "--port", "abc"], "'--port'"),
+        (["serve", "--bogus"], "--bogus"),
+        (["--bogus"], "--bogus"),
+        (["bogus"], "'bogus'"),
+        (["config", "bogus"], "'bogus'"),
+    ]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("omnichat: error: "), (args, lines)
+        assert expected in lines[0] and "--help'" in lines[0], (args, lines)
+        assert "╭" not in result.output and "Traceback" not in result.output
