@@ -108,9 +108,13 @@ def serve(
     trace: Optional[str] = typer.Option(None, "--trace", help="Write every frame as JSONL."),
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback --host."),
-    fault: list[str] = typer.Option([], "--fault", help="Inject a fault, e.g. close-after=5:1011."),
+    fault: list[str] = typer.Option(
+        [], "--fault", help="Inject a fault (repeatable): close-after=N[:CODE], "
+        "close-mid-response[=CODE], stall=SECONDS[@AFTER_EVENTS], malformed, unknown-event, "
+        "error=MESSAGE, refuse=STATUS[xTIMES]."),
     cancel_response_done: Optional[str] = typer.Option(
-        None, "--cancel-response-done", help="Send response.done with this status after a cancel."),
+        None, "--cancel-response-done",
+        help="Send response.done with this status after a cancel (cancelled, incomplete, ...)."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", help="Seconds without a response."),
     max_session: float = typer.Option(7200.0, "--max-session", help="Session cap in seconds."),
 ) -> None:

@@ -246,3 +246,29 @@ def test_serve_command_runs_until_interrupted(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 130
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--speed", "nan"], "--speed must be"),
+    (["--speed", "inf"], "--speed must be"),
+    (["--idle-timeout", "-1"], "--idle-timeout must be a positive number"),
+    (["--max-session", "0"], "--max-session must be a positive number"),
+    (["--cancel-response-done", "weird"], "--cancel-response-done must be one of cancelled"),
+    (["--fault", "close-after=5:99999"], "use one of close-after=N[:CODE]"),
+    (["--fault", "refuse=299"], "bad --fault value 'refuse=299'"),
+    (["--fault", "stall=inf"], "bad --fault value 'stall=inf'"),
+    (["--trace", "{tmp}/missing/trace.jsonl"], "cannot write the trace file"),
+    (["--reply-script", "{tmp}/missing.txt"], "cannot read the reply script"),
+])
+def test_serve_rejects_bad_flags_in_one_line_before_listening(tmp_path, args, says):
+    from typer.testing import CliRunner
+
+    from omnichat.cli import app
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(app, ["serve", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("omnichat: error: ") and says in lines[0]
+    assert "listening" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no trace file half-created

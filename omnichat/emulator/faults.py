@@ -12,6 +12,8 @@ The same faults are available on the command line as ``--fault SPEC`` (repeatabl
 
 from __future__ import annotations
 
+import http
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -93,23 +95,47 @@ class Faults:
         try:
             self._apply(name.strip(), value.strip())
         except (ValueError, IndexError):
-            raise UsageError(f"bad --fault value {spec!r}; see 'omnichat serve --help'") from None
+            raise UsageError(f"bad --fault value {spec!r}; use one of {SPEC_FORMS}") from None
 
     def _apply(self, name: str, value: str) -> None:
         if name == "close-after":
             count, _, code = value.partition(":")
-            self.close_after_events(int(count), int(code or 1011))
+            self.close_after_events(_count(count), _close_code(code))
         elif name == "close-mid-response":
-            self.close_mid_response(int(value or 1011))
+            self.close_mid_response(_close_code(value))
         elif name == "stall":
             seconds, _, after = value.partition("@")
-            self.stall(float(seconds), int(after or 0))
+            if not math.isfinite(float(seconds)) or float(seconds) <= 0:
+                raise ValueError(seconds)
+            self.stall(float(seconds), _count(after or "0"))
         elif name in ("malformed", "unknown-event") and not value:
             self.send_malformed() if name == "malformed" else self.send_unknown_event()
         elif name == "error" and value:
             self.send_error(value)
         elif name == "refuse":
             status, _, times = value.partition("x")
-            self.refuse_handshake(int(status), int(times or 1))
+            if int(status) < 400 or int(times or 1) < 1:
+                raise ValueError(value)
+            self.refuse_handshake(http.HTTPStatus(int(status)), int(times or 1))
         else:
             raise ValueError(name)
+
+
+SPEC_FORMS = ("close-after=N[:CODE], close-mid-response[=CODE], stall=SECONDS[@AFTER_EVENTS], "
+              "malformed, unknown-event, error=MESSAGE, refuse=STATUS[xTIMES] "
+              "(CODE 1000-4999, STATUS an HTTP error status)")
+
+
+def _count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise ValueError(text)
+    return count
+
+
+def _close_code(text: str) -> int:
+    """A WebSocket close code a server may send (1000-4999; default 1011)."""
+    code = int(text or 1011)
+    if not 1000 <= code <= 4999 or code in (1004, 1005, 1006, 1015):
+        raise ValueError(text)
+    return code

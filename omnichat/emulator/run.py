@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Sequence
 
 from omnichat.emulator.server import Emulator
 from omnichat.errors import UsageError
+
+
+# Statuses the service documents or was seen sending in response.done (protocol.md).
+RESPONSE_STATUSES = ("cancelled", "incomplete", "completed", "failed")
 
 
 def parse_speed(text: str) -> str | float:
@@ -16,9 +21,24 @@ def parse_speed(text: str) -> str | float:
         factor = float(text)
     except ValueError:
         factor = 0.0
-    if factor <= 0:
-        raise UsageError(f"--speed must be 'realtime', 'fast' or a positive factor, not {text!r}")
+    if not math.isfinite(factor) or factor <= 0:
+        raise UsageError(f"--speed must be 'realtime', 'fast' or a positive factor such as 2, "
+                         f"not {text!r}")
     return factor
+
+
+def check_seconds(flag: str, value: float) -> float:
+    """A duration flag must be a positive, finite number of seconds."""
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{flag} must be a positive number of seconds, not {value:g}")
+    return value
+
+
+def check_status(status: str | None) -> str | None:
+    if status and status not in RESPONSE_STATUSES:
+        raise UsageError(f"--cancel-response-done must be one of {', '.join(RESPONSE_STATUSES)}, "
+                         f"not {status!r}")
+    return status or None
 
 
 def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script: str | None,
@@ -27,8 +47,9 @@ def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script
           max_session_s: float = 7200.0) -> None:
     emulator = Emulator(host=host, port=port, api_key=api_key, speed=parse_speed(speed),
                         reply_script=reply_script, trace=trace, allow_remote=allow_remote,
-                        cancel_response_done=cancel_response_done or None,
-                        idle_timeout_s=idle_timeout_s, max_session_s=max_session_s)
+                        cancel_response_done=check_status(cancel_response_done),
+                        idle_timeout_s=check_seconds("--idle-timeout", idle_timeout_s),
+                        max_session_s=check_seconds("--max-session", max_session_s))
     for spec in faults:
         emulator.faults.apply_spec(spec)
     try:

@@ -118,13 +118,20 @@ class Emulator:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> "Emulator":
-        if self._trace_path:
-            self._trace = Trace(str(self._trace_path))
+        """Bind, open the trace file, start the serve thread. ``OSError`` if the port cannot
+        be bound; ``UsageError`` if the trace file cannot be written (the socket is closed)."""
         self._server = serve(self._handle, self.host, self.port,
                              process_request=self._check_request,
                              max_size=self._max_frame_bytes, compression=None,
                              close_timeout=CLOSE_TIMEOUT_S)
         self.port = self._server.socket.getsockname()[1]
+        if self._trace_path:  # opened after the bind: a port in use leaves no empty trace
+            try:
+                self._trace = Trace(str(self._trace_path))
+            except OSError as exc:
+                self._server.socket.close()
+                raise UsageError(f"cannot write the trace file {self._trace_path}: "
+                                 f"{exc.strerror or exc}; choose a writable path") from exc
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="omnichat-emulator", daemon=False)
         self._thread.start()
