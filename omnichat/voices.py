@@ -7,8 +7,11 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from omnichat.catalog import Model, Voice, get_model
+from omnichat.errors import UsageError
+from omnichat.sanitize import clean_text
 
 # Languages shown per voice in the table; the JSON and plain output list them all.
 TABLE_LANGUAGES = 3
@@ -32,6 +35,11 @@ def list_voices(model_name: str | None, *, language: str | None = None, as_json:
         model_name = load_settings().model
     model = get_model(model_name)
     voices = select_voices(model, language)
+    if not voices:
+        spoken = sorted({lang for voice in model.voices for lang in voice.languages})
+        raise UsageError(f"no voice of {model.name} speaks "
+                         f"'{clean_text(language or '', keep_newlines=False)}'; "
+                         f"try one of: {', '.join(spoken)}")
     console = console or Console(file=out, highlight=False)
     if as_json:
         _write_utf8(console.file, to_json(voices) + "\n")
@@ -63,7 +71,7 @@ def to_json(voices: list[Voice]) -> str:
 
 def _table(model: Model, voices: list[Voice], language: str | None) -> Table:
     title = f"{model.name}: {len(voices)} voices" + (f" speaking '{language}'" if language else "")
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")  # Text: '[' is not markup
     table.add_column("voice", style="bold", no_wrap=True)
     table.add_column("name")
     table.add_column("description")
@@ -72,6 +80,6 @@ def _table(model: Model, voices: list[Voice], language: str | None) -> Table:
         shown = ", ".join(voice.languages[:TABLE_LANGUAGES])
         more = len(voice.languages) - TABLE_LANGUAGES
         marker = " (default)" if voice.voice == model.default_voice else ""
-        table.add_row(voice.voice + marker, voice.name, voice.description,
-                      shown + (f" +{more} more" if more > 0 else ""))
+        table.add_row(Text(voice.voice + marker), Text(voice.name), Text(voice.description),
+                      Text(shown + (f" +{more} more" if more > 0 else "")))
     return table

@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from omnichat.cli import app
 from omnichat.config import config_path
+from omnichat.errors import UsageError
 from omnichat.voices import list_voices
 
 runner = CliRunner()
@@ -33,9 +35,23 @@ def test_language_filter_is_a_case_insensitive_substring():
     result = runner.invoke(app, ["voices", "-m", "qwen3-omni-flash-realtime-2025-12-01",
                                  "--language", "CANTON", "--json"])
     assert [v["voice"] for v in json.loads(result.stdout)] == ["Rocky", "Kiki"]
+
+
+def test_a_language_no_voice_speaks_is_one_line_exit_2():
     none = runner.invoke(app, ["voices", "-m", "qwen-omni-turbo-realtime", "-l", "korean",
                                "--json"])
-    assert json.loads(none.stdout) == []
+    assert none.exit_code == 2 and none.stdout == ""
+    assert none.stderr == ("omnichat: error: no voice of qwen-omni-turbo-realtime speaks "
+                           "'korean'; try one of: Chinese, English\n")
+
+
+def test_terminal_filter_with_markup_characters_is_an_error_not_a_crash():
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, color_system=None, force_terminal=True)
+    with pytest.raises(UsageError, match=r"speaks '\[/bold\]'"):
+        list_voices("qwen3-omni-flash-realtime", language="[/bold]", console=console)
+    assert list_voices("qwen3-omni-flash-realtime", language="Eng", console=console) == 17
+    assert "17 voices speaking 'Eng'" in buffer.getvalue()
 
 
 def test_piped_output_is_plain_tab_separated_lines():
