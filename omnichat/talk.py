@@ -98,6 +98,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
             if engine.mic_drops:  # counted in the audio callback, reported here
                 view.apply(up.Notice(f"{engine.mic_drops} microphone blocks were dropped "
                                      "(the connection could not keep up)"))
+            if playback is not None and playback.underruns:  # counted in the audio callback
+                view.apply(up.Notice(f"the speaker ran dry {playback.underruns} times mid-reply "
+                                     "(reply audio arrived slower than it played)"))
             view.refresh(None)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)

@@ -122,3 +122,23 @@ def test_wav_writer_abort_and_exceptions_leave_no_file(tmp_path):
             writer.write(np.zeros(10, np.int16))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_wav_writer_creates_missing_folders_and_gives_a_normal_file_mode(tmp_path):
+    from omnichat.audio import wav
+
+    target = tmp_path / "new" / "deeper" / "reply.wav"
+    writer = WavWriter(target, 24_000)
+    writer.write(b"\x00\x00" * 10)
+    writer.close()
+    assert read_wav_mono(target, 24_000).size == 10
+    assert target.stat().st_mode & 0o777 == 0o666 & ~wav._UMASK  # not mkstemp's private 0600
+
+
+def test_wav_writer_to_an_unusable_path_is_one_clear_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match=r"cannot write WAV '.*reply.wav': .*; choose another path"):
+        WavWriter(blocker / "reply.wav", 24_000)
+    with pytest.raises(UsageError, match="is a directory"):
+        WavWriter(tmp_path, 24_000)

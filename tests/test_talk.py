@@ -147,6 +147,17 @@ def test_bad_wav_path_is_one_line_exit_2(tmp_path):
     assert "nope.wav" in result.output and "Traceback" not in result.output
 
 
+def test_unwritable_output_path_is_one_line_exit_2_and_no_session(question, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(app, ["talk", "--local", "--input", str(question), "--output",
+                                      str(blocker / "reply.wav"), *FAST])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"omnichat: error: cannot write WAV '{blocker / 'reply.wav'}': Not a directory; "
+        "choose another path"]
+
+
 class _NoPortAudio:
     """A meta-path finder that makes ``import sounddevice`` fail like a missing libportaudio."""
 

@@ -106,8 +106,19 @@ class WavWriter:
         self.path = Path(path)
         self.rate_hz = rate_hz
         self.channels = channels
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent or ".", prefix=f".{self.path.name}.",
-                                   suffix=".part")
+        try:  # a bad path is the user's to fix, before any audio is produced
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "is a directory")
+            if self.path.parent.exists() and not self.path.parent.is_dir():
+                raise NotADirectoryError(20, "Not a directory")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                       suffix=".part")
+        except OSError as exc:
+            raise UsageError(f"cannot write WAV '{self.path}': {exc.strerror or exc}; "
+                             "choose another path") from exc
+        # mkstemp makes the file 0600; the finished WAV gets the usual mode for new files.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         self._tmp = Path(tmp)
         self._file = os.fdopen(fd, "wb")
         self._wave = wave.open(self._file, "wb")
@@ -151,3 +162,12 @@ class WavWriter:
             self.close()
         else:
             self.abort()
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 PACKET_MS = 200  # ~100-300 ms per response.audio.delta, like the service
 TEXT_DELTA_S = 0.05  # pause between text deltas when paced in real time
+# The service generates speech faster than it plays, so a client receives audio a little
+# ahead of the listener. Sending packet N exactly when packet N-1 ends playing would make any
+# client underrun at every packet boundary; a real-time pace with this lead does not.
+AUDIO_LEAD_S = 0.4
 
 
 class Pacer:
@@ -134,7 +138,8 @@ class Response:
         t0 = time.monotonic()
         for index, (piece, pcm) in enumerate(self._packets()):
             pacer.wait_released(index, self._stopped)
-            pacer.wait_until(t0 + self.sent_audio_s / pacer.factor, self._stopped)
+            pacer.wait_until(t0 + max(0.0, self.sent_audio_s - AUDIO_LEAD_S) / pacer.factor,
+                             self._stopped)
             with s.lock:
                 if self._stopped():
                     return
