@@ -41,6 +41,12 @@ class Model:
     transcription_model: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
     max_output_tokens: int | None = None
+    # Voices the service accepts that the guide's list for this model leaves out.
+    unlisted_voices: tuple[str, ...] = ()
+
+    def accepts_voice(self, voice: str) -> bool:
+        """Whether the service takes ``voice`` for this model (listed or known unlisted)."""
+        return self.voice_by_name(voice) is not None or voice in self.unlisted_voices
 
     def voice_by_name(self, voice: str) -> Voice | None:
         """The voice whose `voice` parameter is exactly ``voice`` (case-sensitive, as sent)."""
@@ -88,10 +94,13 @@ _TURBO_DEFAULTS = {"temperature": 1.0, "top_p": 0.01, "top_k": 20,
 
 def _qwen35(name: str) -> Model:
     # Input transcription is fixed to qwen3-asr-flash-realtime (real session.created, S9).
+    # Cherry is not in the guide's 55-voice list, yet the guide's own qwen3.5 samples use it
+    # and a probe of the service found it accepted (protocol.md §7.2, S13): allow it, list 55.
     return Model(name, "qwen3.5-omni", _VOICES["qwen3.5-omni"], "Tina", 7.0, 32,
                  supports_search=True, supports_semantic_vad=True, supports_smooth_output=False,
                  transcription_model="qwen3-asr-flash-realtime",
-                 defaults=MappingProxyType(_QWEN35_DEFAULTS), max_output_tokens=None)
+                 defaults=MappingProxyType(_QWEN35_DEFAULTS), max_output_tokens=None,
+                 unlisted_voices=("Cherry",))
 
 
 def _flash(name: str, voice_list: str) -> Model:

@@ -162,7 +162,7 @@ def _env_name(value: Value) -> str:
 
 
 def _voice(value: Value, model: Model, model_value: Value) -> str:
-    if model.voice_by_name(value.value) is not None:
+    if model.accepts_voice(value.value):
         return value.value
     close = [v.voice for v in model.voices if v.voice.lower() == str(value.value).lower()]
     hint = f"did you mean '{close[0]}'? " if close else ""

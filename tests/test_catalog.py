@@ -56,7 +56,9 @@ def test_qwen35_list_runs_from_tina_to_chloe_with_diacritics_and_composite_names
     assert sunny.name == "Sichuan–Sunny"
     assert "Chinese (Sichuan dialect)" in sunny.languages
     assert model.voice_by_name("Theo Calm") is not None
-    assert model.voice_by_name("Cherry") is None  # not in the guide's qwen3.5 list
+    assert model.voice_by_name("Cherry") is None  # not in the guide's qwen3.5 list...
+    assert model.accepts_voice("Cherry")  # ...but the guide's own qwen3.5 samples use it
+    assert not model.accepts_voice("Chelsie") and model.accepts_voice("Tina")
     # Bea's language list is split over two lines in the guide; it still has all 30.
     assert len(model.voice_by_name("Bea").languages) == 30
 

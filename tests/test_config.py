@@ -328,6 +328,12 @@ def test_voice_the_model_lacks(tmp_path):
                        "to list its voices")
 
 
+def test_cherry_is_accepted_on_qwen35_as_in_the_vendor_samples(tmp_path):
+    settings = load_settings({"voice": "Cherry"}, environ={}, path=tmp_path / "none.toml")
+    assert settings.model == "qwen3.5-omni-plus-realtime"
+    assert settings.session_payload()["voice"] == "Cherry"
+
+
 def test_voice_case_mistake_is_suggested_and_flags_are_named(tmp_path):
     message = error(tmp_path, 'model = "qwen-omni-turbo-realtime"\n', flags={"voice": "cherry"})
     assert message.startswith("flag --voice: model qwen-omni-turbo-realtime (from config file ")

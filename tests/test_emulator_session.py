@@ -291,6 +291,16 @@ def test_unknown_voice_fails_at_generation(emulator, emulator_client):
     assert error_of(client)["message"] == "Voice 'Chelsie' is not supported."
 
 
+def test_cherry_speaks_on_qwen35_as_the_vendor_samples_expect(emulator, emulator_client):
+    client = emulator_client(emulator)
+    manual(client, voice="Cherry")
+    client.send("response.create")
+    events = client.until("response.done")
+    assert "error" not in [e["type"] for e in events]
+    assert "response.audio.delta" in [e["type"] for e in events]
+    assert events[-1]["response"]["status"] == "completed"
+
+
 def test_voice_cannot_change_after_audio(emulator, emulator_client):
     client = emulator_client(emulator)
     manual(client)

@@ -277,7 +277,7 @@ class Session(InputMixin):
             return
         modalities = event.response.get("modalities") or self.config["modalities"]
         voice = self.config.get("voice")
-        if "audio" in modalities and self.model.voice_by_name(str(voice)) is None:
+        if "audio" in modalities and not self.model.accepts_voice(str(voice)):
             self.send(protocol.error_event(f"Voice '{voice}' is not supported.",
                                            code="invalid_value", param="session.voice"))
             return
