@@ -232,6 +232,27 @@ def test_trace_elides_payloads_and_never_writes_the_key(make_emulator, tmp_path)
     assert {l["dir"] for l in lines} == {"in", "out"}
 
 
+def test_trace_masks_the_key_in_other_headers_the_query_and_echoed_text(make_emulator,
+                                                                           tmp_path):
+    path = tmp_path / "trace.jsonl"
+    emu = make_emulator(api_key="sk-secret-key", trace=path)
+    ws = websocket.create_connection(
+        f"{emu.url}?model=qwen3.5-omni-plus-realtime&api_key=sk-query-secret", timeout=10,
+        header=["Authorization: Bearer sk-secret-key", "X-DashScope-ApiKey: sk-header-secret"])
+    assert json.loads(ws.recv())["type"] == "session.created"
+    ws.send(json.dumps({"type": "session.update",
+                        "session": {"instructions": "my key is sk-secret-key"}}))
+    assert json.loads(ws.recv())["type"] == "session.updated"
+    ws.close()
+    emu.close()
+    text = path.read_text()
+    for secret in ("sk-secret-key", "sk-query-secret", "sk-header-secret"):
+        assert secret not in text
+    handshake = json.loads(text.splitlines()[0])
+    assert handshake["path"].endswith("model=qwen3.5-omni-plus-realtime&api_key=<redacted>")
+    assert "my key is <redacted>" in text
+
+
 def test_serve_command_runs_until_interrupted(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "omnichat", "serve", "--port", "0", "--speed", "fast"],

@@ -25,7 +25,7 @@ from omnichat.catalog import MODELS, get_model
 from omnichat.emulator.faults import Fault, Faults
 from omnichat.emulator.responder import Pacer
 from omnichat.emulator.session import Session
-from omnichat.emulator.trace import Trace, safe_headers
+from omnichat.emulator.trace import Trace, safe_headers, safe_path
 from omnichat.errors import UsageError
 
 PATH = "/api-ws/v1/realtime"
@@ -127,7 +127,7 @@ class Emulator:
         self.port = self._server.socket.getsockname()[1]
         if self._trace_path:  # opened after the bind: a port in use leaves no empty trace
             try:
-                self._trace = Trace(str(self._trace_path))
+                self._trace = Trace(str(self._trace_path), secrets=[self._api_key])
             except OSError as exc:
                 self._server.socket.close()
                 raise UsageError(f"cannot write the trace file {self._trace_path}: "
@@ -206,7 +206,7 @@ class Emulator:
 
     def _check_request(self, connection, request):
         if self._trace is not None:
-            self._trace.write("", "in", note="handshake", path=request.path,
+            self._trace.write("", "in", note="handshake", path=safe_path(request.path),
                               headers=safe_headers(dict(request.headers.raw_items())))
         status = self.faults.take_refusal()
         if status is not None:

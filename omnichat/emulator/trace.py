@@ -3,7 +3,9 @@
 Each line: ``{"t": <monotonic seconds>, "session": "sess_...", "dir": "in"|"out", ...}`` with
 either ``"event"`` (the decoded object, base64 payloads replaced by ``"<N base64 chars>"``) or
 ``"raw"`` (an undecodable frame, cut to 200 characters), or ``"note"`` for handshakes and
-closes. Request headers are written without ``Authorization``: the key never reaches the file.
+closes. Request headers that may carry a credential (``Authorization``, anything named like a
+key, token or secret) are left out, such query parameters are masked, and the emulator's own
+key is masked wherever a client echoes it: the key never reaches the file.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Fields that carry audio or image payloads, per event type.
 _PAYLOAD_FIELDS = {
@@ -20,6 +23,8 @@ _PAYLOAD_FIELDS = {
     "response.audio.delta": "delta",
 }
 _SECRET_HEADERS = {"authorization", "x-api-key", "cookie"}
+_SECRET_WORDS = ("key", "token", "secret", "auth", "password", "signature")
+MASK = "<redacted>"
 
 
 def elide(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,21 +36,41 @@ def elide(event: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
+
+
 def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+    """The headers without any that may hold a credential."""
+    return {k: v for k, v in headers.items() if not _secret_name(k)}
+
+
+def safe_path(path: str) -> str:
+    """The request target with credential-like query parameters masked."""
+    parts = urlsplit(path)
+    if not parts.query:
+        return path
+    query = [(k, MASK if _secret_name(k) else v)
+             for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
 
 
 class Trace:
     """Append-only JSONL writer shared by all sessions; the lock keeps lines whole."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, secrets: Iterable[str | None] = ()) -> None:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._lock = threading.Lock()  # one writer at a time; held only for one line
+        # Masked wherever they appear in a line (JSON-escaped, as they are written).
+        self._secrets = [json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets if s]
 
     def write(self, session_id: str, direction: str, **fields: Any) -> None:
         line = {"t": round(time.monotonic(), 6), "session": session_id, "dir": direction}
         line.update(fields)
         text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
         with self._lock:
             if not self._file.closed:
                 self._file.write(text + "\n")
