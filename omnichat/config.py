@@ -155,6 +155,9 @@ def _read_file(path: Path) -> dict[str, Any] | None:
     # A missing file means built-in defaults; `config show` says which file it looked for.
     if not path.exists():
         return None
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; point OMNICHAT_CONFIG at a "
+                          f"file, or remove the directory and run `omnichat config init`")
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -132,7 +132,11 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
     }
     resolved.update(_sampling(layered, model))
     if "transcript_dir" in layered:
-        resolved["transcript_dir"] = Path(layered["transcript_dir"].value).expanduser()
+        value = layered["transcript_dir"]
+        if not str(value.value).strip():
+            raise ConfigError(f"{value.where}: transcript_dir is empty; give a directory such "
+                              f"as \"~/omnichat-transcripts\", or remove the key for the default")
+        resolved["transcript_dir"] = Path(value.value).expanduser()
     return resolved
 
 

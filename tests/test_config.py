@@ -419,8 +419,17 @@ def test_flag_type_errors_name_the_flag(tmp_path):
         "flag --silence-duration-ms: 50 is out of range")
 
 
-def test_unreadable_file(tmp_path):
-    directory = tmp_path / "config.toml"
-    directory.mkdir()
-    with pytest.raises(ConfigError, match="cannot be read"):
-        load_settings(environ={}, path=directory)
+def test_empty_transcript_dir_is_refused_not_turned_into_the_current_folder(tmp_path):
+    message = error(tmp_path, 'transcript_dir = ""\n')
+    assert message == (f"config file {tmp_path / 'config.toml'}, key 'transcript_dir': "
+                       'transcript_dir is empty; give a directory such as '
+                       '"~/omnichat-transcripts", or remove the key for the default')
+
+
+def test_a_directory_where_the_config_file_should_be(tmp_path):
+    folder = tmp_path / "config.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, path=folder)
+    assert str(info.value) == (f"config file {folder} is a directory; point OMNICHAT_CONFIG at "
+                               "a file, or remove the directory and run `omnichat config init`")

@@ -153,12 +153,27 @@ def test_refuse_handshake_then_accept(emulator, emulator_client):
     assert emulator_client(emulator).created["type"] == "session.created"
 
 
-@pytest.mark.parametrize("spec", ["close-after=3:1011", "close-mid-response=1011", "stall=0.1@2",
-                                  "malformed", "unknown-event", "error=boom", "refuse=503x2"])
-def test_fault_specs_parse(spec):
+@pytest.mark.parametrize("spec, kind, args", [
+    ("close-after=3:1011", "close_after", {"n": 3, "code": 1011}),
+    ("close-after=3", "close_after", {"n": 3, "code": 1011}),
+    ("close-mid-response=4000", "close_mid_response", {"code": 4000}),
+    ("stall=0.1@2", "stall", {"seconds": 0.1, "n": 2}),
+    ("malformed", "malformed", {}),
+    ("unknown-event", "unknown_event", {}),
+    ("error=boom", "error", {"message": "boom"}),
+])
+def test_fault_specs_parse(spec, kind, args):
     emu = Emulator()
     emu.faults.apply_spec(spec)
-    assert emu.faults.take_pending() or emu.faults.take_refusal() == 503
+    (fault,) = emu.faults.take_pending()
+    assert fault.kind == kind
+    assert {key: fault.args[key] for key in args} == args
+
+
+def test_refuse_spec_parses_status_and_times():
+    emu = Emulator()
+    emu.faults.apply_spec("refuse=503x2")
+    assert [emu.faults.take_refusal() for _ in range(3)] == [503, 503, None]
 
 
 def test_bad_fault_spec_is_a_usage_error():
