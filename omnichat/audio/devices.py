@@ -7,6 +7,7 @@ PortAudio failure is turned into an ``AudioDeviceError`` whose text names the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from omnichat.errors import AudioDeviceError
 
@@ -134,3 +135,49 @@ def is_rate_error(exc: Exception) -> bool:
     code = getattr(exc, "args", (None, None))
     return "-9997" in text or "sample rate" in text.lower() or (
         len(code) > 1 and code[1] == -9997)
+
+
+def open_stream(kind: str, device_spec: str | int | None, wire_rate_hz: int,
+                open_at: Callable[[Any, int | None, int], Any],
+                open_failed: Callable[[Exception], AudioDeviceError]):
+    """Open a ``kind`` stream at the wire rate or, when the device refuses it, at the device's
+    own default rate (the caller's ``open_at(sd, index, rate)`` then sets up resampling).
+
+    Every PortAudio failure becomes ``open_failed(exc)``: one sentence with the fix.
+    """
+    sd = sounddevice_module()
+    index = resolve_device(device_spec, kind)
+    try:
+        return open_at(sd, index, wire_rate_hz)
+    except sd.PortAudioError as exc:
+        if not is_rate_error(exc):
+            raise open_failed(exc) from exc
+    try:
+        return open_at(sd, index, device_default_rate(index, kind))
+    except sd.PortAudioError as exc:
+        raise open_failed(exc) from exc
+
+
+def start_stream(stream, open_failed: Callable[[Exception], AudioDeviceError]) -> None:
+    """Start an opened stream; on failure close it and raise ``open_failed(exc)``."""
+    sd = sounddevice_module()
+    try:
+        stream.start()
+    except sd.PortAudioError as exc:
+        stream.close()
+        raise open_failed(exc) from exc
+
+
+def stream_latency_s(sd, index: int | None, kind: str, block_s: float,
+                     min_blocks: int = 2) -> float:
+    """PortAudio's 'low' latency, but at least ``min_blocks`` blocks.
+
+    At 44.1/48 kHz ALSA reports ~9 ms as 'low', less than one 10 ms block. The resampled
+    stream then underran in bursts (20 ms was not enough either; 40 ms was clean in every
+    rig run), and each ALSA underrun recovery dropped the queued audio.
+    """
+    try:
+        low = float(sd.query_devices(index, kind)[f"default_low_{kind}_latency"])
+    except (sd.PortAudioError, ValueError, KeyError, TypeError):
+        low = 0.0
+    return max(low, min_blocks * block_s)

@@ -20,10 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ
-from omnichat.audio.devices import (device_default_rate, is_rate_error, resolve_device,
-                                    sounddevice_module)
+from omnichat.audio.devices import open_stream, start_stream, stream_latency_s
 from omnichat.audio.resample import StreamResampler
-from omnichat.audio.speaker import _latency
 from omnichat.audio.wav import read_wav_mono
 from omnichat.errors import AudioDeviceError
 
@@ -77,23 +75,9 @@ class Microphone:
         self._fifo_n = 0
 
     def start(self) -> None:
-        sd = sounddevice_module()
-        index = resolve_device(self._device_spec, "input")
-        try:
-            self._stream = self._open(sd, index, MIC_RATE_HZ)
-        except sd.PortAudioError as exc:
-            if not is_rate_error(exc):
-                raise _open_failed(exc) from exc
-            try:
-                self._stream = self._open(sd, index, device_default_rate(index, "input"))
-            except sd.PortAudioError as exc2:
-                raise _open_failed(exc2) from exc2
-        try:
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream.close()
-            self._stream = None
-            raise _open_failed(exc) from exc
+        stream = open_stream("input", self._device_spec, MIC_RATE_HZ, self._open, _open_failed)
+        start_stream(stream, _open_failed)
+        self._stream = stream
 
     def _open(self, sd, index, rate: int):
         callback = self._callback
@@ -104,8 +88,8 @@ class Microphone:
         self.device_rate_hz = rate
         blocksize = rate * self.block_ms // 1000
         return sd.InputStream(samplerate=rate, channels=1, dtype="int16",
-                              latency=_latency(sd, index, "input", blocksize / rate,
-                                               min_blocks=1 if rate == MIC_RATE_HZ else 2),
+                              latency=stream_latency_s(sd, index, "input", blocksize / rate,
+                                                       min_blocks=1 if rate == MIC_RATE_HZ else 2),
                               blocksize=blocksize, device=index, callback=callback)
 
     # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from omnichat.audio import SPEAKER_RATE_HZ
-from omnichat.audio.devices import (device_default_rate, is_rate_error, resolve_device,
-                                    sounddevice_module)
+from omnichat.audio.devices import open_stream, start_stream, stream_latency_s
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import WavWriter
@@ -48,25 +47,12 @@ class Speaker:
         self._flushes_seen = 0
 
     def start(self) -> None:
-        sd = sounddevice_module()
-        index = resolve_device(self._device_spec, "output")
-        try:
-            self._stream = self._open(sd, index, SPEAKER_RATE_HZ)
-        except sd.PortAudioError as exc:
-            if not is_rate_error(exc):
-                raise _open_failed(exc) from exc
-            try:
-                self._stream = self._open(sd, index, device_default_rate(index, "output"))
-            except sd.PortAudioError as exc2:
-                raise _open_failed(exc2) from exc2
-        self._pad_frames = int((self._stream.latency + _TAIL_PAD_S) * self.device_rate_hz)
-        self.buffer.output_latency_s = float(self._stream.latency)
-        try:
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream.close()
-            self._stream = None
-            raise _open_failed(exc) from exc
+        stream = open_stream("output", self._device_spec, SPEAKER_RATE_HZ, self._open,
+                             _open_failed)
+        self._pad_frames = int((stream.latency + _TAIL_PAD_S) * self.device_rate_hz)
+        self.buffer.output_latency_s = float(stream.latency)
+        start_stream(stream, _open_failed)
+        self._stream = stream
 
     def _open(self, sd, index, rate: int):
         blocksize = rate * self.block_ms // 1000
@@ -75,8 +61,8 @@ class Speaker:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
-                               latency=_latency(sd, index, "output", blocksize / rate,
-                                                min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
+                               latency=stream_latency_s(sd, index, "output", blocksize / rate,
+                                                        min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
                                blocksize=blocksize, device=index, callback=callback)
 
     def _setup_resampling(self, rate: int):
@@ -165,20 +151,6 @@ class Speaker:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _latency(sd, index, kind: str, block_s: float, min_blocks: int = 2) -> float:
-    """PortAudio's 'low' latency, but at least ``min_blocks`` blocks.
-
-    At 44.1/48 kHz ALSA reports ~9 ms as 'low', less than one 10 ms block. The resampled
-    stream then underran in bursts (20 ms was not enough either; 40 ms was clean in every
-    rig run), and each ALSA underrun recovery dropped the queued audio.
-    """
-    try:
-        low = float(sd.query_devices(index, kind)[f"default_low_{kind}_latency"])
-    except (sd.PortAudioError, ValueError, KeyError, TypeError):
-        low = 0.0
-    return max(low, min_blocks * block_s)
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:
