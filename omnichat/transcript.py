@@ -10,14 +10,13 @@ a turn, so it can never reach this file.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from omnichat.engine.turns import Turn
-from omnichat.errors import UsageError
+from omnichat.errors import OmnichatError, UsageError
 
 
 def session_path(directory: Path, started: datetime) -> Path:
@@ -38,12 +37,12 @@ class TranscriptWriter:
         self.path = Path(path)
         self.turns_written = 0
         self._lock = threading.Lock()  # keeps lines whole when two threads finish turns
-        self._file: IO[str] | None = None  # opened by the first turn: no empty files
-        self._closed = False
-        try:  # fail before the conversation, not at its first turn
+        # Opened now, so an unwritable path fails before the conversation (a permission
+        # probe says yes to /proc or a full disk); removed at close if no turn was written.
+        self._created = not self.path.exists()
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.path.parent, os.W_OK) or self.path.is_dir():
-                raise PermissionError(13, "not writable")
+            self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write the transcript {self.path}: "
                              f"{exc.strerror or exc}; choose another path with --transcript"
@@ -52,20 +51,25 @@ class TranscriptWriter:
     def write(self, turn: Turn) -> None:
         line = json.dumps(turn.to_record(), ensure_ascii=False) + "\n"
         with self._lock:
-            if self._closed:
-                return
             if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(line)
-            self._file.flush()
+                return
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError as exc:  # e.g. the disk filled up mid-conversation
+                raise OmnichatError(f"cannot write the transcript {self.path}: "
+                                    f"{exc.strerror or exc}") from exc
             self.turns_written += 1
 
     def close(self) -> None:
+        """Idempotent. A transcript without a single turn is not left behind."""
         with self._lock:
             file, self._file = self._file, None
-            self._closed = True
-        if file is not None:
-            file.close()
+        if file is None:
+            return
+        file.close()
+        if self._created and self.turns_written == 0:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "TranscriptWriter":
         return self
