@@ -205,6 +205,30 @@ def test_a_dropped_connection_fails_the_engine_with_connection_lost(make_emulato
             engine.close()  # the kept failure is re-raised after the threads are joined
 
 
+def test_a_server_that_stalls_mid_reply_fails_the_engine_and_keeps_the_turns(
+        make_emulator, speech_pcm):
+    """A hung service must not leave the user looking at "speaking" forever."""
+    from omnichat.errors import ConnectionLost
+
+    emu = make_emulator(replies=[LONG_REPLY])
+    emu.hold_responses(after_packets=2)  # the reply starts, then nothing more arrives
+    turns: list[Turn] = []
+    engine = make_engine(emu, playback=PlaybackBuffer(), on_turn=turns.append,
+                         engine_options={"stall_timeout_s": 0.5})
+    engine.start()
+    try:
+        speak(engine, speech_pcm("Hello there."))
+        wait_for(engine, lambda u: isinstance(u, up.AssistantDelta))
+        with pytest.raises(ConnectionLost, match="stopped answering"):
+            wait_for(engine, lambda u: False, timeout_s=10)
+    finally:
+        with pytest.raises(ConnectionLost):
+            engine.close()
+        emu.release_responses()
+    assert [t.role for t in turns] == ["user", "assistant"]
+    assert turns[1].interrupted and turns[1].text  # the part that did arrive is kept
+
+
 def test_reconnect_replaces_the_socket_and_replays_the_session(make_emulator, speech_pcm):
     emu = make_emulator()
     turns: list[Turn] = []

@@ -25,10 +25,11 @@ def session_for(**overrides) -> dict:
     return session
 
 
-def make_engine(emu, playback=None, on_turn=None, transport_cls=WebSocketTransport, **session):
+def make_engine(emu, playback=None, on_turn=None, transport_cls=WebSocketTransport,
+                engine_options: dict | None = None, **session):
     url = f"{emu.url}?model={Settings().model}"
     return Engine(session_for(**session), connect=lambda: transport_cls(url, None),
-                  playback=playback, on_turn=on_turn)
+                  playback=playback, on_turn=on_turn, **(engine_options or {}))
 
 
 def speak(engine: Engine, pcm: bytes, silence_s: float = SILENCE_S, lead_s: float = 0.3) -> None:

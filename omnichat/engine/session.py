@@ -47,6 +47,10 @@ BATCH_MAX_MS = 100
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
 AWAIT_RESPONSE_S = 10.0  # speech_stopped without any response.created: stop waiting
+# A reply is streaming (response.created, no response.done) and the server has sent nothing
+# for this long: the connection is dead or the service hung. Generous: a web search may pause
+# the stream for a few seconds, while deltas normally come every 100-200 ms.
+STALL_TIMEOUT_S = 20.0
 _BYTES_PER_MS = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES // 1000
 
 
@@ -61,12 +65,17 @@ class Engine(EventHandlers):
     def __init__(self, session: Mapping[str, Any], connect: Callable[[], Transport],
                  playback: PlaybackBuffer | None = None, *,
                  on_turn: Callable[[Turn], None] | None = None,
-                 ready_timeout_s: float = READY_TIMEOUT_S):
+                 ready_timeout_s: float = READY_TIMEOUT_S,
+                 stall_timeout_s: float = STALL_TIMEOUT_S):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
         self._on_turn = on_turn
         self._ready_timeout_s = ready_timeout_s
+        self._stall_timeout_s = stall_timeout_s
+        # Monotonic time of the last server frame: written by the receiver, read by _tick
+        # (a float store is atomic; a stale read only delays the stall check by one poll).
+        self._last_frame_at = time.monotonic()
         self._transport: Transport | None = None
         # Microphone blocks waiting for the sender; bounded so a stalled socket costs memory
         # of MIC_QUEUE_S at most; the audio callback never waits (put_nowait, drops counted).
@@ -278,6 +287,7 @@ class Engine(EventHandlers):
                 event = transport.recv()  # unblocked by a frame or transport.close()
                 if event is None:
                     return
+                self._last_frame_at = time.monotonic()
                 self._dispatch(event)
         except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
             self._fail(exc)
@@ -316,10 +326,20 @@ class Engine(EventHandlers):
                     self.updates.put(up.LatencyMeasured(reply.response_id,
                                                         reply.turn.latency_ms))
                 self._maybe_finish_reply(reply)
+                self._check_stall(reply)
             if (self._stopped_at is not None
                     and time.monotonic() - self._stopped_at > AWAIT_RESPONSE_S):
                 self._stopped_at = None
             self._set_status(self._compute_status())
+
+    def _check_stall(self, reply: _Reply) -> None:
+        """Fail the engine when a reply stopped streaming: the user gets one line and the
+        transcript so far instead of "speaking" forever."""
+        silent_s = time.monotonic() - self._last_frame_at
+        if not reply.done and not self._stop.is_set() and silent_s > self._stall_timeout_s:
+            url = self._transport.url if self._transport is not None else "the service"
+            self._fail(ConnectionLost(f"the service stopped answering: nothing from {url} for "
+                                      f"{silent_s:.0f} s in the middle of a reply"))
 
     def _compute_status(self) -> str:
         if self._stop.is_set():
