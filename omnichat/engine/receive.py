@@ -187,9 +187,9 @@ class EventHandlers:
 
     def _interrupt(self, reply: _Reply) -> None:
         """Barge-in: silence the speaker now, stop generation, record what was heard."""
-        flushed = self.playback.flush() if self.playback is not None else 0
-        if self._watch is reply:
+        if self._watch is reply:  # first: audio flushed unheard must not count as heard
             self._watch = None
+        flushed = self.playback.flush() if self.playback is not None else 0
         reply.cut = cut_index(reply.turn.text, self._heard_fraction(reply))
         self._barged = True
         if not reply.done:
