@@ -127,8 +127,12 @@ class WebSocketTransport:
             self._note_close(payload)
             return None
         if opcode != websocket.ABNF.OPCODE_TEXT:
-            raise ProtocolError("the server sent a binary frame; the protocol uses text only")
-        return decode(payload)
+            raise ProtocolError(f"{self.url} sent a binary frame; the protocol uses text only")
+        try:
+            return decode(payload)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self.url} sent a message omnichat cannot read ({exc})"
+                                ) from None
 
     def _note_close(self, payload: bytes) -> None:
         self._peer_closed.set()
