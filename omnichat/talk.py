@@ -90,20 +90,28 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream)
         stack.callback(view.close)
+        # Unwound after engine.close() (even when it raises): what the engine finished while
+        # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
+        stack.callback(_final_report, engine, playback, view)
         stack.enter_context(engine)
         stack.enter_context(mic)
-        try:
-            _run(engine, mic, view, settings, options)
-        finally:
-            if engine.mic_drops:  # counted in the audio callback, reported here
-                view.apply(up.Notice(f"{engine.mic_drops} microphone blocks were dropped "
-                                     "(the connection could not keep up)"))
-            if playback is not None and playback.underruns:  # counted in the audio callback
-                view.apply(up.Notice(f"the speaker ran dry {playback.underruns} times mid-reply "
-                                     "(reply audio arrived slower than it played)"))
-            view.refresh(None)
+        _run(engine, mic, view, settings, options)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
+
+
+def _final_report(engine: Engine, playback: PlaybackBuffer | None, view) -> None:
+    """Show the updates left after the engine closed, and the counters the audio callbacks
+    kept (they never print themselves)."""
+    for update in engine.poll(0):
+        view.apply(update)
+    if engine.mic_drops:
+        view.apply(up.Notice(f"{engine.mic_drops} microphone blocks were dropped "
+                             "(the connection could not keep up)"))
+    if playback is not None and playback.underruns:
+        view.apply(up.Notice(f"the speaker ran dry {playback.underruns} times mid-reply "
+                             "(reply audio arrived slower than it played)"))
+    view.refresh(None)
 
 
 def _endpoint(settings: Settings, options: TalkOptions,

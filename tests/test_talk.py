@@ -126,6 +126,60 @@ def test_401_from_the_service_never_shows_the_key(make_emulator, tmp_path, monke
     assert not transcript.exists()  # no turn, no file
 
 
+def _lab_region(emu, tmp_path, monkeypatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'region = "lab"\n[regions.lab]\nurl = "{emu.url}"\n'
+                      f'api_key_env = "LAB_KEY"\n')
+    monkeypatch.setenv("OMNICHAT_CONFIG", str(config))
+    monkeypatch.setenv("LAB_KEY", SECRET)
+
+
+@pytest.mark.parametrize("fault, code, words", [
+    ("close_mid_response", 6, "closed the connection"),
+    ("send_malformed", 7, "cannot read"),
+])
+def test_a_failing_server_is_one_line_and_keeps_what_was_said(
+        fault, code, words, make_emulator, question, tmp_path, monkeypatch):
+    emu = make_emulator()
+    _lab_region(emu, tmp_path, monkeypatch)
+    transcript = tmp_path / "t.jsonl"
+    args = ["talk", "--input", str(question), "--output", str(tmp_path / "r.wav"),
+            "--transcript", str(transcript), *FAST]
+    if fault == "send_malformed":  # after the user's turn, in the middle of the reply
+        emu.hold_responses(after_packets=1)
+        runner = _run_with(args, before_reply=lambda: (emu.faults.send_malformed(),
+                                                       emu.release_responses()), emu=emu)
+    else:
+        getattr(emu.faults, fault)()
+        runner = CliRunner().invoke(app, args)
+    assert runner.exit_code == code, runner.output
+    errors = [line for line in runner.output.splitlines() if line.startswith("omnichat: error")]
+    assert len(errors) == 1 and words in errors[0] and SECRET not in runner.output
+    assert "Traceback" not in runner.output
+    roles = [t["role"] for t in read_transcript(transcript)]
+    assert roles == ["user", "assistant"]
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] qwen: .*\[cut; not heard", runner.output, re.M)
+
+
+def _run_with(args, before_reply, emu):
+    """Invoke the CLI while a helper thread fires ``before_reply`` once the reply started."""
+    import threading
+
+    def arm():
+        try:
+            session = emu.wait_for_session(index=0, timeout=30)
+            session.wait_for("response.audio.delta", timeout=30)
+        finally:  # fire (or at least release the held reply) whatever happened
+            before_reply()
+
+    helper = threading.Thread(target=arm, name="test-arm-fault")
+    helper.start()
+    try:
+        return CliRunner().invoke(app, args)
+    finally:
+        helper.join(30)
+
+
 def test_connection_refused_names_the_url(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
