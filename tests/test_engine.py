@@ -10,7 +10,8 @@ from omnichat.audio.speaker import FileSpeaker
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn, cut_index, split_heard
 from omnichat.transport import WebSocketTransport
-from test_engine_support import finished, make_engine, speak, wait_for, wait_until
+from test_engine_support import (finished, make_engine, session_for, speak, wait_for,
+                                 wait_until, write_wav)
 
 LONG_REPLY = ("Once upon a time there was a very patient robot who liked to explain every "
               "small detail of the weather, the tides and the stars to anyone who listened")
@@ -79,6 +80,22 @@ def test_text_only_streams_text_and_no_audio(emulator, speech_pcm):
     assert len(deltas) > 1 and "".join(d.text for d in deltas) == reply.text
     sent = emulator.session.sent_types
     assert "response.text.delta" in sent and "response.audio.delta" not in sent
+
+
+def test_latency_counts_from_the_end_of_speech_not_from_speech_stopped(emulator, speech_pcm,
+                                                                       tmp_path):
+    """What the user waits through includes the VAD's silence wait before speech_stopped:
+    against the instant emulator that wait is nearly all of it (not the ~20 ms of overhead)."""
+    from omnichat.audio.microphone import WavMicrophone
+
+    turns: list[Turn] = []
+    engine = make_engine(emulator, playback=None, on_turn=turns.append, modalities=["text"])
+    question = write_wav(tmp_path / "q.wav", speech_pcm("Hello there."))
+    with engine, WavMicrophone(question, engine.feed_mic, pace=1.0):  # a real-time talker
+        wait_for(engine, finished("assistant"))
+    reply = next(t for t in turns if t.role == "assistant")
+    silence_ms = session_for()["turn_detection"]["silence_duration_ms"]
+    assert silence_ms - 100 <= reply.latency_ms <= silence_ms + 600, reply.latency_ms
 
 
 # ---- barge-in --------------------------------------------------------------------------------

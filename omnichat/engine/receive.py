@@ -34,7 +34,7 @@ class _Reply:
     """One assistant response while it streams and plays."""
 
     turn: Turn
-    stopped_at: float | None  # monotonic time of the speech_stopped it answers
+    speech_ended_at: float | None  # monotonic time the user stopped the speech it answers
     audio_start: int | None = None  # written-clock index of its first sample
     audio_samples: int = 0
     first_output_at: float | None = None  # first delta of any kind (monotonic)
@@ -74,6 +74,7 @@ class EventHandlers:
         self._user_speaking = False
         self._barged = False
         self._stopped_at = time.monotonic()
+        self._speech_ended_at = self._speech_end_time(event.audio_end_ms)
 
     def _on_transcription_delta(self, event: sev.TranscriptionDelta) -> None:
         self.updates.put(up.UserPreview(event.item_id, event.preview))
@@ -87,7 +88,8 @@ class EventHandlers:
         if self._reply is not None:
             self._end_reply_at_close(self._reply)  # a cancelled reply the server never ended
         turn = Turn("assistant", response_id=event.response_id)
-        self._reply = _Reply(turn, stopped_at=self._stopped_at)
+        answers_speech = self._stopped_at is not None
+        self._reply = _Reply(turn, self._speech_ended_at if answers_speech else None)
         self._stopped_at = None
         self.updates.put(up.AssistantStarted(turn.response_id or ""))
 
@@ -218,8 +220,8 @@ class EventHandlers:
             turn.interrupted = True
             turn.heard = turn.text[:reply.cut].rstrip()
             turn.unheard = turn.text[reply.cut:].lstrip()
-        if turn.latency_ms is None and reply.first_heard_at and reply.stopped_at:
-            turn.latency_ms = 1000.0 * (reply.first_heard_at - reply.stopped_at)
+        if turn.latency_ms is None and reply.first_heard_at and reply.speech_ended_at:
+            turn.latency_ms = 1000.0 * (reply.first_heard_at - reply.speech_ended_at)
         if self._reply is reply:
             self._reply = None
         if self._watch is reply:

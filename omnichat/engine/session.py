@@ -18,6 +18,11 @@ Shared: ``_stop`` (an Event), ``_lock`` (the reply/turn state below, held for bo
 only, never across I/O waits), and the first failure, re-raised by ``close()`` after every
 thread is joined.
 
+Latency is end of speech -> first reply sample heard. The end of speech is not when
+``speech_stopped`` arrives (that is the VAD's silence wait later) but the capture time of the
+sample at its ``audio_end_ms``: the sender keeps ``_mic_clock`` (samples sent on this socket,
+capture time of the last one), and the microphone delivers in real time.
+
 Batching (sender): the microphone delivers 20 ms blocks. Each ``append`` carries at least
 60 ms (waiting at most 40 ms for the rest) and at most 100 ms — what is already queued is
 sent at once. 10–17 events/s keeps the JSON/base64 overhead small, and the 40 ms worst case
@@ -77,10 +82,15 @@ class Engine(EventHandlers):
         # (a float store is atomic; a stale read only delays the stall check by one poll).
         self._last_frame_at = time.monotonic()
         self._transport: Transport | None = None
-        # Microphone blocks waiting for the sender; bounded so a stalled socket costs memory
-        # of MIC_QUEUE_S at most; the audio callback never waits (put_nowait, drops counted).
-        self._mic_frames: queue.Queue[bytes | None] = queue.Queue(
+        # (capture time, block) waiting for the sender; bounded so a stalled socket costs
+        # memory of MIC_QUEUE_S at most; the audio callback never waits (put_nowait, drops
+        # counted).
+        self._mic_frames: queue.Queue[tuple[float, bytes] | None] = queue.Queue(
             maxsize=int(MIC_QUEUE_S * 1000 // BLOCK_MS))
+        # (samples sent on this socket, capture time of the last one): the server's audio
+        # clock mapped onto ours, so speech_stopped's audio_end_ms becomes the moment the
+        # user stopped talking. Replaced whole by the sender (a tuple store is atomic).
+        self._mic_clock: tuple[int, float] = (0, time.monotonic())
         # Updates for the main thread; unbounded because the main thread drains it every
         # poll and a put must never block the receiver.
         self.updates: queue.Queue[up.Update] = queue.Queue()
@@ -99,6 +109,7 @@ class Engine(EventHandlers):
         self._barged = False
         self._speech_started: dict[str, Any] = {}  # item_id -> wall time of speech_started
         self._stopped_at: float | None = None  # last speech_stopped not yet answered
+        self._speech_ended_at = 0.0  # when the user stopped talking (for _stopped_at's turn)
         self._status = up.CONNECTING
         # The reply whose first sample the played listener is waiting for (audio thread reads).
         self._watch: _Reply | None = None
@@ -183,6 +194,7 @@ class Engine(EventHandlers):
         new = self._connect()
         new.connect()
         self._transport = new
+        self._mic_clock = (0, time.monotonic())  # a new socket is a new audio clock
         self._spawn(self._recv_loop, "omnichat-recv", new)
         new.send(cev.session_update(self.conversation.session))
         if not self._settled.wait(self._ready_timeout_s) or self._failure is not None:
@@ -235,35 +247,49 @@ class Engine(EventHandlers):
         if self._stop.is_set():
             return
         try:
-            self._mic_frames.put_nowait(block)
+            self._mic_frames.put_nowait((time.monotonic(), block))
         except queue.Full:
             self.mic_drops += 1
 
     def _send_loop(self) -> None:
         try:
             while True:
-                batch = self._next_batch()
+                batch, captured_at = self._next_batch()
                 if batch:
-                    self._send_audio(batch)
+                    self._send_audio(batch, captured_at)
                 if self._stop.is_set():
                     return
         except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
             self._fail(exc)
 
-    def _send_audio(self, batch: bytes) -> None:
+    def _send_audio(self, batch: bytes, captured_at: float) -> None:
         try:
             self._transport.send(cev.input_audio_append(batch))
         except ConnectionLost:
             if not self._swapping:
                 raise
-            # the socket is being replaced: this batch is lost, like audio during a dropout
+            return  # the socket is being replaced: this batch is lost, like a dropout
+        sent = self._mic_clock[0] + len(batch) // SAMPLE_WIDTH_BYTES
+        self._mic_clock = (sent, captured_at)
 
-    def _next_batch(self) -> bytes:
-        """At least BATCH_MIN_MS (waiting at most the difference), at most BATCH_MAX_MS."""
+    def _speech_end_time(self, audio_end_ms: int | None) -> float:
+        """When the user stopped talking (monotonic): the capture time of the sample at
+        ``audio_end_ms`` of the audio sent on this socket; now if the server did not say."""
+        now = time.monotonic()
+        sent, captured_at = self._mic_clock
+        if audio_end_ms is None or sent == 0:
+            return now
+        behind_s = max(0.0, sent / MIC_RATE_HZ - audio_end_ms / 1000.0)
+        return min(now, captured_at - behind_s)
+
+    def _next_batch(self) -> tuple[bytes, float]:
+        """At least BATCH_MIN_MS (waiting at most the difference), at most BATCH_MAX_MS;
+        with the capture time of its last block."""
         first = self._mic_frames.get()  # unblocked by a block or close()'s None
         if first is None:
-            return b""
-        parts, size = [first], len(first)
+            return b"", 0.0
+        captured_at, block = first
+        parts, size = [block], len(block)
         deadline = time.monotonic() + (BATCH_MIN_MS - BLOCK_MS) / 1000.0
         while size < BATCH_MAX_MS * _BYTES_PER_MS:
             wait_s = deadline - time.monotonic()
@@ -275,9 +301,10 @@ class Engine(EventHandlers):
             if block is None:
                 self._stop.set()
                 break
+            captured_at, block = block
             parts.append(block)
             size += len(block)
-        return b"".join(parts)
+        return b"".join(parts), captured_at
 
     # ---- receiver -------------------------------------------------------------------------
 
@@ -319,9 +346,10 @@ class Engine(EventHandlers):
         with self._lock:
             reply = self._reply
             if reply is not None:
-                if reply.first_heard_at and reply.stopped_at and not reply.latency_posted:
+                if reply.first_heard_at and reply.speech_ended_at and not reply.latency_posted:
                     reply.latency_posted = True
-                    reply.turn.latency_ms = 1000.0 * (reply.first_heard_at - reply.stopped_at)
+                    reply.turn.latency_ms = 1000.0 * (reply.first_heard_at
+                                                      - reply.speech_ended_at)
                     self.last_latency_ms = reply.turn.latency_ms
                     self.updates.put(up.LatencyMeasured(reply.response_id,
                                                         reply.turn.latency_ms))
