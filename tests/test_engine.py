@@ -184,6 +184,41 @@ def test_barge_in_with_server_interrupt_marks_what_was_heard(make_emulator, spee
     assert len(reply.heard) < len(reply.text)
 
 
+def test_a_blocked_cancel_does_not_freeze_the_main_thread(make_emulator, speech_pcm):
+    """The receiver sends response.cancel after releasing the engine lock: a socket write
+    that blocks (a full send buffer) must not stall poll() and with it the screen."""
+    import threading
+    import time
+
+    emu = make_emulator(replies=[LONG_REPLY])
+    emu.hold_responses(after_packets=3)
+    sending, release = threading.Event(), threading.Event()
+
+    class SlowCancel(WebSocketTransport):
+        def send(self, event):
+            if event.type == "response.cancel":
+                sending.set()
+                release.wait(5)
+            super().send(event)
+
+    playback = PlaybackBuffer()
+    engine = make_engine(emu, playback=playback, transport_cls=SlowCancel,
+                         turn_detection={"interrupt_response": False})
+    with engine:
+        try:
+            speak(engine, speech_pcm("Tell me a story."))
+            wait_until(engine, lambda: playback.written_samples >= 3 * PACKET_SAMPLES)
+            speak(engine, speech_pcm("Stop."))
+            assert sending.wait(15)
+            started = time.monotonic()
+            engine.poll(0)
+            assert time.monotonic() - started < 1.0
+            assert playback.queued_samples == 0  # the flush did not wait for the send
+        finally:
+            release.set()
+            emu.release_responses()
+
+
 # ---- close -----------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The receiver's half of the engine: server events -> reply state, barge-in, finished turns.
 
 ``EventHandlers`` is mixed into ``Engine``. Its ``_on_*`` methods run on ``omnichat-recv``
-with ``Engine._lock`` held (see ``Engine._dispatch``); ``_on_played`` runs on the audio
+with ``Engine._lock`` held (see ``Engine._dispatch``), so they do no I/O: a cancel to send
+and finished turns are queued for ``Engine._after_lock``; ``_on_played`` runs on the audio
 thread and only reads counters and stores a timestamp.
 
 Barge-in: on ``speech_started`` while a reply is still generated or its audio still queued,
@@ -198,7 +199,7 @@ class EventHandlers:
             self._cancelled.add(reply.response_id)
             reply.done = True
             reply.turn.status = "cancelled"
-            self._transport.send(cev.response_cancel())
+            self._outbox.append(cev.response_cancel())  # sent by _dispatch, after the lock
         rate = self.playback.rate_hz if self.playback is not None else 1
         self.updates.put(up.Interrupted(reply.response_id, reply.cut, 1000.0 * flushed / rate))
         self._finish_reply(reply)
@@ -229,10 +230,9 @@ class EventHandlers:
         self._finish(turn)
 
     def _finish(self, turn: Turn) -> None:
+        """Record the turn; ``on_turn`` and the view get it once ``_lock`` is released."""
         self.conversation.add(turn)
-        if self._on_turn is not None:
-            self._on_turn(turn)
-        self.updates.put(up.TurnFinished(turn))
+        self._finished.append(turn)
 
     # ---- the heard clock (audio thread) ---------------------------------------------------
 

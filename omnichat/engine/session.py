@@ -15,8 +15,9 @@ Threads and what unblocks them::
 The event handlers, barge-in and turn finishing live in ``receive.py`` (mixed in).
 
 Shared: ``_stop`` (an Event), ``_lock`` (the reply/turn state below, held for bookkeeping
-only, never across I/O waits), and the first failure, re-raised by ``close()`` after every
-thread is joined.
+only, never across I/O: a handler queues ``response.cancel`` and finished turns, and
+``_after_lock`` sends and hands them out once it is released), and the first failure,
+re-raised by ``close()`` after every thread is joined.
 
 Latency is end of speech -> first reply sample heard. The end of speech is not when
 ``speech_stopped`` arrives (that is the VAD's silence wait later) but the capture time of the
@@ -104,6 +105,13 @@ class Engine(EventHandlers):
         # Guards everything below: touched by the receiver and by poll()/close() on main.
         self._lock = threading.Lock()
         self._reply: _Reply | None = None
+        # I/O the handlers decide on under _lock and do after releasing it (_after_lock):
+        # events to send (response.cancel; the receiver only) and turns to hand to on_turn.
+        self._outbox: list[Event] = []
+        self._finished: list[Turn] = []
+        # Keeps finished turns in order when the receiver and the main thread both hand
+        # some out; held for the on_turn callback (a transcript line) only.
+        self._turn_lock = threading.Lock()
         self._cancelled: set[str] = set()  # response ids whose late deltas are dropped
         self._user_speaking = False
         self._barged = False
@@ -163,6 +171,8 @@ class Engine(EventHandlers):
         with self._lock:
             if self._reply is not None:
                 self._end_reply_at_close(self._reply)
+            self._outbox.clear()  # the socket is gone
+        self._after_lock()
         self._set_status(up.CLOSED)
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:  # pragma: no cover - a bug, reported rather than hidden
@@ -184,6 +194,8 @@ class Engine(EventHandlers):
             if self._reply is not None:
                 self._end_reply_at_close(self._reply)
             self._ready, self._user_speaking, self._stopped_at = False, False, None
+            self._outbox.clear()  # meant for the old socket
+        self._after_lock()
         self._settled.clear()
         if old is not None:
             old.close()
@@ -315,15 +327,35 @@ class Engine(EventHandlers):
                 if event is None:
                     return
                 self._last_frame_at = time.monotonic()
-                self._dispatch(event)
+                self._dispatch(event, transport)
         except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
             self._fail(exc)
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(self, event: Event, transport: Transport) -> None:
         handler = self._HANDLERS.get(event.type)
         if handler is not None:
-            with self._lock:
+            with self._lock:  # bookkeeping only: the handler's I/O waits for _after_lock
                 handler(self, event)
+            self._after_lock(transport)
+
+    def _after_lock(self, transport: Transport | None = None) -> None:
+        """Do the I/O queued under ``_lock``, without it: a blocked socket write or a slow
+        disk never stalls the main thread's ``poll()`` (or the other way round).
+
+        Only the receiver queues events and passes its ``transport``; other threads only
+        hand out finished turns."""
+        if transport is not None:
+            with self._lock:
+                outbox, self._outbox = self._outbox, []
+            for event in outbox:
+                transport.send(event)
+        with self._turn_lock:
+            with self._lock:
+                finished, self._finished = self._finished, []
+            for turn in finished:
+                if self._on_turn is not None:
+                    self._on_turn(turn)
+                self.updates.put(up.TurnFinished(turn))
 
     # ---- main thread ----------------------------------------------------------------------
 
@@ -359,6 +391,7 @@ class Engine(EventHandlers):
                     and time.monotonic() - self._stopped_at > AWAIT_RESPONSE_S):
                 self._stopped_at = None
             self._set_status(self._compute_status())
+        self._after_lock()
 
     def _check_stall(self, reply: _Reply) -> None:
         """Fail the engine when a reply stopped streaming: the user gets one line and the
