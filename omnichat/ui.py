@@ -163,7 +163,8 @@ def render_live(state: ViewState, max_lines: int = 20) -> RenderableType:
     parts.extend(Text(f"! {notice}", style="yellow") for notice in state.notices[-2:])
     parts.append(Text("─" * 40, style="dim"))
     parts.append(status_text(state))
-    parts.append(Text("Ctrl+C to end · speak to interrupt", style="dim"))
+    if state.status != up.CLOSED:  # the last frame stays on screen: no stale instructions
+        parts.append(Text("Ctrl+C to end · speak to interrupt", style="dim"))
     return Group(*parts)
 
 

@@ -105,3 +105,11 @@ def test_make_view_picks_plain_for_a_pipe_and_live_for_a_terminal():
     finally:
         view.close()
     assert "● speaking" in console.file.getvalue()
+
+
+def test_the_last_frame_after_the_session_closed_has_no_stale_hint():
+    state = _conversation()
+    assert "Ctrl+C to end" in _render(state)
+    state.apply(up.StatusChanged(up.CLOSED))
+    text = _render(state)
+    assert "closed" in text and "Ctrl+C" not in text and "Once upon" in text
