@@ -217,7 +217,8 @@ class PlainView:
         if turn.role == "user":
             return f"you: {_clean(turn.text)}"
         if turn.interrupted:
-            line = (f"qwen: {_clean(turn.heard or '')} [cut; not heard: "
+            heard = _clean(turn.heard or "")
+            line = (f"qwen: {heard + ' ' if heard else ''}[cut; not heard: "
                     f"{_clean(turn.unheard or '')}]")
         else:
             line = f"qwen: {_clean(turn.text)}"

@@ -92,6 +92,9 @@ def test_plain_view_prints_timestamped_lines_without_escapes():
     assert all(re.match(r"^\[\d\d:\d\d:\d\d\] ", line) for line in lines)
     assert lines[1].endswith("you: Hi there!")
     assert lines[-1].endswith("qwen: Once upon [cut; not heard: a time] (latency 512 ms)")
+    view.apply(up.TurnFinished(Turn("assistant", "Never", interrupted=True, heard="",
+                                    unheard="Never")))  # cut before a word was heard
+    assert out.getvalue().splitlines()[-1].endswith("qwen: [cut; not heard: Never]")
 
 
 def test_make_view_picks_plain_for_a_pipe_and_live_for_a_terminal():
