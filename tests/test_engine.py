@@ -298,3 +298,18 @@ def test_reconnect_replaces_the_socket_and_replays_the_session(make_emulator, sp
     assert replayed["instructions"] == "Answer briefly." and replayed["modalities"] == ["text"]
     assert [t.role for t in turns].count("assistant") == 2
     assert len(engine.conversation.history()) == len(turns)
+
+
+def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, speech_pcm,
+                                                                      monkeypatch):
+    import omnichat.engine.session as engine_session
+
+    monkeypatch.setattr(engine_session, "AWAIT_RESPONSE_S", 0.3)
+    engine = make_engine(emulator, playback=None, modalities=["text"],
+                         turn_detection={"create_response": False})
+    seen: list = []
+    with engine:
+        speak(engine, speech_pcm("Hello?"))
+        notice = wait_for(engine, lambda u: isinstance(u, up.Notice), seen=seen)
+    assert notice.text.startswith("no reply 0 s after you stopped speaking")
+    assert "response.created" not in emulator.session.sent_types

@@ -389,7 +389,9 @@ class Engine(EventHandlers):
                 self._check_stall(reply)
             if (self._stopped_at is not None
                     and time.monotonic() - self._stopped_at > AWAIT_RESPONSE_S):
-                self._stopped_at = None
+                self._stopped_at = None  # stop waiting, and say so: silence is not an answer
+                self.updates.put(up.Notice(f"no reply {AWAIT_RESPONSE_S:.0f} s after you "
+                                           "stopped speaking; go on talking, or Ctrl+C to end"))
             self._set_status(self._compute_status())
         self._after_lock()
 
