@@ -83,3 +83,23 @@ def test_bad_flags_are_one_line_with_exit_2_not_a_panel():
         assert len(lines) == 1 and lines[0].startswith("omnichat: error: "), (args, lines)
         assert expected in lines[0] and "--help'" in lines[0], (args, lines)
         assert "╭" not in result.output and "Traceback" not in result.output
+
+
+def test_ctrl_c_while_the_cli_is_still_loading_is_exit_130_without_traceback(monkeypatch, capsys):
+    import types
+
+    import pytest
+
+    from omnichat.__main__ import main
+
+    loading = types.ModuleType("omnichat.cli")
+
+    def __getattr__(name):  # what an interrupted import of the CLI looks like to main()
+        raise KeyboardInterrupt
+
+    loading.__getattr__ = __getattr__
+    monkeypatch.setitem(sys.modules, "omnichat.cli", loading)
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err == "omnichat: interrupted\n"
