@@ -14,12 +14,10 @@ import json
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
-import soxr
 
+from omnichat.audio.wav import wav_bytes_mono
 from omnichat.emulator import Emulator
-from omnichat.emulator.speech import parse_wav
 from websocket import create_connection
 
 __all__ = ["emulator", "make_emulator", "speech_pcm", "emulator_client", "RawClient"]
@@ -112,10 +110,7 @@ def speech_pcm():
         if (text, rate_hz) not in cache:
             wav = subprocess.run(["espeak-ng", "--stdout", "-v", "en-us", "--", text],
                                  capture_output=True, check=True, timeout=30).stdout
-            pcm, source_rate = parse_wav(wav)
-            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-            out = soxr.resample(samples, source_rate, rate_hz)
-            cache[(text, rate_hz)] = (np.clip(out, -1, 1) * 32767).astype("<i2").tobytes()
+            cache[(text, rate_hz)] = wav_bytes_mono(wav, rate_hz).astype("<i2").tobytes()
         return cache[(text, rate_hz)]
 
     return synth

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
 from websocket import create_connection
 
 from omnichat.emulator import Emulator

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omnichat.emulator.vad import EnergyVad, frame_dbfs, start_level_dbfs
+from omnichat.audio.level import rms_dbfs as frame_dbfs
+from omnichat.emulator.vad import EnergyVad, start_level_dbfs
 
 RATE = 16_000
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from omnichat.audio.level import rms_dbfs
 from omnichat.transcript import read_transcript
 from test_engine_support import write_wav
 from test_talk import _read_until
@@ -23,11 +24,6 @@ LOUD_DBFS = -40.0
 QUIET_DBFS = -55.0
 SILENCED_WITHIN_S = 0.6  # barge-in: speaker quiet this soon after the user starts talking
 LEAD_S = 0.5
-
-
-def _dbfs(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
-    return 20 * np.log10(rms / 32768.0) if rms > 0 else -120.0
 
 
 def _wait(condition, timeout_s: float, what: str) -> None:
@@ -59,7 +55,7 @@ def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_
         _read_until(proc, "listening", 30)
         virtual_audio.play_into_mic(question).wait(30)
         base = len(_recorded(recorder))
-        _wait(lambda: _dbfs(_recorded(recorder)[-WINDOW:]) > LOUD_DBFS
+        _wait(lambda: rms_dbfs(_recorded(recorder)[-WINDOW:]) > LOUD_DBFS
               and len(_recorded(recorder)) > base, 15, "no reply on the speaker")
         reply_at = len(_recorded(recorder))
         _wait(lambda: len(_recorded(recorder)) > reply_at + RATE_HZ // 2, 5, "reply stalled")
@@ -75,10 +71,10 @@ def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_
             proc.communicate()
         audio = recorder.stop()
     assert proc.returncode == 130, err.decode()
-    assert _dbfs(audio[reply_at - RATE_HZ // 4:reply_at + RATE_HZ // 4]) > LOUD_DBFS  # heard
+    assert rms_dbfs(audio[reply_at - RATE_HZ // 4:reply_at + RATE_HZ // 4]) > LOUD_DBFS  # heard
     start = next(total for t, total in recorder.arrivals if t >= talk_at)
     quiet_at = next(i for i in range(start, audio.size - WINDOW, WINDOW // 5)
-                    if _dbfs(audio[i:i + 6 * WINDOW]) < QUIET_DBFS)  # 300 ms of silence
+                    if rms_dbfs(audio[i:i + 6 * WINDOW]) < QUIET_DBFS)  # 300 ms of silence
     print(f"speaker silenced {1000 * (quiet_at - start) / RATE_HZ:.0f} ms after the user "
           "started talking over the reply")
     assert (quiet_at - start) / RATE_HZ < SILENCED_WITHIN_S

@@ -11,7 +11,6 @@ on its stop event (pacing) and is unblocked by ``close()``.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -21,12 +20,12 @@ import numpy as np
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ
 from omnichat.audio.devices import open_stream, start_stream, stream_latency_s
+from omnichat.audio.level import SILENCE_DBFS, rms_dbfs
 from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import read_wav_mono
 from omnichat.errors import AudioDeviceError
 
 MicStage = Callable[[np.ndarray], "np.ndarray | None"]
-SILENCE_DBFS = -120.0  # level_dbfs of an all-zero block
 
 
 class _BlockChain:
@@ -40,7 +39,7 @@ class _BlockChain:
         self.blocks_dropped_by_stages = 0
 
     def deliver(self, block: np.ndarray) -> None:
-        self.level_dbfs = _dbfs(block)
+        self.level_dbfs = rms_dbfs(block)
         for stage in self._stages:
             block = stage(block)
             if block is None:
@@ -48,13 +47,6 @@ class _BlockChain:
                 return
         self._on_block(block.astype("<i2", copy=False).tobytes())
         self.blocks_sent += 1
-
-
-def _dbfs(block: np.ndarray) -> float:
-    if block.size == 0:
-        return SILENCE_DBFS
-    rms = math.sqrt(float(np.dot(block, block.astype(np.float64))) / block.size)
-    return 20.0 * math.log10(rms / 32768.0) if rms > 0 else SILENCE_DBFS
 
 
 class Microphone:

@@ -21,19 +21,24 @@ from omnichat.errors import UsageError
 _PCM, _FLOAT, _EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
 
 
-class _BadWav(Exception):
-    """Internal: why a file is not a readable WAV; becomes one UsageError sentence."""
+class WavError(ValueError):
+    """Why bytes are not a readable WAV; ``read_wav_mono`` turns it into one UsageError."""
 
 
 def read_wav_mono(path: Path, rate_hz: int) -> np.ndarray:
     """Return the file as int16 mono at ``rate_hz`` (channels averaged, soxr resampling)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-        samples, file_rate = _decode(data)
-    except (OSError, _BadWav) as exc:
+        return wav_bytes_mono(path.read_bytes(), rate_hz)
+    except (OSError, WavError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read WAV '{path}': {reason}; give a PCM/float WAV file") from exc
+
+
+def wav_bytes_mono(data: bytes, rate_hz: int) -> np.ndarray:
+    """WAV bytes (a file's, or a streamed WAV such as espeak-ng's stdout) as int16 mono at
+    ``rate_hz``; raises ``WavError``."""
+    samples, file_rate = _decode(data)
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     pcm = np.clip(np.round(mono * 32768.0), -32768, 32767).astype(np.int16)
     return resample(pcm, file_rate, rate_hz)
@@ -42,19 +47,19 @@ def read_wav_mono(path: Path, rate_hz: int) -> np.ndarray:
 def _decode(data: bytes) -> tuple[np.ndarray, int]:
     """Parse RIFF/WAVE bytes into float32 samples in [-1, 1) shaped (frames, channels)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise _BadWav("not a RIFF/WAVE file")
+        raise WavError("not a RIFF/WAVE file")
     fmt, payload = _chunks(data)
     if fmt is None:
-        raise _BadWav("no 'fmt ' chunk")
+        raise WavError("no 'fmt ' chunk")
     if payload is None:
-        raise _BadWav("no 'data' chunk")
+        raise WavError("no 'data' chunk")
     if len(fmt) < 16:
-        raise _BadWav("truncated 'fmt ' chunk")
+        raise WavError("truncated 'fmt ' chunk")
     tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]  # first two bytes of the SubFormat GUID
     if channels < 1 or rate < 1 or block_align < 1:
-        raise _BadWav(f"invalid header ({channels} channels, {rate} Hz)")
+        raise WavError(f"invalid header ({channels} channels, {rate} Hz)")
     frames = len(payload) // block_align
     raw = payload[: frames * block_align]
     return _to_float(raw, tag, bits, block_align // channels).reshape(-1, channels), rate
@@ -80,7 +85,7 @@ def _to_float(raw: bytes, tag: int, bits: int, width: int) -> np.ndarray:
         x = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
         return np.nan_to_num(np.clip(x, -1.0, 1.0))
     if tag != _PCM:
-        raise _BadWav(f"unsupported encoding (format tag 0x{tag:04x})")
+        raise WavError(f"unsupported encoding (format tag 0x{tag:04x})")
     if width == 1:
         return (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     if width == 2:
@@ -92,7 +97,7 @@ def _to_float(raw: bytes, tag: int, bits: int, width: int) -> np.ndarray:
         return v.astype(np.float32) / float(1 << 23)
     if width == 4:
         return (np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2.0**31).astype(np.float32)
-    raise _BadWav(f"unsupported sample size ({bits} bits)")
+    raise WavError(f"unsupported sample size ({bits} bits)")
 
 
 class WavWriter:

@@ -1,7 +1,7 @@
 """Reply audio for the emulator: real speech from espeak-ng, or a speech-like stand-in.
 
 ``synthesize`` returns 16-bit mono PCM at the requested rate (24 kHz by default, what the
-service sends). espeak-ng writes a WAV at 22.05 kHz on stdout; soxr resamples it. Results are
+service sends). espeak-ng writes a WAV at 22.05 kHz on stdout; the audio layer's WAV reader resamples it. Results are
 cached per (text, voice, rate) because replies repeat in tests and reply scripts.
 """
 
@@ -13,7 +13,9 @@ import subprocess
 import zlib
 
 import numpy as np
-import soxr
+
+from omnichat.audio.resample import resample
+from omnichat.audio.wav import WavError, wav_bytes_mono
 
 OUTPUT_RATE_HZ = 24_000
 ESPEAK_TIMEOUT_S = 20.0
@@ -34,37 +36,23 @@ def espeak_voice(voice: str | None) -> str:
 @functools.lru_cache(maxsize=128)
 def synthesize(text: str, voice: str | None = None, rate_hz: int = OUTPUT_RATE_HZ) -> bytes:
     """PCM s16le mono at ``rate_hz`` saying ``text`` (cached)."""
-    pcm, source_rate = _espeak(text, voice) if espeak_path() else (None, 0)
+    pcm = _espeak(text, voice, rate_hz) if espeak_path() else None
     if pcm is None:
-        pcm, source_rate = synthetic_speech(text, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ
-    if source_rate != rate_hz:
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        resampled = soxr.resample(samples, source_rate, rate_hz)
-        pcm = (np.clip(resampled, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        synthetic = np.frombuffer(synthetic_speech(text, OUTPUT_RATE_HZ), dtype="<i2")
+        pcm = resample(synthetic, OUTPUT_RATE_HZ, rate_hz).astype("<i2").tobytes()
     return pcm
 
 
-def _espeak(text: str, voice: str | None) -> tuple[bytes | None, int]:
+def _espeak(text: str, voice: str | None, rate_hz: int) -> bytes | None:
     try:
         done = subprocess.run(
             [espeak_path() or "espeak-ng", "--stdout", "-v", espeak_voice(voice), "-s", "175",
              "--", text or "."],
             capture_output=True, timeout=ESPEAK_TIMEOUT_S, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None, 0
-    return parse_wav(done.stdout)
-
-
-def parse_wav(data: bytes) -> tuple[bytes | None, int]:
-    """(PCM, rate) of a mono 16-bit WAV; espeak's stdout WAV has unreliable chunk sizes."""
-    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None, 0
-    rate = int.from_bytes(data[24:28], "little")
-    marker = data.find(b"data", 12)
-    if marker < 0 or rate <= 0:
-        return None, 0
-    pcm = data[marker + 8:]
-    return pcm[: len(pcm) - len(pcm) % 2], rate
+        # espeak streams its WAV, so its chunk sizes are placeholders; the reader clamps them
+        return wav_bytes_mono(done.stdout, rate_hz).astype("<i2").tobytes()
+    except (OSError, subprocess.SubprocessError, WavError):
+        return None
 
 
 def synthetic_speech(text: str, rate_hz: int) -> bytes:

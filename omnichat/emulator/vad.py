@@ -20,11 +20,12 @@ Semantics (documented in the README section of the emulator):
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from omnichat.audio.level import rms_dbfs
 
 FRAME_MS = 20
 START_WINDOW_FRAMES = 8  # 160 ms
@@ -37,12 +38,6 @@ def start_level_dbfs(threshold: float) -> float:
     """The frame level (dBFS) above which a frame counts as speech."""
     return -45.0 + 15.0 * max(-1.0, min(1.0, float(threshold)))
 
-
-def frame_dbfs(frame: np.ndarray) -> float:
-    if frame.size == 0:
-        return -120.0
-    rms = math.sqrt(float(np.mean(np.square(frame.astype(np.float64) / 32768.0))))
-    return 20.0 * math.log10(rms) if rms > 1e-6 else -120.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ class EnergyVad:
         samples = np.frombuffer(bytes(self._pending[:usable]), dtype="<i2")
         del self._pending[:usable]
         for frame in samples.reshape(-1, self._frame_bytes // 2):
-            event = self._step(frame_dbfs(frame))
+            event = self._step(rms_dbfs(frame))
             if event is not None:
                 events.append(event)
         return events
