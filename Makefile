@@ -13,10 +13,15 @@ DEMO_DIR ?= demo-out
 # and the tests.
 SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox
 
-.PHONY: test demo system-deps venv clean
+.PHONY: test lint demo system-deps venv clean
 
 test: system-deps venv
 	$(PY) -m pytest -q
+
+# ruff over the package and the tests; mypy over the package (strict on the protocol layer).
+lint: venv
+	$(VENV)/bin/ruff check omnichat tests
+	$(VENV)/bin/mypy omnichat
 
 demo: system-deps venv
 	@mkdir -p $(DEMO_DIR)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from typer.core import TyperGroup
@@ -40,7 +39,7 @@ def _usage_line(exc: FlagError) -> typer.Exit:
 class _OmnichatGroup(TyperGroup):
     """A click group that turns expected failures into one clean line and an exit code."""
 
-    def make_context(self, info_name, args, parent=None, **extra):  # noqa: D401 - click API
+    def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except NoArgsIsHelpError:
@@ -48,7 +47,7 @@ class _OmnichatGroup(TyperGroup):
         except FlagError as exc:  # a bad root option, e.g. `omnichat --bogus`
             raise _usage_line(exc) from None
 
-    def invoke(self, ctx):  # noqa: D401 - click API
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except NoArgsIsHelpError:
@@ -85,7 +84,7 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
-    version: Optional[bool] = typer.Option(
+    version: bool | None = typer.Option(
         None, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
 ) -> None:
@@ -100,19 +99,19 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback)."),
     port: int = typer.Option(8765, "--port", min=0, max=65535,
                              help="TCP port (0 = any free port)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OMNICHAT_SERVE_API_KEY",
+    api_key: str | None = typer.Option(None, "--api-key", envvar="OMNICHAT_SERVE_API_KEY",
                                           help="Require 'Authorization: Bearer KEY'."),
     speed: str = typer.Option("realtime", "--speed", help="realtime, fast, or a factor."),
-    reply_script: Optional[str] = typer.Option(None, "--reply-script",
+    reply_script: str | None = typer.Option(None, "--reply-script",
                                                help="File with one reply per line (cycled)."),
-    trace: Optional[str] = typer.Option(None, "--trace", help="Write every frame as JSONL."),
+    trace: str | None = typer.Option(None, "--trace", help="Write every frame as JSONL."),
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback --host."),
     fault: list[str] = typer.Option(
         [], "--fault", help="Inject a fault (repeatable): close-after=N[:CODE], "
         "close-mid-response[=CODE], stall=SECONDS[@AFTER_EVENTS], malformed, unknown-event, "
         "error=MESSAGE, refuse=STATUS[xTIMES]."),
-    cancel_response_done: Optional[str] = typer.Option(
+    cancel_response_done: str | None = typer.Option(
         None, "--cancel-response-done",
         help="Send response.done with this status after a cancel (cancelled, incomplete, ...)."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", help="Seconds without a response."),
@@ -137,9 +136,9 @@ def devices_command() -> None:
 
 @app.command()
 def voices(
-    model: Optional[str] = typer.Option(None, "--model", "-m",
+    model: str | None = typer.Option(None, "--model", "-m",
                                         help="Model id (default: the configured model)."),
-    language: Optional[str] = typer.Option(None, "--language", "-l",
+    language: str | None = typer.Option(None, "--language", "-l",
                                            help="Only voices speaking this (e.g. 'english')."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
@@ -151,18 +150,18 @@ def voices(
 
 @app.command()
 def talk(
-    region: Optional[str] = typer.Option(None, "--region", help="Service region (intl, cn)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id."),
-    voice: Optional[str] = typer.Option(None, "--voice", help="Voice of the replies."),
-    instructions: Optional[str] = typer.Option(None, "--instructions", help="System prompt."),
+    region: str | None = typer.Option(None, "--region", help="Service region (intl, cn)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model id."),
+    voice: str | None = typer.Option(None, "--voice", help="Voice of the replies."),
+    instructions: str | None = typer.Option(None, "--instructions", help="System prompt."),
     local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
-    input_wav: Optional[Path] = typer.Option(None, "--input", help="Speak from this WAV file."),
-    output_wav: Optional[Path] = typer.Option(None, "--output", help="Write replies to a WAV."),
-    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    input_wav: Path | None = typer.Option(None, "--input", help="Speak from this WAV file."),
+    output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
+    transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
     text_only: bool = typer.Option(False, "--text-only", help="Text replies only, no audio."),
     search: bool = typer.Option(False, "--search", help="Let the model search the web."),
-    input_device: Optional[str] = typer.Option(None, "--input-device", help="Index or name."),
-    output_device: Optional[str] = typer.Option(None, "--output-device", help="Index or name."),
+    input_device: str | None = typer.Option(None, "--input-device", help="Index or name."),
+    output_device: str | None = typer.Option(None, "--output-device", help="Index or name."),
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),

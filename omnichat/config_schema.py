@@ -8,9 +8,10 @@ from (a ``Value``); ``validate`` turns them into ``Settings`` arguments or raise
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from omnichat.catalog import DEFAULT_MODEL, MODELS, Model
 from omnichat.errors import ConfigError

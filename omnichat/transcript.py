@@ -71,7 +71,7 @@ class TranscriptWriter:
         if self._created and self.turns_written == 0:
             self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "TranscriptWriter":
+    def __enter__(self) -> TranscriptWriter:
         return self
 
     def __exit__(self, *exc) -> None:

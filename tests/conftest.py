@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from fixtures_audio import *  # noqa: F401,F403
-from fixtures_emulator import *  # noqa: F401,F403
+from fixtures_audio import *  # noqa: F403
+from fixtures_emulator import *  # noqa: F403
 
 _SECRET_ENV = ("DASHSCOPE_API_KEY", "OMNICHAT_CONFIG", "OMNICHAT_REGION", "OMNICHAT_MODEL",
                "OMNICHAT_VOICE")

@@ -15,10 +15,10 @@ import shutil
 import subprocess
 
 import pytest
+from websocket import create_connection
 
 from omnichat.audio.wav import wav_bytes_mono
 from omnichat.emulator import Emulator
-from websocket import create_connection
 
 __all__ = ["emulator", "make_emulator", "speech_pcm", "emulator_client", "RawClient"]
 DEFAULT_MODEL = "qwen3.5-omni-plus-realtime"

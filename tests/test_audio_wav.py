@@ -117,10 +117,9 @@ def test_wav_writer_is_atomic(tmp_path):
 def test_wav_writer_abort_and_exceptions_leave_no_file(tmp_path):
     path = tmp_path / "out.wav"
     WavWriter(path, 24000).abort()
-    with pytest.raises(RuntimeError):
-        with WavWriter(path, 24000) as writer:
-            writer.write(np.zeros(10, np.int16))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), WavWriter(path, 24000) as writer:
+        writer.write(np.zeros(10, np.int16))
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 import websocket
-
 from fixtures_emulator import RawClient
+
 from omnichat.emulator import Emulator
 from omnichat.errors import UsageError
 

@@ -7,9 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from fixtures_emulator import RawClient
+from PIL import Image
 
 SILENCE_1S = bytes(32_000)
 TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()  # speech to a VAD

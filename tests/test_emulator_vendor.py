@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "vendor"))
 
-from omni_realtime_client import OmniRealtimeClient, TurnDetectionMode  # noqa: E402
+from omni_realtime_client import OmniRealtimeClient, TurnDetectionMode
 
 MODEL = "qwen3.5-omni-plus-realtime"
 KEY = "sk-vendor-sample"

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_engine_support import (
+    finished,
+    make_engine,
+    session_for,
+    speak,
+    wait_for,
+    wait_until,
+    write_wav,
+)
 
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.audio.speaker import FileSpeaker
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn, cut_index, split_heard
 from omnichat.transport import WebSocketTransport
-from test_engine_support import (finished, make_engine, session_for, speak, wait_for,
-                                 wait_until, write_wav)
 
 LONG_REPLY = ("Once upon a time there was a very patient robot who liked to explain every "
               "small detail of the weather, the tides and the stars to anyone who listened")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from omnichat.config import Settings
 from omnichat.engine import Engine

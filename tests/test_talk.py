@@ -14,13 +14,13 @@ import wave
 from pathlib import Path
 
 import pytest
+from test_engine_support import write_wav
 from typer.testing import CliRunner
 
 from omnichat.cli import app
 from omnichat.config import Settings
 from omnichat.talk import TalkOptions, talk
 from omnichat.transcript import read_transcript
-from test_engine_support import write_wav
 
 ESCAPE = re.compile(r"\x1b|\x9b")
 SECRET = "sk-test-secret-0123456789"

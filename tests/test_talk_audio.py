@@ -12,11 +12,11 @@ import threading
 import time
 
 import numpy as np
+from test_engine_support import write_wav
+from test_talk import _read_until
 
 from omnichat.audio.level import rms_dbfs
 from omnichat.transcript import read_transcript
-from test_engine_support import write_wav
-from test_talk import _read_until
 
 RATE_HZ = 24_000
 WINDOW = RATE_HZ // 20  # 50 ms analysis windows

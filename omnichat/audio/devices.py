@@ -6,8 +6,9 @@ PortAudio failure is turned into an ``AudioDeviceError`` whose text names the fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from omnichat.errors import AudioDeviceError
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class Microphone:
             return
         try:
             self._chain.deliver(block)
-        except Exception as exc:  # noqa: BLE001 - kept for the engine to re-raise
+        except Exception as exc:
             self.error = exc
 
     @property
@@ -137,7 +137,7 @@ class Microphone:
         finally:
             stream.close()
 
-    def __enter__(self) -> "Microphone":
+    def __enter__(self) -> Microphone:
         self.start()
         return self
 
@@ -195,7 +195,7 @@ class WavMicrophone:
             while not self._wait(t0 + (sent + 1) * period_s):
                 self._chain.deliver(silence.copy())
                 sent += 1
-        except Exception as exc:  # noqa: BLE001 - kept for the engine to re-raise
+        except Exception as exc:
             self.error = exc
 
     def _wait(self, deadline: float) -> bool:
@@ -227,7 +227,7 @@ class WavMicrophone:
         if thread.is_alive():  # pragma: no cover - a bug, reported rather than hidden
             raise RuntimeError("omnichat-wav-mic did not stop within 5 s")
 
-    def __enter__(self) -> "WavMicrophone":
+    def __enter__(self) -> WavMicrophone:
         self.start()
         return self
 

@@ -145,7 +145,7 @@ class Speaker:
         finally:
             stream.close()
 
-    def __enter__(self) -> "Speaker":
+    def __enter__(self) -> Speaker:
         self.start()
         return self
 
@@ -214,7 +214,7 @@ class FileSpeaker:
             raise self._error
         self._writer.close()
 
-    def __enter__(self) -> "FileSpeaker":
+    def __enter__(self) -> FileSpeaker:
         self.start()
         return self
 

@@ -7,8 +7,9 @@ Pure functions over plain dicts. ``apply_update`` either returns the merged sess
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from omnichat.catalog import Model
 

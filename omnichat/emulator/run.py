@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from omnichat.emulator.server import Emulator
 from omnichat.errors import UsageError
-
 
 # Statuses the service documents or was seen sending in response.done (protocol.md).
 RESPONSE_STATUSES = ("cancelled", "incomplete", "completed", "failed")

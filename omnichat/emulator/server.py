@@ -14,9 +14,10 @@ import http
 import ipaddress
 import itertools
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.sync.server import serve
@@ -117,7 +118,7 @@ class Emulator:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         """Bind, open the trace file, start the serve thread. ``OSError`` if the port cannot
         be bound; ``UsageError`` if the trace file cannot be written (the socket is closed)."""
         self._server = serve(self._handle, self.host, self.port,
@@ -156,7 +157,7 @@ class Emulator:
         if self._trace is not None:
             self._trace.close()
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:

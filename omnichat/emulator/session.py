@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -252,7 +253,7 @@ class Session(InputMixin):
                     handler(self, event)
             except ProtocolError as exc:
                 self.send(protocol.error_event(str(exc), code="invalid_value"))
-            except Exception as exc:  # noqa: BLE001 - a bug must not kill the session
+            except Exception as exc:
                 self.send(protocol.error_event(f"Internal service error: {exc}",
                                                type="server_error", code="internal_error"))
 

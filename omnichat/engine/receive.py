@@ -15,8 +15,9 @@ records the cut: the heard fraction from the buffer's sample clock, mapped onto 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from omnichat.audio import SAMPLE_WIDTH_BYTES
 from omnichat.engine import updates as up

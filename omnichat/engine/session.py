@@ -35,7 +35,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
 from omnichat.audio.playback import PlaybackBuffer
@@ -229,7 +230,7 @@ class Engine(EventHandlers):
                 except queue.Empty:
                     pass
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         self.start()
         return self
 
@@ -271,7 +272,7 @@ class Engine(EventHandlers):
                     self._send_audio(batch, captured_at)
                 if self._stop.is_set():
                     return
-        except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
+        except BaseException as exc:
             self._fail(exc)
 
     def _send_audio(self, batch: bytes, captured_at: float) -> None:
@@ -328,7 +329,7 @@ class Engine(EventHandlers):
                     return
                 self._last_frame_at = time.monotonic()
                 self._dispatch(event, transport)
-        except BaseException as exc:  # noqa: BLE001 - kept, re-raised by close()
+        except BaseException as exc:
             self._fail(exc)
 
     def _dispatch(self, event: Event, transport: Transport) -> None:

@@ -7,7 +7,7 @@ sends; the omnichat client and the emulator both use this module.
 """
 
 from omnichat.errors import ProtocolError
-from omnichat.protocol.client import *  # noqa: F401,F403
+from omnichat.protocol.client import *  # noqa: F403
 from omnichat.protocol.events import (  # noqa: F401
     Event,
     b64decode,
@@ -19,7 +19,7 @@ from omnichat.protocol.events import (  # noqa: F401
     registered_types,
 )
 from omnichat.protocol.ids import new_call_id, new_event_id, new_id  # noqa: F401
-from omnichat.protocol.server import *  # noqa: F401,F403
+from omnichat.protocol.server import *  # noqa: F403
 
 CLIENT_EVENT_TYPES = frozenset({
     SESSION_UPDATE, INPUT_AUDIO_APPEND, INPUT_AUDIO_COMMIT, INPUT_AUDIO_CLEAR,  # noqa: F405

@@ -6,7 +6,8 @@ optional on the wire: the builders add one only when the caller gives it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from omnichat.protocol.events import Event, b64decode, b64encode, event_type, make
 

@@ -6,7 +6,8 @@ builders, which always add a server-style ``event_id`` first, as the service doe
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from omnichat.protocol.events import Event, b64decode, b64encode, event_type, make
 from omnichat.protocol.ids import new_event_id

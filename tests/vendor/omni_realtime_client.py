@@ -3,12 +3,15 @@
 # (Python)"), /work/shared/seeds/000_dbbf2c4c51c7c36c.txt lines 1039-1253. Only
 # this header was added; the protocol code is unchanged. Used by tests/test_emulator_vendor.py.
 import asyncio
-import websockets
-import json
 import base64
+import json
 import time
-from typing import Optional, Callable, List, Dict, Any
+from collections.abc import Callable
 from enum import Enum
+from typing import Any
+
+import websockets
+
 
 class TurnDetectionMode(Enum):
     SERVER_VAD = "server_vad"
@@ -24,11 +27,11 @@ class OmniRealtimeClient:
             voice: str = "Ethan",
             instructions: str = "You are a helpful assistant.",
             turn_detection_mode: TurnDetectionMode = TurnDetectionMode.SERVER_VAD,
-            on_text_delta: Optional[Callable[[str], None]] = None,
-            on_audio_delta: Optional[Callable[[bytes], None]] = None,
-            on_input_transcript: Optional[Callable[[str], None]] = None,
-            on_output_transcript: Optional[Callable[[str], None]] = None,
-            extra_event_handlers: Optional[Dict[str, Callable[[Dict[str, Any]], None]]] = None
+            on_text_delta: Callable[[str], None] | None = None,
+            on_audio_delta: Callable[[bytes], None] | None = None,
+            on_input_transcript: Callable[[str], None] | None = None,
+            on_output_transcript: Callable[[str], None] | None = None,
+            extra_event_handlers: dict[str, Callable[[dict[str, Any]], None]] | None = None
     ):
         self.base_url = base_url
         self.api_key = api_key
@@ -89,7 +92,7 @@ class OmniRealtimeClient:
         event['event_id'] = "event_" + str(int(time.time() * 1000))
         await self.ws.send(json.dumps(event))
 
-    async def update_session(self, config: Dict[str, Any]) -> None:
+    async def update_session(self, config: dict[str, Any]) -> None:
         """Update the session configuration."""
         event = {
             "type": "session.update",
