@@ -71,6 +71,20 @@ def prepare_image(path: Path, *, max_side: int = DEFAULT_MAX_SIDE,
     return PreparedImage(path, jpeg, width, height, image_tokens(width, height, patch_px))
 
 
+def prepare_frame(frame: Any, *, source: Path, max_side: int = DEFAULT_MAX_SIDE,
+                  limit_b64_bytes: int = LIMIT_B64_BYTES, patch_px: int = 32) -> PreparedImage:
+    """A camera or video frame (an RGB ``uint8`` array of shape (h, w, 3)) -> a JPEG."""
+    from PIL import Image
+
+    image = _fit(Image.fromarray(frame, "RGB"), max(MIN_SIDE, min(max_side, HARD_MAX_SIDE)),
+                 Image)
+    jpeg = _encode_within(image, limit_b64_bytes, Image)
+    if jpeg is None:  # pragma: no cover - a frame always fits after scaling down
+        raise UsageError(f"a frame of {source} does not fit the service's image limit")
+    width, height = _jpeg_size(jpeg, Image)
+    return PreparedImage(source, jpeg, width, height, image_tokens(width, height, patch_px))
+
+
 def _open(path: Path, image_module: Any) -> Any:
     try:
         size = path.stat().st_size
