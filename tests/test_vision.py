@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,16 @@ from omnichat.images import prepare_frame
 from omnichat.vision import FramePicker, difference, open_source, thumbnail
 
 
+@functools.lru_cache(maxsize=16)
 def _scene(seed: int, brightness: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     blocks = rng.integers(0, 200, (12, 16, 3)).astype(float)
     frame = np.kron(blocks, np.ones((10, 10, 1))) * brightness
     return frame.clip(0, 255).astype(np.uint8)
+
+
+_NOISE = [np.random.default_rng(i).integers(-3, 4, (120, 160, 3), dtype=np.int16)
+          for i in range(7)]
 
 
 def _synthetic_video(fps: float, seconds: float):
@@ -31,7 +37,7 @@ def _synthetic_video(fps: float, seconds: float):
             frame = np.roll(_scene(2), int((t - 5) * 15), axis=1)
         else:  # the pan stopped; the lights flicker
             frame = np.roll(_scene(2, brightness=1.1 if i % 2 else 0.9), 45, axis=1)
-        noise = np.random.default_rng(i).integers(-3, 4, frame.shape, dtype=np.int16)
+        noise = _NOISE[i % len(_NOISE)]
         yield t, (frame.astype(int) + noise).clip(0, 255).astype(np.uint8)
 
 
