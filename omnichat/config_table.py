@@ -34,6 +34,7 @@ class Setting:
     flag: str | None = None  # the `talk` flag; None: no flag
     short: str | None = None  # a one-letter alias of the flag
     flag_value: Any = None  # not None: the flag is a plain switch that sets this value
+    flag_help: str = ""  # the flag's help when it differs from ``help``
     env: str | None = None  # environment variable; None: none
     limits: Range | None = None
     choices: tuple[str, ...] = ()
@@ -66,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
             key="instructions", flag="--instructions", env="OMNICHAT_INSTRUCTIONS", sent=True),
     Setting("modalities", "str_list", ("text", "audio"), "[\"text\", \"audio\"] or "
             "[\"text\"] (text replies only).", key="modalities", flag="--text-only",
-            flag_value=("text",), sent=True),
+            flag_value=("text",), flag_help="Text replies only, no audio.", sent=True),
     Setting("turn_detection", "str", "server_vad", "How a turn ends: server_vad (silence) or "
             "semantic_vad (also meaning; qwen3.5-omni).", key="turn_detection.type",
             choices=("server_vad", "semantic_vad", "manual"), sent=True,
