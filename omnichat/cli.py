@@ -22,8 +22,8 @@ try:  # Typer 0.2x vendors its own click; its usage errors are not click's
     from typer._click.exceptions import NoArgsIsHelpError
     from typer._click.exceptions import UsageError as FlagError
 except ImportError:  # pragma: no cover - Typer on the public click
-    from click.exceptions import NoArgsIsHelpError
-    from click.exceptions import UsageError as FlagError
+    from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment]
+    from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
 from omnichat import __version__
 from omnichat.cli_settings import setting_flags, settings_from_flags
@@ -252,7 +252,9 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("init")
-def config_init(force: bool = typer.Option(False, "--force", help="Replace an existing file.")):
+def config_init(
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
     """Write a commented starter config file."""
     from omnichat.config import config_path
     from omnichat.config_commands import init_config
@@ -283,4 +285,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

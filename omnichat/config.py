@@ -147,7 +147,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     path = path if path is not None else config_path(environ)
     document = _read_file(path) or {}
     file_values, file_regions = _from_file(document, path)
-    raw = _raw_tables(document, path)
+    raw: dict[str, Any] = _raw_tables(document, path)
     layered: dict[str, Value] = {}
     layered.update(file_values)
     layered.update(_from_env(environ))
@@ -170,7 +170,8 @@ def _read_file(path: Path) -> dict[str, Any] | None:
                           f"file, or remove the directory and run `omnichat config init`")
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            document: dict[str, Any] = tomllib.load(handle)
+            return document
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}; fix that line or "
                           f"start again with `omnichat config init --force`") from exc
@@ -319,7 +320,8 @@ def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Map
     if builtin is None and "url" not in table:
         raise ConfigError(f"config file {path}, table [regions.{region.value}]: a region of "
                           f"your own needs a url; add url = \"wss://...\"")
-    url = layered.get("url") or table.get("url") or Value(builtin.url, "default", "default")
+    url = (layered.get("url") or table.get("url")
+           or Value(builtin.url if builtin else "", "default", "default"))
     key_env = (layered.get("api_key_env") or table.get("api_key_env")
                or Value(DEFAULT_API_KEY_ENV, "default", "default"))
     values = {"region": region, "url": url, "api_key_env": key_env}

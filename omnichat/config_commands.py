@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from omnichat.catalog import get_model
 from omnichat.config import Settings
@@ -132,13 +134,13 @@ def _doc_range(setting: Setting) -> str:
     return ", ".join(f"`{c}`" for c in offered)
 
 
-def _model_default(defaults, name: str) -> str:
+def _model_default(defaults: Mapping[str, Any], name: str) -> str:
     if name in defaults:
         return f"not sent (model default {defaults[name]})"
     return "not sent (model default)"
 
 
-def _format(value) -> str:
+def _format(value: Any) -> str:
     if value is None:
         return "not set"
     if isinstance(value, bool):

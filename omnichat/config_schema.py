@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ _KIND_TEXT = {
 
 
 def check_kind(kind: str, value: Any, where: str) -> None:
-    ok = {
+    checks: dict[str, Callable[[Any], bool]] = {
         "str": lambda v: isinstance(v, str),
         "bool": lambda v: isinstance(v, bool),
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -43,8 +43,8 @@ def check_kind(kind: str, value: Any, where: str) -> None:
         "str_list": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
         "device": lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
         "path": lambda v: isinstance(v, (str, Path)),
-    }[kind]
-    if not ok(value):
+    }
+    if not checks[kind](value):
         raise ConfigError(f"{where}: must be {_KIND_TEXT[kind]}, got {_show(value)}; "
                           f"change the value")
 
@@ -163,7 +163,7 @@ def _model(layered: Mapping[str, Value]) -> tuple[Model, Value]:
 
 
 def _url(value: Value) -> str:
-    url = value.value
+    url: str = value.value
     if not url.startswith(("ws://", "wss://")) or len(url.split("://", 1)[1]) == 0:
         raise ConfigError(f"{value.where}: '{url}' is not a WebSocket URL; use "
                           f"wss://HOST/api-ws/v1/realtime")
@@ -171,7 +171,7 @@ def _url(value: Value) -> str:
 
 
 def _env_name(value: Value) -> str:
-    name = value.value
+    name: str = value.value
     if not name or not all(c.isalnum() or c == "_" for c in name) or name[0].isdigit():
         raise ConfigError(f"{value.where}: '{name}' is not an environment variable name; use "
                           f"letters, digits and _ such as DASHSCOPE_API_KEY")
@@ -180,7 +180,7 @@ def _env_name(value: Value) -> str:
 
 def _voice(value: Value, model: Model, model_value: Value) -> str:
     if model.accepts_voice(value.value):
-        return value.value
+        return str(value.value)
     close = [v.voice for v in model.voices if v.voice.lower() == str(value.value).lower()]
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ConfigError(f"{value.where}: model {model.name} (from {_origin(model_value)}) has no "
@@ -254,7 +254,7 @@ def _sampling(layered: Mapping[str, Value], model: Model) -> dict[str, Any]:
 
 
 def _device(value: Value) -> str | int | None:
-    device = value.value
+    device: str | int | None = value.value
     if device is None:
         return None
     if isinstance(device, int) and device < 0 or isinstance(device, str) and not device.strip():

@@ -95,7 +95,7 @@ def test_missing_portaudio_is_one_sentence_with_the_fix(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(builtins, "__import__", failing_import)
-    with pytest.raises(AudioDeviceError, match="apt-get install libportaudio2.*--input and --output"):
+    with pytest.raises(AudioDeviceError, match="libportaudio2.*--input and --output"):
         devices.sounddevice_module()
 
 

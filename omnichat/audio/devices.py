@@ -18,7 +18,7 @@ _NO_PORTAUDIO = f"{NO_PORTAUDIO} (or talk through WAV files: --input and --outpu
 _KINDS = {"input": 0, "output": 1}
 
 
-def sounddevice_module():
+def sounddevice_module() -> Any:
     """Import and return ``sounddevice``; a missing PortAudio becomes an AudioDeviceError."""
     try:
         import sounddevice
