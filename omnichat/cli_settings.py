@@ -29,6 +29,9 @@ def flagged() -> list[Setting]:
 def _parameter(setting: Setting) -> inspect.Parameter:
     names = [n for n in (setting.flag, setting.short) if n]
     help_text = setting.flag_help or setting.help
+    default = setting.default_text or (setting.default if setting.flag_value is None else None)
+    if default is not None:
+        help_text += f" [default: {default}]"
     if setting.env:
         help_text += f" [env: {setting.env}]"
     if setting.flag_value is not None:

@@ -120,6 +120,8 @@ def settings_glossary() -> str:
 
 
 def _doc_default(setting: Setting) -> str:
+    if setting.default_text:
+        return setting.default_text
     if setting.default is None:
         return "not set"
     return f"`{_format(setting.default)}`"

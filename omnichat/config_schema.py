@@ -1,8 +1,10 @@
-"""What the config may contain and what each value must be: keys, types, ranges, features.
+"""Checking values against the settings table: kinds, choices, ranges and model features.
 
+The table itself (names, kinds, ranges, flags, variables, file keys) is ``config_table``;
 ``config.py`` gathers values from flags, environment and file, each tagged with where it came
 from (a ``Value``); ``validate`` turns them into ``Settings`` arguments or raises a one-line
-``ConfigError`` that names that origin and the fix.
+``ConfigError`` that names that origin and the fix. Values that the table marks as not
+available yet are refused here, with the table's text saying what to use instead.
 """
 
 from __future__ import annotations

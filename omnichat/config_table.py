@@ -9,6 +9,11 @@ A setting that has no effect yet is kept in the table with ``available=False`` a
 ``refusal`` saying what to use instead: it is refused wherever it is given and shown nowhere.
 Enabling it is a one-line change here. A value of a choice that has no effect yet is listed
 in ``refused_values`` the same way.
+
+Adding a setting: one ``Setting(...)`` row below, the matching field on
+``omnichat.config.Settings`` (and ``session_payload`` if ``sent``), a line in
+``config.example.toml`` (both copies), and ``docs/configuration.md`` regenerated from
+``config_commands.settings_markdown()`` (a test compares them).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Setting:
     short: str | None = None  # a one-letter alias of the flag
     flag_value: Any = None  # not None: the flag is a plain switch that sets this value
     flag_help: str = ""  # the flag's help when it differs from ``help``
+    default_text: str = ""  # the default in words, when it is not a fixed value
     env: str | None = None  # environment variable; None: none
     limits: Range | None = None
     choices: tuple[str, ...] = ()
@@ -53,16 +59,17 @@ _ECHO_REFUSAL = ("echo handling is not available yet, so echo_mode has no effect
 SETTINGS: tuple[Setting, ...] = (
     Setting("region", "str", "intl", "Service region: intl (Singapore), cn (Beijing) or a "
             "[regions.NAME] of your own.", key="region", flag="--region", env="OMNICHAT_REGION"),
-    Setting("url", "str", None, "WebSocket endpoint of the region (default: the region's).",
-            key="regions.NAME.url"),
+    Setting("url", "str", None, "WebSocket endpoint of the region.", key="regions.NAME.url",
+            default_text="the region's"),
     Setting("api_key_env", "str", "DASHSCOPE_API_KEY", "Environment variable holding the "
             "region's API key (the key is never read from the file).",
             key="regions.NAME.api_key_env"),
-    Setting("api_key", "str", None, "The API key, from the region's api_key_env variable."),
+    Setting("api_key", "str", None, "The API key (never read from the file).",
+            default_text="the value of api_key_env"),
     Setting("model", "str", DEFAULT_MODEL, "Model id (`omnichat voices --model M`).",
             key="model", flag="--model", short="-m", env="OMNICHAT_MODEL", sent=True),
-    Setting("voice", "str", None, "Voice of the replies (default: the model's).", key="voice",
-            flag="--voice", env="OMNICHAT_VOICE", sent=True),
+    Setting("voice", "str", None, "Voice of the replies.", key="voice", flag="--voice",
+            env="OMNICHAT_VOICE", sent=True, default_text="the model's"),
     Setting("instructions", "str", None, "System prompt: the assistant's role and goal.",
             key="instructions", flag="--instructions", env="OMNICHAT_INSTRUCTIONS", sent=True),
     Setting("modalities", "str_list", ("text", "audio"), "[\"text\", \"audio\"] or "
@@ -104,8 +111,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("echo_mode", "str", "auto", "Keeping the assistant from hearing itself.",
             key="audio.echo_mode", choices=("auto", "aec", "gate", "half-duplex", "off"),
             available=False, refusal=_ECHO_REFUSAL),
-    Setting("transcript_dir", "path", None, "Where transcripts are saved (default: the user "
-            "data directory's transcripts folder).", key="transcript_dir"),
+    Setting("transcript_dir", "path", None, "Where transcripts are saved.",
+            key="transcript_dir", default_text="`transcripts` in the user data directory"),
     Setting("allow_insecure", "bool", False, "Allow an unencrypted ws:// URL to a host that "
             "is not this machine.", key="allow_insecure", flag="--allow-insecure",
             flag_value=True),
