@@ -247,8 +247,14 @@ def talk(
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",
-                         no_args_is_help=True, rich_markup_mode=None)
+                         invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
+
+
+@config_app.callback()
+def _config_root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # `omnichat config` alone: its help, not an error
+        typer.echo(ctx.get_help())
 
 
 @config_app.command("init")

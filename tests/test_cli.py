@@ -138,6 +138,13 @@ def test_no_arguments_shows_the_overview_and_exits_0():
     assert all(len(line) <= 80 for line in result.output.splitlines())
 
 
+def test_config_without_a_subcommand_shows_its_commands_and_exits_0():
+    result = runner.invoke(app, ["config"], prog_name="omnichat")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Usage: omnichat config")
+    assert all(f"  {name}  " in result.stdout for name in ("init", "show", "path"))
+
+
 def test_shell_completion_installs_and_completes(isolated_environment):
     result = runner.invoke(app, ["--install-completion", "bash"], prog_name="omnichat")
     assert result.exit_code == 0, result.output
