@@ -1,9 +1,11 @@
 """The Typer front-end: turns flags into settings and calls one function per command.
 
 Every ``OmnichatError`` is translated here, in ``_OmnichatGroup.invoke``, into one line on
-stderr and its exit code; ``--debug`` re-raises so the traceback shows. A bad flag (click's
-``UsageError``) is one line and exit 2 too, instead of Typer's multi-line panel. Typer never
-prints local variables (they may hold the API key).
+stderr and its exit code; ``--debug`` prints the traceback first and keeps the exit code. A
+bad flag (click's ``UsageError``) is one line and exit 2 too. A pipe closed by its reader
+(``omnichat voices | head -1``) ends quietly with 0. Help is click's plain help (``-h`` or
+``--help``), wrapped to the terminal. ``talk``'s setting flags come from the settings table
+(``cli_settings``). Typer never prints local variables (they may hold the API key).
 """
 
 from __future__ import annotations
