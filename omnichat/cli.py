@@ -1,15 +1,21 @@
 """The Typer front-end: turns flags into settings and calls one function per command.
 
 Every ``OmnichatError`` is translated here, in ``_OmnichatGroup.invoke``, into one line on
-stderr and its exit code; ``--debug`` re-raises so the traceback shows. A bad flag (click's
-``UsageError``) is one line and exit 2 too, instead of Typer's multi-line panel. Typer never
-prints local variables (they may hold the API key).
+stderr and its exit code; ``--debug`` prints the traceback first and keeps the exit code. A
+bad flag (click's ``UsageError``) is one line and exit 2 too. A pipe closed by its reader
+(``omnichat voices | head -1``) ends quietly with 0. Help is click's plain help (``-h`` or
+``--help``), wrapped to the terminal. ``talk``'s setting flags come from the settings table
+(``cli_settings``). Typer never prints local variables (they may hold the API key).
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -18,77 +24,145 @@ try:  # Typer 0.2x vendors its own click; its usage errors are not click's
     from typer._click.exceptions import NoArgsIsHelpError
     from typer._click.exceptions import UsageError as FlagError
 except ImportError:  # pragma: no cover - Typer on the public click
-    from click.exceptions import NoArgsIsHelpError
-    from click.exceptions import UsageError as FlagError
+    from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment]
+    from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
 from omnichat import __version__
+from omnichat.cli_settings import setting_flags, settings_from_flags
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
 
 _state = {"debug": False}
+
+OVERVIEW = """\
+omnichat: talk with Qwen-Omni-Realtime models from the terminal.
+
+Common commands:
+  omnichat talk --local      try it with the built-in emulator (no key, no cost)
+  omnichat talk              talk to the service (needs DASHSCOPE_API_KEY)
+  omnichat voices            list the voices of the configured model
+  omnichat devices           list microphones and speakers
+  omnichat config init       write a starter config file
+  omnichat config show       the settings in effect and where each comes from
+
+'omnichat COMMAND -h' shows a command's options, 'omnichat -h' all commands."""
 
 
 def _usage_line(exc: FlagError) -> typer.Exit:
     """Print a bad flag or argument as one line naming the command and where help is."""
     command = exc.ctx.command_path if exc.ctx is not None else "omnichat"
     message = clean_text(exc.format_message(), keep_newlines=False).rstrip(".")
-    typer.echo(f"omnichat: error: {message}; see '{command} --help'", err=True)
+    joiner = " See" if message.endswith("?") else "; see"  # "Did you mean 'talk'? See ..."
+    typer.echo(f"omnichat: error: {message}{joiner} '{command} --help'", err=True)
     return typer.Exit(int(ExitCode.USAGE))
+
+
+def _quiet_broken_pipe() -> typer.Exit:
+    """The reader closed the pipe (``omnichat voices | head -1``): stop quietly with 0.
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test runner)
+        pass
+    finally:
+        os.close(devnull)
+    return typer.Exit(0)
+
+
+def _fail(exc: BaseException, line: str, code: int) -> typer.Exit:
+    """One line and the exit code; with --debug the traceback first, the code unchanged."""
+    if _state["debug"]:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    typer.echo(line, err=True)
+    return typer.Exit(code)
 
 
 class _OmnichatGroup(TyperGroup):
     """A click group that turns expected failures into one clean line and an exit code."""
 
-    def make_context(self, info_name, args, parent=None, **extra):
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: Any = None, **extra: Any) -> Any:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except NoArgsIsHelpError:
             raise
         except FlagError as exc:  # a bad root option, e.g. `omnichat --bogus`
             raise _usage_line(exc) from None
+        except BrokenPipeError:  # --help or --version into a closed pipe
+            raise _quiet_broken_pipe() from None
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return result
         except NoArgsIsHelpError:
             raise
         except FlagError as exc:  # a bad subcommand, flag or flag value
             raise _usage_line(exc) from None
+        except BrokenPipeError:
+            raise _quiet_broken_pipe() from None
         except OmnichatError as exc:
-            if _state["debug"]:
-                raise
-            typer.echo(f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}", err=True)
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            if _state["debug"]:
-                raise
-            typer.echo("omnichat: interrupted", err=True)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            line = f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}"
+            raise _fail(exc, line, int(exc.exit_code)) from None
+        except KeyboardInterrupt as exc:
+            raise _fail(exc, "omnichat: interrupted", int(ExitCode.INTERRUPTED)) from None
 
 
+# Plain click help (rich_markup_mode=None): flags show as flags, not as "--local <bool>", and
+# long help wraps at the terminal's width instead of being cut off.
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     cls=_OmnichatGroup,
     help="Talk with Qwen-Omni-Realtime models from the terminal.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    rich_markup_mode=None,
+    context_settings=_CONTEXT,
 )
+
+
+def _version_text() -> str:
+    """The version, where the config file is, and which Python and PortAudio run omnichat."""
+    from omnichat.config import config_path
+
+    path = config_path()
+    state = "" if path.is_file() else " (not found; `omnichat config init` creates it)"
+    return "\n".join([f"omnichat {__version__}", f"config: {path}{state}",
+                      f"python: {platform.python_version()} ({sys.executable})",
+                      f"portaudio: {_portaudio_version()}"])
+
+
+def _portaudio_version() -> str:
+    from omnichat.audio.devices import sounddevice_module
+    from omnichat.errors import AudioDeviceError
+
+    try:
+        return str(sounddevice_module().get_portaudio_version()[1])
+    except AudioDeviceError:
+        return "not found (apt-get install libportaudio2)"
 
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"omnichat {__version__}")
+        typer.echo(_version_text())
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug",
+                               help="Show the traceback of an error too (same exit code)."),
     version: bool | None = typer.Option(
-        None, "--version", callback=_version_callback, is_eager=True, help="Print the version."
-    ),
+        None, "--version", callback=_version_callback, is_eager=True,
+        help="Print the version, the config file, Python and PortAudio."),
 ) -> None:
     _state["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        typer.echo(OVERVIEW)
 
 
 # --- commands are registered below, each a thin wrapper over one package function ----------
@@ -108,9 +182,11 @@ def serve(
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback --host."),
     fault: list[str] = typer.Option(
-        [], "--fault", help="Inject a fault (repeatable): close-after=N[:CODE], "
-        "close-mid-response[=CODE], stall=SECONDS[@AFTER_EVENTS], malformed, unknown-event, "
-        "error=MESSAGE, refuse=STATUS[xTIMES]."),
+        [], "--fault", metavar="FAULT",
+        # \b keeps click from re-wrapping the list (it would break words at their hyphens).
+        help="Inject a fault; repeatable. FAULT is one of:\n\n\b\n"
+        "close-after=N[:CODE]\nclose-mid-response[=CODE]\nstall=SECONDS[@AFTER_EVENTS]\n"
+        "malformed\nunknown-event\nerror=MESSAGE\nrefuse=STATUS[xTIMES]"),
     cancel_response_done: str | None = typer.Option(
         None, "--cancel-response-done",
         help="Send response.done with this status after a cancel (cancelled, incomplete, ...)."),
@@ -126,7 +202,7 @@ def serve(
               max_session_s=max_session)
 
 
-@app.command("devices")
+@app.command("devices", short_help="List microphones and speakers.")
 def devices_command() -> None:
     """List audio input and output devices (index, name, host API, channels, rate; * = default)."""
     from omnichat.audio.listing import print_devices
@@ -148,43 +224,45 @@ def voices(
     list_voices(model, language=language, as_json=as_json)
 
 
-@app.command()
+@app.command(short_help="Talk hands-free: speak, listen, interrupt by speaking.")
+@setting_flags
 def talk(
-    region: str | None = typer.Option(None, "--region", help="Service region (intl, cn)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model id."),
-    voice: str | None = typer.Option(None, "--voice", help="Voice of the replies."),
-    instructions: str | None = typer.Option(None, "--instructions", help="System prompt."),
     local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
     input_wav: Path | None = typer.Option(None, "--input", help="Speak from this WAV file."),
     output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
     transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
-    text_only: bool = typer.Option(False, "--text-only", help="Text replies only, no audio."),
-    search: bool = typer.Option(False, "--search", help="Let the model search the web."),
-    input_device: str | None = typer.Option(None, "--input-device", help="Index or name."),
-    output_device: str | None = typer.Option(None, "--output-device", help="Index or name."),
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    **settings: Any,
 ) -> None:
-    """Talk hands-free: speak, listen, interrupt by speaking; Ctrl+C ends."""
+    """Talk hands-free: speak, listen, interrupt by speaking; Ctrl+C ends.
+
+    The setting flags (--model, --voice, ...) override the environment and the config file;
+    see `omnichat config show`."""
     from omnichat.talk import TalkOptions, run_talk
 
-    flags = {"region": region, "model": model, "voice": voice, "instructions": instructions,
-             "enable_search": search or None, "input_device": input_device,
-             "output_device": output_device}
-    run_talk(flags, TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
-                                transcript=transcript, input_pace=input_pace,
-                                output_pace=output_pace, emulator_speed=emulator_speed),
-             text_only=text_only)
+    run_talk(settings_from_flags(settings),
+             TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
+                         transcript=transcript, input_pace=input_pace,
+                         output_pace=output_pace, emulator_speed=emulator_speed))
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",
-                         no_args_is_help=True)
+                         invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 
 
+@config_app.callback()
+def _config_root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # `omnichat config` alone: its help, not an error
+        typer.echo(ctx.get_help())
+
+
 @config_app.command("init")
-def config_init(force: bool = typer.Option(False, "--force", help="Replace an existing file.")):
+def config_init(
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
     """Write a commented starter config file."""
     from omnichat.config import config_path
     from omnichat.config_commands import init_config
@@ -192,7 +270,7 @@ def config_init(force: bool = typer.Option(False, "--force", help="Replace an ex
     typer.echo(f"wrote {init_config(config_path(), force=force)}")
 
 
-@config_app.command("show")
+@config_app.command("show", short_help="Print the settings in effect and their sources.")
 def config_show() -> None:
     """Print the settings in effect and where each comes from (the API key stays hidden)."""
     from omnichat.config import config_path, load_settings
@@ -215,4 +293,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -22,16 +22,18 @@ from urllib.parse import quote
 import platformdirs
 
 from omnichat.catalog import DEFAULT_MODEL, REGIONS, Region
-from omnichat.config_schema import (
+from omnichat.config_schema import Value, check_kind, suggest, validate
+from omnichat.config_table import (
+    BY_NAME,
+    ENV_VARS,
     FILE_KEYS,
+    RAW_TABLES,
     REGION_KEYS,
     SAMPLING_NAMES,
+    SETTINGS,
     TABLES,
-    Value,
-    check_kind,
+    TURN_DETECTION_PARTS,
     flag_name,
-    suggest,
-    validate,
 )
 from omnichat.errors import ConfigError
 
@@ -40,9 +42,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-DEFAULT_API_KEY_ENV = "DASHSCOPE_API_KEY"
-ENV_VARS = {"region": "OMNICHAT_REGION", "model": "OMNICHAT_MODEL", "voice": "OMNICHAT_VOICE",
-            "instructions": "OMNICHAT_INSTRUCTIONS"}
+DEFAULT_API_KEY_ENV = BY_NAME["api_key_env"].default
 CONFIG_ENV = "OMNICHAT_CONFIG"
 
 
@@ -80,8 +80,14 @@ class Settings:
     enable_search: bool = False
     input_device: str | int | None = None
     output_device: str | int | None = None
-    echo_mode: str = "auto"
+    echo_mode: str = "auto"  # not available yet (config_table refuses it)
     transcript_dir: Path = field(default_factory=default_transcript_dir)
+    allow_insecure: bool = False  # ws:// to a host that is not this machine
+    connect_timeout_s: float = 10.0
+    # Passed through unchecked for the tools and MCP code: the [tools] table and the
+    # [mcp.servers.NAME] tables, as read from the file.
+    tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    mcp_servers: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -134,12 +140,14 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     ``flags`` keys are ``Settings`` field names; a ``None`` value means "not given". Besides
     the fields, ``threshold``, ``silence_duration_ms`` and ``prefix_padding_ms`` tune the turn
     detection, and ``turn_detection`` may be a ``TurnDetection``, ``"server_vad"``,
-    ``"semantic_vad"`` or ``"manual"``. Raises ``ConfigError`` (one line) on any bad value.
+    ``"semantic_vad"`` (``"manual"`` is refused until push-to-talk exists). Raises
+    ``ConfigError`` (one line) on any bad value.
     """
     environ = os.environ if environ is None else environ
     path = path if path is not None else config_path(environ)
-    document = _read_file(path)
-    file_values, file_regions = _from_file(document, path) if document is not None else ({}, {})
+    document = _read_file(path) or {}
+    file_values, file_regions = _from_file(document, path)
+    raw: dict[str, Any] = _raw_tables(document, path)
     layered: dict[str, Value] = {}
     layered.update(file_values)
     layered.update(_from_env(environ))
@@ -148,7 +156,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     layered.update(region_values)
     resolved = validate(layered)
     sources = {name: value.source for name, value in layered.items()}
-    return Settings(**resolved, config_file=path if document is not None else None,
+    sources.update({name: "file" for name in raw})
+    return Settings(**resolved, **raw, config_file=path if path.is_file() else None,
                     sources=MappingProxyType(_complete_sources(sources)))
 
 
@@ -161,7 +170,8 @@ def _read_file(path: Path) -> dict[str, Any] | None:
                           f"file, or remove the directory and run `omnichat config init`")
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            document: dict[str, Any] = tomllib.load(handle)
+            return document
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}; fix that line or "
                           f"start again with `omnichat config init --force`") from exc
@@ -182,6 +192,8 @@ def _from_file(document: Mapping[str, Any], path: Path
                               f"[{key}] followed by its keys")
         if key == "regions":
             regions = _file_regions(item, path)
+        elif key in RAW_TABLES:
+            continue
         elif key in TABLES:
             for sub, subitem in item.items():
                 values.update(_file_value(f"{key}.{sub}", subitem, path))
@@ -198,9 +210,26 @@ def _file_value(dotted: str, item: Any, path: Path) -> dict[str, Value]:
     if dotted not in FILE_KEYS:
         hint = suggest(dotted, [*FILE_KEYS, *TABLES]) or "; remove it"
         raise ConfigError(f"{where}: unknown key{hint}")
-    name, kind = FILE_KEYS[dotted]
-    check_kind(kind, item, where)
-    return {name: Value(item, "file", where)}
+    setting = FILE_KEYS[dotted]
+    check_kind(setting.kind, item, where)
+    return {setting.name: Value(item, "file", where)}
+
+
+def _raw_tables(document: Mapping[str, Any], path: Path) -> dict[str, Mapping[str, Any]]:
+    """[tools] and [mcp.servers.NAME], unchecked here: the tools and MCP code read them."""
+    raw: dict[str, Mapping[str, Any]] = {}
+    if "tools" in document:
+        raw["tools"] = MappingProxyType(document["tools"])
+    mcp = document.get("mcp")
+    if mcp is not None:
+        servers = mcp.get("servers", {})
+        unknown = [key for key in mcp if key != "servers"]
+        if unknown or not isinstance(servers, dict) or not all(
+                isinstance(table, dict) for table in servers.values()):
+            raise ConfigError(f"config file {path}, key 'mcp': only [mcp.servers.NAME] tables "
+                              f"belong here; write each server as [mcp.servers.NAME]")
+        raw["mcp_servers"] = MappingProxyType(servers)
+    return raw
 
 
 def _file_regions(item: Any, path: Path) -> dict[str, dict[str, Value]]:
@@ -227,19 +256,29 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Value]:
     values = {}
     for name, var in ENV_VARS.items():
         if environ.get(var):
-            values[name] = Value(environ[var], "env", f"environment variable {var}")
+            where = f"environment variable {var}"
+            values[name] = Value(_parse_env(BY_NAME[name].kind, environ[var], where), "env", where)
     return values
 
 
-_FLAG_KINDS = {
-    "region": "str", "url": "str", "api_key_env": "str", "api_key": "str", "model": "str",
-    "voice": "str", "instructions": "str", "modalities": "str_list", "turn_detection": "vad",
-    "threshold": "float", "silence_duration_ms": "int", "prefix_padding_ms": "int",
-    "temperature": "float", "top_p": "float", "top_k": "int", "max_tokens": "int",
-    "repetition_penalty": "float", "presence_penalty": "float", "seed": "int",
-    "smooth_output": "bool", "enable_search": "bool", "input_device": "device",
-    "output_device": "device", "echo_mode": "str", "transcript_dir": "path",
-}
+def _parse_env(kind: str, text: str, where: str) -> Any:
+    """An environment variable's text as the setting's kind (a number for numbers, ...)."""
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        noun = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(f"{where}: must be {noun}, got {text!r}; change or unset it") from None
+    if kind == "bool":
+        if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ConfigError(f"{where}: must be true or false, got {text!r}; change or unset it")
+        return text.lower() in ("1", "true", "yes")
+    return text
+
+
+_FLAG_KINDS = {setting.name: setting.kind for setting in SETTINGS}
 
 
 def _from_flags(flags: Mapping[str, Any]) -> dict[str, Value]:
@@ -281,7 +320,8 @@ def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Map
     if builtin is None and "url" not in table:
         raise ConfigError(f"config file {path}, table [regions.{region.value}]: a region of "
                           f"your own needs a url; add url = \"wss://...\"")
-    url = layered.get("url") or table.get("url") or Value(builtin.url, "default", "default")
+    url = (layered.get("url") or table.get("url")
+           or Value(builtin.url if builtin else "", "default", "default"))
     key_env = (layered.get("api_key_env") or table.get("api_key_env")
                or Value(DEFAULT_API_KEY_ENV, "default", "default"))
     values = {"region": region, "url": url, "api_key_env": key_env}
@@ -294,13 +334,11 @@ def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Map
 
 
 def _complete_sources(sources: Mapping[str, str]) -> dict[str, str]:
-    """Every Settings field gets a source; turn_detection takes its strongest part's."""
+    """Every setting gets a source; turn_detection takes its strongest part's."""
     rank = {"default": 0, "file": 1, "env": 2, "flag": 3}
-    parts = ("turn_detection", "threshold", "silence_duration_ms", "prefix_padding_ms")
+    parts = ("turn_detection", *TURN_DETECTION_PARTS)
     strongest = max((sources.get(p, "default") for p in parts), key=rank.__getitem__)
-    names = [f for f in Settings.__dataclass_fields__ if f not in ("config_file", "sources")]
+    names = [setting.name for setting in SETTINGS] + ["tools", "mcp_servers"]
     complete = {name: sources.get(name, "default") for name in names}
-    complete.update({p: sources.get(p, "default") for p in parts[1:]})
     complete["turn_detection"] = strongest
     return complete
-

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from omnichat.catalog import get_model
 from omnichat.config import Settings
-from omnichat.config_schema import SAMPLING_NAMES
+from omnichat.config_table import SAMPLING_NAMES, SETTINGS, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
 from omnichat.sanitize import clean_text
 
@@ -63,49 +65,84 @@ def describe_key(settings: Settings) -> str:
 
 
 def show_lines(settings: Settings, looked_at: Path | None = None) -> list[str]:
-    """One line per setting: name, value, and where the value came from. ``looked_at`` is
-    the config path that was tried, reported when no file was found there."""
-    model = get_model(settings.model)
+    """One line per setting of the table that is available: name, value, and where the value
+    came from. ``looked_at`` is the config path that was tried, reported when no file was
+    found there."""
     if settings.config_file:
         file_text = str(settings.config_file)
     else:
         file_text = f"{looked_at or 'none'} (not found; `omnichat config init` creates it)"
     rows = [("config file", file_text, "")]
-    rows += [(name, _format(getattr(settings, name)), settings.sources.get(name, "default"))
-             for name in ("region", "url", "api_key_env")]
-    rows.append(("api_key", describe_key(settings), ""))
-    rows += [(name, _format(getattr(settings, name)), settings.sources.get(name, "default"))
-             for name in ("model", "voice", "instructions", "modalities")]
-    rows += _turn_detection_rows(settings)
-    for name in SAMPLING_NAMES:
-        value = getattr(settings, name)
-        shown = _format(value) if value is not None else _model_default(model.defaults, name)
-        rows.append((name, shown, settings.sources.get(name, "default")))
-    rows += [(name, _format(getattr(settings, name)), settings.sources.get(name, "default"))
-             for name in ("smooth_output", "enable_search", "input_device", "output_device",
-                          "echo_mode", "transcript_dir")]
+    rows += [_row(settings, setting) for setting in SETTINGS if setting.available]
+    rows += [("tools", "[tools] table set" if settings.tools else "not set",
+              settings.sources.get("tools", "default")),
+             ("mcp_servers", ", ".join(map(str, settings.mcp_servers)) or "none",
+              settings.sources.get("mcp_servers", "default"))]
     width = max(len(name) for name, _, _ in rows)
     return [f"{name:<{width}}  {value}" + (f"  ({source})" if source else "")
             for name, value, source in rows]
 
 
-def _turn_detection_rows(settings: Settings) -> list[tuple[str, str, str]]:
+def _row(settings: Settings, setting: Setting) -> tuple[str, str, str]:
+    name = setting.name
+    source = settings.sources.get(name, "default")
     td = settings.turn_detection
-    source = settings.sources.get("turn_detection", "default")
-    if td is None:
-        return [("turn_detection", "manual (push-to-talk)", source)]
-    return [("turn_detection", td.type, source)] + [
-        (name, _format(getattr(td, name)), settings.sources.get(name, "default"))
-        for name in ("threshold", "silence_duration_ms", "prefix_padding_ms")]
+    if name == "api_key":
+        return name, describe_key(settings), ""
+    if name == "turn_detection":
+        return name, td.type if td is not None else "manual", source
+    if name in TURN_DETECTION_PARTS:
+        return name, _format(getattr(td, name)) if td is not None else "not used", source
+    value = getattr(settings, name)
+    if name in SAMPLING_NAMES and value is None:
+        return name, _model_default(get_model(settings.model).defaults, name), source
+    return name, _format(value), source
 
 
-def _model_default(defaults, name: str) -> str:
+def settings_markdown() -> str:
+    """The reference table of docs/configuration.md, made from the settings table."""
+    lines = ["| setting | file key | flag | environment variable | default | range | sent |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for setting in SETTINGS:
+        if not setting.available:
+            continue
+        flag = " ".join(f"`{f}`" for f in (setting.short, setting.flag) if f) or "—"
+        cells = [f"`{setting.name}`", f"`{setting.key}`" if setting.key else "—", flag,
+                 f"`{setting.env}`" if setting.env else "—", _doc_default(setting),
+                 _doc_range(setting), "yes" if setting.sent else "no"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_glossary() -> str:
+    """One line per available setting: what it does."""
+    return "".join(f"- `{s.name}`: {s.help}\n" for s in SETTINGS if s.available)
+
+
+def _doc_default(setting: Setting) -> str:
+    if setting.default_text:
+        return setting.default_text
+    if setting.default is None:
+        return "not set"
+    return f"`{_format(setting.default)}`"
+
+
+def _doc_range(setting: Setting) -> str:
+    if setting.limits is not None:
+        return setting.limits.text()
+    offered = [c for c in setting.choices if c not in setting.refused_values]
+    if setting.kind == "bool":
+        offered = ["true", "false"]
+    return ", ".join(f"`{c}`" for c in offered)
+
+
+def _model_default(defaults: Mapping[str, Any], name: str) -> str:
     if name in defaults:
         return f"not sent (model default {defaults[name]})"
     return "not sent (model default)"
 
 
-def _format(value) -> str:
+def _format(value: Any) -> str:
     if value is None:
         return "not set"
     if isinstance(value, bool):

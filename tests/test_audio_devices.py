@@ -76,7 +76,7 @@ def test_resolve_device_errors_name_the_candidates(fake_sd, spec, kind, words):
 
 def test_no_device_at_all_gives_the_fix(monkeypatch):
     monkeypatch.setattr(devices, "sounddevice_module", lambda: FakeSounddevice([], (-1, -1)))
-    with pytest.raises(AudioDeviceError, match="no audio input device found.*--local"):
+    with pytest.raises(AudioDeviceError, match="no audio input device found.*--input and --output"):
         devices.resolve_device(None, "input")
 
 
@@ -95,7 +95,7 @@ def test_missing_portaudio_is_one_sentence_with_the_fix(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(builtins, "__import__", failing_import)
-    with pytest.raises(AudioDeviceError, match="apt-get install libportaudio2.*--input/--output"):
+    with pytest.raises(AudioDeviceError, match="libportaudio2.*--input and --output"):
         devices.sounddevice_module()
 
 

@@ -17,7 +17,8 @@ from omnichat.catalog import (
 )
 from omnichat.errors import ExitCode, UsageError
 
-GUIDE = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_dbbf2c4c51c7c36c.txt"
+# The guide's "Voice list" section, kept in the repository so the check runs everywhere.
+GUIDE = Path(__file__).resolve().parent / "data" / "vendor-guide-voice-list.txt"
 
 EXPECTED_VOICE_COUNTS = {
     "qwen3.5-omni-plus-realtime": 55,
@@ -79,7 +80,8 @@ def test_family_features_defaults_and_transcription():
         "Tina", "Cherry", "Chelsie")
     assert plus.supports_search and plus.supports_semantic_vad and not plus.supports_smooth_output
     assert flash.supports_smooth_output and not flash.supports_search
-    assert not (turbo.supports_search or turbo.supports_semantic_vad or turbo.supports_smooth_output)
+    assert not (turbo.supports_search or turbo.supports_semantic_vad
+                or turbo.supports_smooth_output)
     assert plus.transcription_model == "qwen3-asr-flash-realtime"
     assert flash.transcription_model == turbo.transcription_model == "gummy-realtime-v1"
     assert plus.defaults["temperature"] == 0.7 and flash.defaults["top_k"] == 50
@@ -144,11 +146,10 @@ def _guide_voice_parameters(text: str, start: str, stop: str | None) -> list[str
     lines = [line.strip() for line in section.splitlines() if line.strip()]
     if start.startswith("qwen3.5"):
         return [lines[i - 1] for i, line in enumerate(lines) if line.startswith("Voice name: ")]
-    pairs = zip(lines[5:], lines[6:])  # skip the title and the 5 header cells
+    pairs = zip(lines[5:], lines[6:], strict=False)  # skip the title and the 5 header cells
     return [value for name, value in pairs if name == value or name.endswith(f" - {value}")]
 
 
-@pytest.mark.skipif(not GUIDE.exists(), reason=f"vendor guide not found at {GUIDE}")
 def test_voice_lists_equal_the_guide_text():
     text = GUIDE.read_text(encoding="utf-8")
     tables = [

@@ -3,6 +3,7 @@ validation error as the one line the user reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from pathlib import Path
@@ -77,11 +78,12 @@ def test_endpoint_and_payload(tmp_path):
     }
 
 
-def test_manual_mode_text_only_and_smooth_output(tmp_path):
+def test_manual_payload_text_only_and_smooth_output(tmp_path):
     settings = load(tmp_path, 'model = "qwen3-omni-flash-realtime"\nmodalities = ["text"]\n'
-                              "smooth_output = false\n[turn_detection]\ntype = \"manual\"\n")
+                              "smooth_output = false\n")
+    settings = dataclasses.replace(settings, turn_detection=None)  # once push-to-talk exists
     payload = settings.session_payload()
-    assert settings.turn_detection is None and payload["turn_detection"] is None
+    assert payload["turn_detection"] is None
     assert payload["modalities"] == ["text"] and payload["voice"] == "Cherry"
     assert payload["smooth_output"] is False and "enable_search" not in payload
     assert "temperature" not in payload and "instructions" not in payload
@@ -95,14 +97,15 @@ def test_endpoint_quotes_the_model_and_keeps_a_query():
 def test_example_file_loads_and_validates():
     settings = load_settings(environ={}, path=REPO / "config.example.toml")
     assert settings.config_file == REPO / "config.example.toml"
-    assert settings.sources["model"] == "file" and settings.sources["echo_mode"] == "file"
+    assert settings.sources["model"] == "file" and settings.sources["threshold"] == "file"
 
 
 def test_example_file_documents_every_key():
-    from omnichat.config_schema import FILE_KEYS
+    from omnichat.config_table import FILE_KEYS
 
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
-    for dotted in [*FILE_KEYS, "regions.intl.url", "regions.cn.api_key_env"]:
+    offered = [key for key, setting in FILE_KEYS.items() if setting.available]
+    for dotted in [*offered, "regions.intl.url", "regions.cn.api_key_env"]:
         table, _, key = dotted.rpartition(".")
         assert f"{key} = " in text, dotted
         if table:
@@ -119,13 +122,13 @@ def test_example_file_commented_values_are_valid(tmp_path):
     lines = text.splitlines()
     examples = [i for i, line in enumerate(lines)
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]
-    assert len(examples) == 13
+    assert len(examples) == 15
     for index in examples:
         changed = list(lines)
         changed[index] = lines[index][2:]
         if "smooth_output" in changed[index]:
-            changed = [l.replace('model = "qwen3.5-omni-plus-realtime"',
-                                 'model = "qwen3-omni-flash-realtime"') for l in changed]
+            changed = [line.replace('model = "qwen3.5-omni-plus-realtime"',
+                                    'model = "qwen3-omni-flash-realtime"') for line in changed]
         load(tmp_path, "\n".join(changed) + "\n")
 
 
@@ -201,17 +204,16 @@ def test_turn_detection_from_flags_file_and_object(tmp_path):
     assert settings.sources["turn_detection"] == "flag"
     semantic = load(tmp_path, text, flags={"turn_detection": "semantic_vad"})
     assert semantic.turn_detection.type == "semantic_vad"
-    assert load(tmp_path, text, flags={"turn_detection": "manual"}).turn_detection is None
     given = TurnDetection("server_vad", 0.9, 400, 100)
     assert load(tmp_path, text, flags={"turn_detection": given}).turn_detection == given
 
 
 def test_flag_values_and_types(tmp_path):
     settings = load(tmp_path, "", flags={"modalities": "audio,text", "input_device": 2,
-                                         "output_device": "USB", "echo_mode": "half-duplex",
+                                         "output_device": "USB",
                                          "transcript_dir": tmp_path / "t", "top_k": 0})
     assert settings.modalities == ("text", "audio") and settings.input_device == 2
-    assert settings.output_device == "USB" and settings.echo_mode == "half-duplex"
+    assert settings.output_device == "USB"
     assert settings.transcript_dir == tmp_path / "t" and settings.top_k == 0
 
 
@@ -381,13 +383,11 @@ def test_enable_search_false_is_fine_on_any_model(tmp_path):
 
 def test_unknown_turn_detection_type(tmp_path):
     message = error(tmp_path, '[turn_detection]\ntype = "push"\n')
-    assert "turn detection 'push' is unknown; use server_vad, semantic_vad or manual" in message
-
-
-def test_unknown_echo_mode(tmp_path):
-    message = error(tmp_path, "", flags={"echo_mode": "halfduplex"})
-    assert message == ("flag --echo-mode: 'halfduplex' is not one of auto, aec, gate, "
-                       "half-duplex, off; did you mean 'half-duplex'?")
+    assert message.endswith("key 'turn_detection.type': turn_detection 'push' is unknown; "
+                            "use server_vad or semantic_vad")
+    message = error(tmp_path, "", flags={"turn_detection": "semantic-vad"})
+    assert message == ("flag --turn-detection: turn_detection 'semantic-vad' is unknown; use "
+                       "server_vad or semantic_vad; did you mean 'semantic_vad'?")
 
 
 def test_unknown_region(tmp_path):

@@ -12,12 +12,13 @@ from typing import Any
 
 from omnichat.errors import AudioDeviceError
 
-_NO_PORTAUDIO = ("PortAudio library not found: install it with 'apt-get install libportaudio2' "
-                 "(or use --input/--output WAV files, or --local ...)")
+NO_PORTAUDIO = "PortAudio library not found: install it with 'apt-get install libportaudio2'"
+# --local needs a sound card too; only WAV files do without one.
+_NO_PORTAUDIO = f"{NO_PORTAUDIO} (or talk through WAV files: --input and --output)"
 _KINDS = {"input": 0, "output": 1}
 
 
-def sounddevice_module():
+def sounddevice_module() -> Any:
     """Import and return ``sounddevice``; a missing PortAudio becomes an AudioDeviceError."""
     try:
         import sounddevice
@@ -79,7 +80,7 @@ def resolve_device(spec: str | int | None, kind: str) -> int | None:
         raise AudioDeviceError(
             f"no audio {kind} device found: check the sound server and 'omnichat devices', "
             "install PortAudio's ALSA/PulseAudio support ('apt-get install libportaudio2 "
-            "libasound2-plugins'), or use --input/--output WAV files, or --local")
+            "libasound2-plugins'), or talk through WAV files: --input and --output")
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         if any(getattr(d, f"is_default_{kind}") for d in devices):
             return None

@@ -5,18 +5,22 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from omnichat.audio.devices import DeviceInfo, list_devices
+from omnichat.audio.devices import NO_PORTAUDIO, DeviceInfo, list_devices
 from omnichat.errors import AudioDeviceError
 
 _NO_DEVICES = ("no audio devices found: check the sound server (PulseAudio/PipeWire) and install "
-               "PortAudio's support for it ('apt-get install libportaudio2 libasound2-plugins'), "
-               "or use --input/--output WAV files, or --local")
+               "PortAudio's support for it ('apt-get install libportaudio2 libasound2-plugins')")
 
 
 def print_devices(file: TextIO | None = None, rich: bool | None = None) -> None:
     """Print the device list; ``rich`` defaults to whether ``file`` is a terminal."""
     file = file or sys.stdout
-    devices = list_devices()
+    try:
+        devices = list_devices()
+    except AudioDeviceError as exc:
+        if isinstance(exc.__cause__, OSError):  # the talk-only WAV hint does not apply here
+            raise AudioDeviceError(NO_PORTAUDIO) from exc
+        raise
     if not devices:
         raise AudioDeviceError(_NO_DEVICES)
     if rich is None:

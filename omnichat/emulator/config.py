@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omnichat.catalog import Model
+from omnichat.protocol import limits
 
 DEFAULT_TURN_DETECTION = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
                           "silence_duration_ms": 800, "create_response": True,
@@ -106,15 +107,13 @@ def _merge_turn_detection(session: dict, value: Any, model: Model) -> Rejection 
     if kind not in ("server_vad", "semantic_vad") or (
             kind == "semantic_vad" and not model.supports_semantic_vad):
         return Rejection("Unsupported turn_detection.type", param="session.turn_detection.type")
-    for name, low, high in (("threshold", -1.0, 1.0), ("silence_duration_ms", 200, 6000),
-                            ("prefix_padding_ms", 0, 10000), ("idle_timeout_ms", 5000, 30000)):
+    for name, allowed in limits.TURN_DETECTION.items():
         number = merged.get(name)
         if name == "idle_timeout_ms" and number is None:
             continue
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not (
-                low <= number <= high):
+        if number not in allowed:
             return Rejection(f"Invalid value for turn_detection.{name}: {number!r}; it must be "
-                             f"between {low} and {high}.",
+                             f"between {allowed.low} and {allowed.high}.",
                              param=f"session.turn_detection.{name}")
     session["turn_detection"] = merged
     return None
@@ -134,16 +133,14 @@ def _check_audio_formats(value: Any) -> Rejection | None:
     return None
 
 
-_SAMPLING_RANGES = {"temperature": (0.0, 2.0), "top_p": (1e-9, 1.0),
-                    "presence_penalty": (-2.0, 2.0), "seed": (-1, 2**31 - 1)}
+# max_tokens is left out: its limit depends on the model (catalog.Model.max_output_tokens).
+_SAMPLING_RANGES = {k: v for k, v in limits.SAMPLING.items() if k != "max_tokens"}
 
 
 def _check_sampling(key: str, value: Any) -> Rejection | None:
     if key not in _SAMPLING_RANGES or value is None:
         return None
-    low, high = _SAMPLING_RANGES[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            low <= value <= high):
+    if value not in _SAMPLING_RANGES[key]:
         return Rejection(f"Invalid value for {key}: {value!r}.", param=f"session.{key}")
     return None
 

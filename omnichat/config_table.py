@@ -1,0 +1,142 @@
+"""The one table of settings: name, type, range, default, flag, variable, file key, sent or not.
+
+Everything else is derived from ``SETTINGS``: the config file's keys (``FILE_KEYS``), the
+environment variables (``ENV_VARS``), the kinds ``load_settings`` accepts for flags, the
+``talk`` command's setting flags (``omnichat.cli``), the range checks (``config_schema``),
+``config show`` and ``docs/configuration.md`` (``config_commands.settings_markdown``).
+
+A setting that has no effect yet is kept in the table with ``available=False`` and a
+``refusal`` saying what to use instead: it is refused wherever it is given and shown nowhere.
+Enabling it is a one-line change here. A value of a choice that has no effect yet is listed
+in ``refused_values`` the same way.
+
+Adding a setting: one ``Setting(...)`` row below, the matching field on
+``omnichat.config.Settings`` (and ``session_payload`` if ``sent``), a line in
+``config.example.toml`` (both copies), and ``docs/configuration.md`` regenerated from
+``config_commands.settings_markdown()`` (a test compares them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnichat.catalog import DEFAULT_MODEL
+from omnichat.protocol import limits
+from omnichat.protocol.limits import Range
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. ``kind`` is str, bool, int, float, str_list, device or path."""
+
+    name: str  # the attribute of omnichat.config.Settings and the key of load_settings' flags
+    kind: str
+    default: Any
+    help: str
+    key: str | None = None  # dotted key in the config file; None: not read from the file
+    flag: str | None = None  # the `talk` flag; None: no flag
+    short: str | None = None  # a one-letter alias of the flag
+    flag_value: Any = None  # not None: the flag is a plain switch that sets this value
+    flag_help: str = ""  # the flag's help when it differs from ``help``
+    default_text: str = ""  # the default in words, when it is not a fixed value
+    env: str | None = None  # environment variable; None: none
+    limits: Range | None = None
+    choices: tuple[str, ...] = ()
+    sent: bool = False  # part of the session.update the service receives
+    available: bool = True
+    refusal: str = ""  # why it is refused and what to use instead (when not available)
+    refused_values: Mapping[str, str] = field(default_factory=dict)  # value -> refusal
+
+
+_PTT_REFUSAL = ("\"manual\" (push-to-talk) is not available yet; use \"server_vad\" or "
+                "\"semantic_vad\" (speak, then pause), or give a recorded question with "
+                "`talk --input FILE.wav`")
+_ECHO_REFUSAL = ("echo handling is not available yet, so echo_mode has no effect; remove it "
+                 "and use headphones (or a headset) so the assistant does not hear itself")
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("region", "str", "intl", "Service region: intl (Singapore), cn (Beijing) or a "
+            "[regions.NAME] of your own.", key="region", flag="--region", env="OMNICHAT_REGION"),
+    Setting("url", "str", None, "WebSocket endpoint of the region.", key="regions.NAME.url",
+            default_text="the region's"),
+    Setting("api_key_env", "str", "DASHSCOPE_API_KEY", "Environment variable holding the "
+            "region's API key (the key is never read from the file).",
+            key="regions.NAME.api_key_env"),
+    Setting("api_key", "str", None, "The API key (never read from the file).",
+            default_text="the value of api_key_env"),
+    Setting("model", "str", DEFAULT_MODEL, "Model id (`omnichat voices --model M`).",
+            key="model", flag="--model", short="-m", env="OMNICHAT_MODEL", sent=True),
+    Setting("voice", "str", None, "Voice of the replies.", key="voice", flag="--voice",
+            env="OMNICHAT_VOICE", sent=True, default_text="the model's"),
+    Setting("instructions", "str", None, "System prompt: the assistant's role and goal.",
+            key="instructions", flag="--instructions", env="OMNICHAT_INSTRUCTIONS", sent=True),
+    Setting("modalities", "str_list", ("text", "audio"), "[\"text\", \"audio\"] or "
+            "[\"text\"] (text replies only).", key="modalities", flag="--text-only",
+            flag_value=("text",), flag_help="Text replies only, no audio.", sent=True),
+    Setting("turn_detection", "str", "server_vad", "How a turn ends: server_vad (silence) or "
+            "semantic_vad (also meaning; qwen3.5-omni).", key="turn_detection.type",
+            choices=("server_vad", "semantic_vad", "manual"), sent=True,
+            refused_values={"manual": _PTT_REFUSAL}),
+    Setting("threshold", "float", 0.5, "Speech detection threshold; lower is more sensitive.",
+            key="turn_detection.threshold", limits=limits.THRESHOLD, sent=True),
+    Setting("silence_duration_ms", "int", 800, "Silence that ends a turn (ms).",
+            key="turn_detection.silence_duration_ms", limits=limits.SILENCE_DURATION_MS,
+            sent=True),
+    Setting("prefix_padding_ms", "int", 300, "Audio kept from before the start of speech (ms).",
+            key="turn_detection.prefix_padding_ms", limits=limits.PREFIX_PADDING_MS, sent=True),
+    Setting("temperature", "float", None, "Higher is more varied (unset: the model's default).",
+            key="sampling.temperature", limits=limits.TEMPERATURE, sent=True),
+    Setting("top_p", "float", None, "Nucleus sampling.", key="sampling.top_p",
+            limits=limits.TOP_P, sent=True),
+    Setting("top_k", "int", None, "Candidates per token; above 100 disables top_k.",
+            key="sampling.top_k", limits=limits.TOP_K, sent=True),
+    Setting("max_tokens", "int", None, "Cap on a reply's tokens (at most the model's output "
+            "limit).", key="sampling.max_tokens", limits=limits.MAX_TOKENS, sent=True),
+    Setting("repetition_penalty", "float", None, "Higher repeats less.",
+            key="sampling.repetition_penalty", limits=limits.REPETITION_PENALTY, sent=True),
+    Setting("presence_penalty", "float", None, "Higher brings in new topics.",
+            key="sampling.presence_penalty", limits=limits.PRESENCE_PENALTY, sent=True),
+    Setting("seed", "int", None, "For more repeatable replies.", key="sampling.seed",
+            limits=limits.SEED, sent=True),
+    Setting("smooth_output", "bool", None, "Conversational (true) or written (false) speech; "
+            "qwen3-omni-flash only.", key="smooth_output", sent=True),
+    Setting("enable_search", "bool", False, "Let the model search the web (qwen3.5-omni).",
+            key="enable_search", flag="--search", flag_value=True, sent=True),
+    Setting("input_device", "device", None, "Microphone: index or (part of a) name from "
+            "`omnichat devices`.", key="audio.input_device", flag="--input-device"),
+    Setting("output_device", "device", None, "Speaker: index or (part of a) name from "
+            "`omnichat devices`.", key="audio.output_device", flag="--output-device"),
+    Setting("echo_mode", "str", "auto", "Keeping the assistant from hearing itself.",
+            key="audio.echo_mode", choices=("auto", "aec", "gate", "half-duplex", "off"),
+            available=False, refusal=_ECHO_REFUSAL),
+    Setting("transcript_dir", "path", None, "Where transcripts are saved.",
+            key="transcript_dir", default_text="`transcripts` in the user data directory"),
+    Setting("allow_insecure", "bool", False, "Allow an unencrypted ws:// URL to a host that "
+            "is not this machine.", key="allow_insecure", flag="--allow-insecure",
+            flag_value=True),
+    Setting("connect_timeout_s", "float", 10.0, "Seconds to wait for the connection and its "
+            "handshake.", key="connect_timeout_s", flag="--connect-timeout",
+            env="OMNICHAT_CONNECT_TIMEOUT_S", limits=Range(0, 300, open_low=True)),
+)
+
+BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+# Keys under [regions.NAME] are read per region (omnichat.config._file_regions).
+FILE_KEYS: Mapping[str, Setting] = {s.key: s for s in SETTINGS
+                                    if s.key and not s.key.startswith("regions.")}
+ENV_VARS: Mapping[str, str] = {s.name: s.env for s in SETTINGS if s.env}
+REGION_KEYS: Mapping[str, str] = {"url": "str", "api_key_env": "str"}
+# Tables passed through unchecked, as raw dicts (read by the tools and MCP code).
+RAW_TABLES = ("tools", "mcp")
+TABLES = ("turn_detection", "sampling", "audio", "regions", *RAW_TABLES)
+SAMPLING_NAMES = tuple(s.name for s in SETTINGS if s.key and s.key.startswith("sampling."))
+TURN_DETECTION_PARTS = ("threshold", "silence_duration_ms", "prefix_padding_ms")
+
+
+def flag_name(name: str) -> str:
+    """The flag that sets ``name`` (``--search``), or ``--name`` for settings without one."""
+    setting = BY_NAME.get(name)
+    if setting is not None and setting.flag:
+        return setting.flag
+    return "--" + name.replace("_", "-")
