@@ -66,6 +66,7 @@ class WebSocketTransport:
         self._closing = threading.Event()  # set by close(): a dropped socket is then expected
         self._peer_closed = threading.Event()  # set by the reader when the socket ends
         self._stalled = False  # set when a ping went unanswered: recv reports why
+        self._reading = threading.Event()  # set while the reader is inside recv()
         self._ping_sent_at: float | None = None  # an unanswered ping, if any
         self.last_frame_at: float = clock()  # when any frame (data, ping, pong) last arrived
         self.close_code: int | None = None  # the code the peer closed with, if it did
@@ -166,6 +167,13 @@ class WebSocketTransport:
 
     def recv(self) -> Event | None:
         """The next server event; None when the socket has closed (by either side)."""
+        self._reading.set()
+        try:
+            return self._recv()
+        finally:
+            self._reading.clear()
+
+    def _recv(self) -> Event | None:
         while self._reader is not None:
             message = self._next_message()
             if message is None:
@@ -256,12 +264,13 @@ class WebSocketTransport:
     def close(self, code: int = CLOSE_NORMAL) -> None:
         """Send a close frame, wait briefly for the echo, then cut the socket. Idempotent.
 
-        Bounded even while another thread is blocked in ``recv`` or in ``send``.
+        Bounded even while another thread is blocked in ``recv`` or in ``send``. The echo
+        is only waited for while a reader is in ``recv`` to see it.
         """
         if self._sock is None or self._closing.is_set():
             return
         self._closing.set()
-        if self._send_close(code, wait_s=CLOSE_WAIT_S):
+        if self._send_close(code, wait_s=CLOSE_WAIT_S) and self._reading.is_set():
             self._peer_closed.wait(CLOSE_WAIT_S)
         self._cut()
 
