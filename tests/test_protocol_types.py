@@ -38,10 +38,8 @@ def _valid_fields(cls) -> dict:
 def _field_cases():
     for type_name in sorted(p.SERVER_EVENT_TYPES):
         cls = _REGISTRY[type_name]
-        for name, kind in {**cls.optional, **cls.required}.items():
-            for value in WRONG_VALUES:
-                if not is_json_type(value, kind):
-                    yield pytest.param(type_name, name, value, id=f"{type_name}.{name}={value!r}")
+        for name in {**cls.optional, **cls.required}:
+            yield pytest.param(type_name, name, id=f"{type_name}.{name}")
 
 
 @pytest.mark.parametrize("type_name", sorted(p.SERVER_EVENT_TYPES))
@@ -50,12 +48,17 @@ def test_every_server_event_decodes_with_well_typed_fields(type_name):
     assert event.type == type_name and event.known
 
 
-@pytest.mark.parametrize(("type_name", "name", "value"), list(_field_cases()))
-def test_a_wrong_typed_field_is_a_protocol_error(type_name, name, value):
-    fields = _valid_fields(_REGISTRY[type_name]) | {name: value}
-    with pytest.raises(ProtocolError, match=name) as info:
-        p.decode(_frame(type_name, **fields))
-    assert "\n" not in str(info.value) and info.value.exit_code == ExitCode.PROTOCOL
+@pytest.mark.parametrize(("type_name", "name"), list(_field_cases()))
+def test_a_wrong_typed_field_is_a_protocol_error(type_name, name):
+    cls = _REGISTRY[type_name]
+    kind = {**cls.optional, **cls.required}[name]
+    wrong = [value for value in WRONG_VALUES if not is_json_type(value, kind)]
+    assert len(wrong) >= 4
+    for value in wrong:
+        fields = _valid_fields(cls) | {name: value}
+        with pytest.raises(ProtocolError, match=name) as info:
+            p.decode(_frame(type_name, **fields))
+        assert "\n" not in str(info.value) and info.value.exit_code == ExitCode.PROTOCOL
 
 
 def test_every_server_event_checks_the_ids_its_accessors_read():
