@@ -9,7 +9,7 @@ from hostile_server import HostileServer, read_request, respond
 
 from omnichat.errors import AuthFailed, ConfigError, ConnectFailed, ExitCode
 from omnichat.transport import MAX_HEADER_LINES, WebSocketTransport
-from omnichat.transport.handshake import is_loopback, parse_target
+from omnichat.transport.target import is_loopback, parse_target
 
 SECRET = "sk-test-secret-0123456789"
 

@@ -16,7 +16,7 @@ from omnichat.transport.connection import (
     WebSocketTransport,
 )
 from omnichat.transport.frames import MAX_FRAME_BYTES
-from omnichat.transport.handshake import MAX_HEADER_BYTES, MAX_HEADER_LINES
+from omnichat.transport.head import MAX_HEADER_BYTES, MAX_HEADER_LINES
 
 __all__ = ["CLOSE_NORMAL", "CONNECT_TIMEOUT_S", "IO_TIMEOUT_S", "MAX_FRAME_BYTES",
            "MAX_HEADER_BYTES", "MAX_HEADER_LINES", "PING_INTERVAL_S", "Backoff", "Transport",

@@ -30,8 +30,9 @@ from omnichat.errors import ConnectFailed, ConnectionLost, ProtocolError
 from omnichat.protocol.events import Event, decode, encode
 from omnichat.transport import frames as wsf
 from omnichat.transport.base import CLOSE_NORMAL
-from omnichat.transport.handshake import Target, check_key, open_socket, parse_target, upgrade
+from omnichat.transport.handshake import check_key, open_socket, upgrade
 from omnichat.transport.status import reason, status_error
+from omnichat.transport.target import Target, parse_target
 
 CONNECT_TIMEOUT_S = 10.0
 #: Deadline for every socket write, and for a pong (or any frame) after a ping.

@@ -6,42 +6,24 @@ a second fails at the deadline), the response head is capped in bytes and lines 
 header line or two million header lines fail at the cap), redirects are never followed (the
 ``Authorization`` header would go with them), and TLS always verifies the certificate and
 host name. Plain functions, called by the transport's ``connect`` on the caller's thread.
+``target`` parses the URL, ``head`` reads a bounded HTTP head, ``proxy`` tunnels.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import os
 import socket
 import ssl
-import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from omnichat.errors import ConfigError, ConnectFailed
+from omnichat.transport.head import parse_head, read_head, remaining
+from omnichat.transport.proxy import proxy_for, tunnel
+from omnichat.transport.target import Target
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_HEADER_LINES = 100
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-_LOOPBACK_NAMES = ("localhost", "localhost.", "ip6-localhost")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a ws:// or wss:// URL points."""
-
-    secure: bool
-    host: str
-    port: int
-    resource: str
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.secure else 80
-        return host if self.port == default else f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -49,33 +31,6 @@ class Response:
     status: int
     headers: dict[str, str] = field(repr=False)
     rest: bytes = field(repr=False)  # bytes after the head: the start of the first frame
-
-
-def parse_target(url: str, allow_insecure: bool) -> Target:
-    """Check a URL is ws:// or wss://, and that ws:// only goes to loopback unless allowed."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"the endpoint {url} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"the endpoint {url} is not a ws:// or wss:// URL")
-    secure = parts.scheme == "wss"
-    if not secure and not allow_insecure and not is_loopback(parts.hostname):
-        raise ConfigError(f"refusing to connect to {url} unencrypted: ws:// would send the API "
-                          "key and your voice in clear text; use wss://, or pass "
-                          "--allow-insecure if you trust the network")
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(secure, parts.hostname, port or (443 if secure else 80), resource)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_key(api_key: str | None) -> None:
@@ -87,13 +42,18 @@ def check_key(api_key: str | None) -> None:
 
 def open_socket(target: Target, deadline: float,
                 ssl_context: ssl.SSLContext | None = None) -> socket.socket:
-    """A connected TCP socket, wrapped in verified TLS for wss://."""
-    sock = socket.create_connection((target.host, target.port), timeout=_remaining(deadline))
-    if not target.secure:
-        return sock
-    context = ssl_context or ssl.create_default_context()
+    """A connected TCP socket (through the environment's proxy, if any), wrapped in verified
+    TLS for wss://."""
+    proxy = proxy_for(target)
+    address = (proxy.host, proxy.port) if proxy else (target.host, target.port)
+    sock = socket.create_connection(address, timeout=remaining(deadline))
     try:
-        sock.settimeout(_remaining(deadline))
+        if proxy is not None:
+            tunnel(sock, target, proxy, deadline)
+        if not target.secure:
+            return sock
+        context = ssl_context or ssl.create_default_context()
+        sock.settimeout(remaining(deadline))
         return context.wrap_socket(sock, server_hostname=target.host)
     except BaseException:
         sock.close()
@@ -104,10 +64,10 @@ def upgrade(sock: socket.socket, target: Target, api_key: str | None,
             deadline: float) -> Response:
     """Send the upgrade request and read the response head, all before ``deadline``."""
     key = base64.b64encode(os.urandom(16)).decode("ascii")
-    sock.settimeout(_remaining(deadline))
+    sock.settimeout(remaining(deadline))
     sock.sendall(_request(target, key, api_key))
-    head, rest = _read_head(sock, deadline)
-    status, headers = _parse_head(head)
+    head, rest = read_head(sock, deadline)
+    status, headers = parse_head(head)
     if status == 101:
         _check_accept(headers, key)
     return Response(status, headers, rest)
@@ -122,39 +82,6 @@ def _request(target: Target, key: str, api_key: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
-    buffer = bytearray()
-    while True:
-        sock.settimeout(_remaining(deadline))
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectFailed("the server closed the connection during the handshake",
-                                retryable=True)
-        buffer += chunk
-        end = buffer.find(b"\r\n\r\n")
-        if 0 <= end <= MAX_HEADER_BYTES:
-            return bytes(buffer[:end]), bytes(buffer[end + 4:])
-        if len(buffer) > MAX_HEADER_BYTES:
-            raise ConnectFailed(f"the server's handshake response is larger than "
-                                f"{MAX_HEADER_BYTES // 1024} KiB")
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    if len(lines) > MAX_HEADER_LINES:
-        raise ConnectFailed(f"the server's handshake response has more than "
-                            f"{MAX_HEADER_LINES} header lines")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ConnectFailed("the server did not answer with HTTP")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), headers
-
-
 def _check_accept(headers: dict[str, str], key: str) -> None:
     digest = hashlib.sha1((key + _GUID).encode("ascii")).digest()
     expected = base64.b64encode(digest).decode("ascii")
@@ -163,8 +90,3 @@ def _check_accept(headers: dict[str, str], key: str) -> None:
         raise ConnectFailed("the server answered 101 but not with a valid WebSocket upgrade")
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the connect deadline passed")
-    return left
