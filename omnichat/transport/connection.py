@@ -156,6 +156,8 @@ class WebSocketTransport:
             self._send_lock.release()
 
     def _write_error(self, exc: OSError) -> ConnectionLost:
+        if self._closing.is_set():
+            return ConnectionLost(f"the connection to {self.url} is closed", retryable=False)
         if isinstance(exc, TimeoutError):
             return ConnectionLost(f"{self.url} stopped accepting data for "
                                   f"{self._io_timeout_s:g} s; the connection is stuck")
