@@ -23,9 +23,15 @@ class ExitCode(enum.IntEnum):
 
 
 class OmnichatError(Exception):
-    """Root of every error omnichat expects; its text is the user-facing sentence."""
+    """Root of every error omnichat expects; its text is the user-facing sentence.
+
+    ``retryable`` says whether trying the same thing again may succeed (a dropped or timed
+    out connection, a 5xx) or cannot (a refused key, a redirect, a TLS failure, bad input);
+    a reconnect policy retries only the former.
+    """
 
     exit_code: ExitCode = ExitCode.FAILURE
+    retryable: bool = False
 
 
 class UsageError(OmnichatError):
@@ -49,17 +55,28 @@ class ConnectFailed(OmnichatError):
 
     exit_code = ExitCode.CONNECT
 
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
 
 class AuthFailed(ConnectFailed):
-    """The service refused the API key (HTTP 401/403 on the upgrade)."""
+    """The service refused the API key (HTTP 401/403 on the upgrade); never retryable."""
 
     exit_code = ExitCode.AUTH
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
 
 class ConnectionLost(OmnichatError):
-    """An open connection dropped and could not be restored."""
+    """An open connection dropped and could not be restored (retryable unless said so)."""
 
     exit_code = ExitCode.CONNECTION_LOST
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ProtocolError(OmnichatError):

@@ -29,7 +29,8 @@ def _real_frames():
 
 def _sdk_frames():
     text = (REAL_TRAFFIC / "dashscope_sdk_2.0.2_wire_frames.txt").read_text(encoding="utf-8")
-    return [json.loads(line[len("SENT "):]) for line in text.splitlines() if line.startswith("SENT ")]
+    return [json.loads(line[len("SENT "):]) for line in text.splitlines()
+            if line.startswith("SENT ")]
 
 
 @pytest.mark.parametrize("frame", _real_frames())
@@ -69,7 +70,8 @@ def test_unknown_event_type_is_kept_as_a_generic_event():
     event = p.decode('{"type":"response.text.text","text":"hi","extra":{"a":1}}')
     assert type(event) is p.Event and not event.known
     assert event.get("extra") == {"a": 1}
-    assert json.loads(p.encode(event)) == {"type": "response.text.text", "text": "hi", "extra": {"a": 1}}
+    assert json.loads(p.encode(event)) == {"type": "response.text.text", "text": "hi",
+                                           "extra": {"a": 1}}
 
 
 @pytest.mark.parametrize("frame, fragment", [
@@ -91,7 +93,7 @@ def test_malformed_frames_raise_protocol_error(frame, fragment):
 def test_audio_payload_that_is_not_base64_raises_protocol_error():
     event = p.decode('{"type":"response.audio.delta","delta":"%%%not base64"}')
     with pytest.raises(ProtocolError, match="base64"):
-        event.pcm
+        _ = event.pcm
 
 
 def test_client_builders_produce_the_documented_shapes():

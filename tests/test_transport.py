@@ -40,7 +40,8 @@ def test_401_names_the_region_and_variable_but_never_the_key(make_emulator):
     message = str(info.value)
     assert "401" in message and "intl" in message and "DASHSCOPE_API_KEY" in message
     assert SECRET not in message and SECRET not in repr(info.value.__cause__)
-    assert info.value.exit_code == 5
+    assert info.value.exit_code == 5 and not info.value.retryable
+    assert SECRET not in repr(transport)
 
 
 def test_refused_names_the_url():
@@ -51,7 +52,7 @@ def test_refused_names_the_url():
     with pytest.raises(ConnectFailed, match="refused") as info:
         WebSocketTransport(url, SECRET).connect()
     assert url in str(info.value) and SECRET not in str(info.value)
-    assert not isinstance(info.value, AuthFailed)
+    assert not isinstance(info.value, AuthFailed) and info.value.retryable
 
 
 def test_close_unblocks_a_reader_and_sends_1000(emulator):
@@ -86,9 +87,10 @@ def test_server_close_is_connection_lost(make_emulator):
     try:
         assert transport.recv().type == "session.created"
         transport.send(cev.session_update({"voice": "Tina"}))  # answered, then closed
-        with pytest.raises(ConnectionLost, match="1011"):
+        with pytest.raises(ConnectionLost, match="1011") as info:
             while transport.recv() is not None:
                 pass
+        assert info.value.retryable
     finally:
         transport.close()
         transport.release()

@@ -6,7 +6,7 @@ frame. ``client`` holds builders for what a client sends, ``server`` for what th
 sends; the omnichat client and the emulator both use this module.
 """
 
-from omnichat.errors import ProtocolError
+from omnichat.errors import ProtocolError  # noqa: F401  (re-exported)
 from omnichat.protocol.client import *  # noqa: F403
 from omnichat.protocol.events import (  # noqa: F401
     Event,

@@ -26,7 +26,8 @@ SESSION_FINISH = "session.finish"
 class SessionUpdate(Event):
     @property
     def session(self) -> dict[str, Any]:
-        return self.data["session"]
+        value: dict[str, Any] = self.data["session"]  # decode checked it is an object
+        return value
 
 
 @event_type(INPUT_AUDIO_APPEND, audio=str)
@@ -58,7 +59,8 @@ class InputImageAppend(Event):
 class ItemCreate(Event):
     @property
     def item(self) -> dict[str, Any]:
-        return self.data["item"]
+        value: dict[str, Any] = self.data["item"]  # decode checked it is an object
+        return value
 
 
 @event_type(RESPONSE_CREATE)

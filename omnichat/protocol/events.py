@@ -3,7 +3,12 @@
 An ``Event`` keeps the whole JSON object it came from (``data``), so decoding then encoding
 loses nothing, not even fields this module does not know. Known event types decode to a
 subclass with typed accessors; unknown types stay generic ``Event`` values and never raise.
-Only a frame that is not a JSON object with a string ``type`` raises ``ProtocolError``.
+
+``decode`` checks the type of every field a known event's accessors read, so the accessors
+can trust them: a frame that is not a JSON object with a string ``type``, or whose required
+field is missing, or whose field has the wrong JSON type (a list where an id belongs, a
+string where milliseconds belong), raises ``ProtocolError``. Purely informational values
+(token usage) are not checked here; their accessors drop what is malformed instead.
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from omnichat.errors import ProtocolError
 
 _REGISTRY: dict[str, type[Event]] = {}
+#: A JSON type as a Python type, or a tuple of them (``int`` never accepts ``bool``).
+FieldType = type | tuple[type, ...]
+_E = TypeVar("_E", bound="Event")
 
 
 @dataclass(frozen=True, eq=True)
@@ -30,12 +39,18 @@ class Event:
     #: True for event types this module knows (client or server).
     known: ClassVar[bool] = False
     #: Field name -> required JSON type, checked by ``decode``.
-    required: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
+    required: ClassVar[Mapping[str, FieldType]] = {}
+    #: Field name -> JSON type when present and not null, checked by ``decode``.
+    optional: ClassVar[Mapping[str, FieldType]] = {}
 
     @property
     def event_id(self) -> str | None:
         value = self.data.get("event_id")
         return value if isinstance(value, str) else None
+
+    @classmethod
+    def check(cls, data: Mapping[str, Any]) -> None:
+        """Checks beyond top-level field types that ``decode`` runs (raise ProtocolError)."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -47,12 +62,18 @@ class Event:
         return f"{type(self).__name__}({self.type!r})"
 
 
-def event_type(name: str, **required: type | tuple[type, ...]):
-    """Class decorator: register ``cls`` as the decoder of event type ``name``."""
+def event_type(name: str, *, optional: Mapping[str, FieldType] | None = None,
+               **required: FieldType) -> Callable[[type[_E]], type[_E]]:
+    """Class decorator: register ``cls`` as the decoder of event type ``name``.
 
-    def register(cls: type[Event]) -> type[Event]:
+    ``required`` fields must be present with that JSON type; ``optional`` ones (added to those
+    a base class declares) may be absent or null but, when present, must have that type.
+    """
+
+    def register(cls: type[_E]) -> type[_E]:
         cls.known = True
         cls.required = required
+        cls.optional = {**cls.optional, **(optional or {})}
         cls.TYPE = name  # type: ignore[attr-defined]
         _REGISTRY[name] = cls
         return cls
@@ -84,9 +105,32 @@ def from_dict(data: Mapping[str, Any]) -> Event:
         raise ProtocolError("protocol frame has no 'type' field")
     cls = _REGISTRY.get(type_name, Event)
     for name, expected in cls.required.items():
-        if not isinstance(data.get(name), expected):
+        if not is_json_type(data.get(name), expected):
             raise ProtocolError(f"'{type_name}' event has no valid '{name}' field")
+    for name, expected in cls.optional.items():
+        value = data.get(name)
+        if value is not None and not is_json_type(value, expected):
+            raise ProtocolError(f"'{type_name}' event has a malformed '{name}' field "
+                                f"(a JSON {json_type_name(value)})")
+    cls.check(data)
     return cls(type_name, dict(data))
+
+
+def is_json_type(value: Any, expected: FieldType) -> bool:
+    """``isinstance`` for decoded JSON, except that ``true``/``false`` are not integers and
+    NaN or infinite numbers are no numbers at all."""
+    if isinstance(value, bool):
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        return bool in kinds
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, expected)
+
+
+def json_type_name(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+             float: "number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def decode(frame: str | bytes) -> Event:

@@ -1,7 +1,7 @@
 """Server events (protocol.md §4): typed values and builders, no I/O.
 
 The client reads these through the typed accessors; the emulator builds them with the
-builders, which always add a server-style ``event_id`` first, as the service does.
+builders (``server_build``, re-exported here), which add a server-style ``event_id`` first.
 """
 
 from __future__ import annotations
@@ -9,8 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omnichat.protocol.events import Event, b64decode, b64encode, event_type, make
-from omnichat.protocol.ids import new_event_id
+from omnichat.errors import ProtocolError
+from omnichat.protocol.events import (
+    Event,
+    FieldType,
+    b64decode,
+    event_type,
+    is_json_type,
+    json_type_name,
+)
 
 ERROR = "error"
 SESSION_CREATED = "session.created"
@@ -40,46 +47,86 @@ FUNCTION_ARGS_DELTA = "response.function_call_arguments.delta"
 FUNCTION_ARGS_DONE = "response.function_call_arguments.done"
 
 
+_IDS: dict[str, FieldType] = {"response_id": str, "item_id": str, "previous_item_id": str,
+                              "output_index": int, "content_index": int}
+
+
+def _opt_str(event: Event, name: str) -> str | None:
+    """A field ``decode`` already checked to be a string or absent."""
+    value = event.data.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _text(mapping: Mapping[str, Any], name: str) -> str:
+    """Informational text: a string as is, a number as text, anything else as ''."""
+    value = mapping.get(name)
+    if isinstance(value, str):
+        return value
+    return str(value) if is_json_type(value, (int, float)) else ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def clean_usage(value: Any) -> dict[str, Any]:
+    """Token counts only: integers, and objects of integers one level down (the details).
+
+    Usage is informational, so a malformed count is dropped rather than failing the frame.
+    """
+    usage: dict[str, Any] = {}
+    for key, count in _dict(value).items():
+        if is_json_type(count, int) and count >= 0:
+            usage[key] = count
+        elif isinstance(count, dict):
+            details = {k: v for k, v in count.items() if is_json_type(v, int) and v >= 0}
+            if details:
+                usage[key] = details
+    return usage
+
+
 class _ResponsePart(Event):
     """Accessors shared by the events that belong to one response's output."""
 
     @property
     def response_id(self) -> str | None:
-        return self.data.get("response_id")
+        return _opt_str(self, "response_id")
 
     @property
     def item_id(self) -> str | None:
-        return self.data.get("item_id")
+        return _opt_str(self, "item_id")
 
 
 @event_type(ERROR, error=dict)
 class ErrorEvent(Event):
+    """The error object's fields are informational: a wrongly typed one reads as ''."""
+
     @property
     def error(self) -> dict[str, Any]:
-        return self.data["error"]
+        return _dict(self.data["error"])
 
     @property
     def message(self) -> str:
-        return str(self.error.get("message") or "")
+        return _text(self.error, "message")
 
     @property
     def code(self) -> str:
-        return str(self.error.get("code") or "")
+        return _text(self.error, "code")
 
     @property
     def error_type(self) -> str:
-        return str(self.error.get("type") or "")
+        return _text(self.error, "type")
 
     @property
     def param(self) -> str:
-        return str(self.error.get("param") or "")
+        return _text(self.error, "param")
 
 
 @event_type(SESSION_CREATED, session=dict)
 class SessionCreated(Event):
     @property
     def session(self) -> dict[str, Any]:
-        return self.data["session"]
+        return _dict(self.data["session"])
 
 
 @event_type(SESSION_UPDATED, session=dict)
@@ -92,26 +139,28 @@ class SessionFinished(Event):
     pass
 
 
-@event_type(SPEECH_STARTED)
+@event_type(SPEECH_STARTED, optional={"audio_start_ms": int, **_IDS})
 class SpeechStarted(Event):
     @property
     def audio_start_ms(self) -> int | None:
-        return self.data.get("audio_start_ms")
+        value = self.data.get("audio_start_ms")
+        return value if isinstance(value, int) else None
 
     @property
     def item_id(self) -> str | None:
-        return self.data.get("item_id")
+        return _opt_str(self, "item_id")
 
 
-@event_type(SPEECH_STOPPED)
+@event_type(SPEECH_STOPPED, optional={"audio_end_ms": int, **_IDS})
 class SpeechStopped(Event):
     @property
     def audio_end_ms(self) -> int | None:
-        return self.data.get("audio_end_ms")
+        value = self.data.get("audio_end_ms")
+        return value if isinstance(value, int) else None
 
     @property
     def item_id(self) -> str | None:
-        return self.data.get("item_id")
+        return _opt_str(self, "item_id")
 
 
 @event_type(AUDIO_COMMITTED)
@@ -124,278 +173,152 @@ class AudioCleared(Event):
     pass
 
 
-@event_type(ITEM_CREATED, item=dict)
+@event_type(ITEM_CREATED, item=dict, optional=_IDS)
 class ItemCreated(Event):
     @property
     def item(self) -> dict[str, Any]:
-        return self.data["item"]
+        return _dict(self.data["item"])
 
 
-@event_type(TRANSCRIPTION_DELTA)
+@event_type(TRANSCRIPTION_DELTA, optional={"text": str, "stash": str, **_IDS})
 class TranscriptionDelta(_ResponsePart):
     @property
     def preview(self) -> str:
         """Confirmed text plus the revisable tail; each delta is a full refresh."""
-        return str(self.data.get("text") or "") + str(self.data.get("stash") or "")
+        return (_opt_str(self, "text") or "") + (_opt_str(self, "stash") or "")
 
 
-@event_type(TRANSCRIPTION_COMPLETED, transcript=str)
+@event_type(TRANSCRIPTION_COMPLETED, transcript=str, optional=_IDS)
 class TranscriptionCompleted(_ResponsePart):
     @property
     def transcript(self) -> str:
-        return self.data["transcript"]
+        return _opt_str(self, "transcript") or ""
 
 
-@event_type(TRANSCRIPTION_FAILED)
+@event_type(TRANSCRIPTION_FAILED, optional=_IDS)
 class TranscriptionFailed(_ResponsePart):
     @property
     def error(self) -> dict[str, Any]:
-        value = self.data.get("error")
-        return value if isinstance(value, dict) else {}
+        return _dict(self.data.get("error"))
 
 
 @event_type(RESPONSE_CREATED, response=dict)
 class ResponseCreated(Event):
+    """``decode`` checks the response's ``id`` and ``status`` (``check``)."""
+
+    @classmethod
+    def check(cls, data: Mapping[str, Any]) -> None:
+        response = data["response"]
+        for name in ("id", "status"):
+            value = response.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ProtocolError(f"'{data['type']}' event has a malformed 'response.{name}'"
+                                    f" field (a JSON {json_type_name(value)})")
+
     @property
     def response(self) -> dict[str, Any]:
-        return self.data["response"]
+        return _dict(self.data["response"])
 
     @property
     def response_id(self) -> str | None:
-        return self.response.get("id")
+        value = self.response.get("id")
+        return value if isinstance(value, str) else None
 
 
 @event_type(RESPONSE_DONE, response=dict)
 class ResponseDone(ResponseCreated):
     @property
     def status(self) -> str:
-        return str(self.response.get("status") or "")
+        value = self.response.get("status")
+        return value if isinstance(value, str) else ""
 
     @property
     def usage(self) -> dict[str, Any]:
-        value = self.response.get("usage")
-        return value if isinstance(value, dict) else {}
+        """Token counts; malformed ones (strings, NaN, negatives) are dropped."""
+        return clean_usage(self.response.get("usage"))
 
 
-@event_type(OUTPUT_ITEM_ADDED, item=dict)
+@event_type(OUTPUT_ITEM_ADDED, item=dict, optional=_IDS)
 class OutputItemAdded(_ResponsePart):
     @property
     def item(self) -> dict[str, Any]:
-        return self.data["item"]
+        return _dict(self.data["item"])
 
 
-@event_type(OUTPUT_ITEM_DONE, item=dict)
+@event_type(OUTPUT_ITEM_DONE, item=dict, optional=_IDS)
 class OutputItemDone(OutputItemAdded):
     pass
 
 
-@event_type(CONTENT_PART_ADDED)
+@event_type(CONTENT_PART_ADDED, optional=_IDS)
 class ContentPartAdded(_ResponsePart):
     pass
 
 
-@event_type(CONTENT_PART_DONE)
+@event_type(CONTENT_PART_DONE, optional=_IDS)
 class ContentPartDone(_ResponsePart):
     pass
 
 
-@event_type(TEXT_DELTA, delta=str)
+@event_type(TEXT_DELTA, delta=str, optional=_IDS)
 class TextDelta(_ResponsePart):
     @property
     def delta(self) -> str:
-        return self.data["delta"]
+        return _opt_str(self, "delta") or ""
 
 
-@event_type(TEXT_DONE)
+@event_type(TEXT_DONE, optional={"text": str, **_IDS})
 class TextDone(_ResponsePart):
     @property
     def text(self) -> str:
-        return str(self.data.get("text") or "")
+        return _opt_str(self, "text") or ""
 
 
-@event_type(AUDIO_DELTA, delta=str)
+@event_type(AUDIO_DELTA, delta=str, optional=_IDS)
 class AudioDelta(_ResponsePart):
     @property
     def pcm(self) -> bytes:
         """24 kHz 16-bit mono PCM; ``ProtocolError`` if the payload is not base64."""
-        return b64decode(self.data["delta"], "response.audio.delta 'delta'")
+        return b64decode(_opt_str(self, "delta") or "", "response.audio.delta 'delta'")
 
 
-@event_type(AUDIO_DONE)
+@event_type(AUDIO_DONE, optional=_IDS)
 class AudioDone(_ResponsePart):
     pass
 
 
-@event_type(AUDIO_TRANSCRIPT_DELTA, delta=str)
+@event_type(AUDIO_TRANSCRIPT_DELTA, delta=str, optional=_IDS)
 class AudioTranscriptDelta(TextDelta):
     pass
 
 
-@event_type(AUDIO_TRANSCRIPT_DONE)
+@event_type(AUDIO_TRANSCRIPT_DONE, optional={"transcript": str, **_IDS})
 class AudioTranscriptDone(_ResponsePart):
     @property
     def transcript(self) -> str:
-        return str(self.data.get("transcript") or "")
+        return _opt_str(self, "transcript") or ""
 
 
-@event_type(FUNCTION_ARGS_DELTA)
+@event_type(FUNCTION_ARGS_DELTA, optional={"call_id": str, "delta": str, **_IDS})
 class FunctionCallArgumentsDelta(_ResponsePart):
     pass
 
 
-@event_type(FUNCTION_ARGS_DONE)
+@event_type(FUNCTION_ARGS_DONE,
+            optional={"call_id": str, "name": str, "arguments": str, **_IDS})
 class FunctionCallArgumentsDone(_ResponsePart):
     @property
     def call_id(self) -> str | None:
-        return self.data.get("call_id")
+        return _opt_str(self, "call_id")
 
     @property
     def name(self) -> str | None:
-        return self.data.get("name")
+        return _opt_str(self, "name")
 
     @property
     def arguments(self) -> str:
-        return str(self.data.get("arguments") or "")
+        return _opt_str(self, "arguments") or ""
 
 
-# --- builders (the emulator's side) ------------------------------------------------------------
-
-
-def server_event(type_name: str, **fields: Any) -> Event:
-    """A server event with a fresh ``event_id`` first, then ``type``, then ``fields``."""
-    return make(type_name, **({"event_id": new_event_id(), "type": type_name} | fields))
-
-
-def error_event(
-    message: str, *, type: str = "invalid_request_error", code: str = "", param: str = ""
-) -> Event:
-    return server_event(ERROR, error={"type": type, "code": code, "message": message, "param": param})
-
-
-def session_created(session: Mapping[str, Any]) -> Event:
-    return server_event(SESSION_CREATED, session=dict(session))
-
-
-def session_updated(session: Mapping[str, Any]) -> Event:
-    return server_event(SESSION_UPDATED, session=dict(session))
-
-
-def session_finished() -> Event:
-    return server_event(SESSION_FINISHED)
-
-
-def speech_started(audio_start_ms: int, item_id: str) -> Event:
-    return server_event(SPEECH_STARTED, audio_start_ms=audio_start_ms, item_id=item_id)
-
-
-def speech_stopped(audio_end_ms: int, item_id: str) -> Event:
-    return server_event(SPEECH_STOPPED, audio_end_ms=audio_end_ms, item_id=item_id)
-
-
-def audio_buffer_committed(item_id: str, previous_item_id: str | None = None) -> Event:
-    extra = {"previous_item_id": previous_item_id} if previous_item_id else {}
-    return server_event(AUDIO_COMMITTED, **extra, item_id=item_id)
-
-
-def audio_buffer_cleared() -> Event:
-    return server_event(AUDIO_CLEARED)
-
-
-def item_created(item: Mapping[str, Any], previous_item_id: str | None = None) -> Event:
-    extra = {"previous_item_id": previous_item_id} if previous_item_id else {}
-    return server_event(ITEM_CREATED, **extra, item=dict(item))
-
-
-def transcription_delta(item_id: str, text: str, stash: str = "", language: str = "en") -> Event:
-    return server_event(TRANSCRIPTION_DELTA, item_id=item_id, content_index=0, text=text,
-                        stash=stash, language=language, emotion="neutral")
-
-
-def transcription_completed(item_id: str, transcript: str) -> Event:
-    return server_event(TRANSCRIPTION_COMPLETED, item_id=item_id, content_index=0,
-                        transcript=transcript)
-
-
-def transcription_failed(item_id: str, message: str, code: str = "", param: str = "") -> Event:
-    return server_event(TRANSCRIPTION_FAILED, item_id=item_id, content_index=0,
-                        error={"code": code, "message": message, "param": param})
-
-
-def response_created(response: Mapping[str, Any]) -> Event:
-    return server_event(RESPONSE_CREATED, response=dict(response))
-
-
-def response_done(response: Mapping[str, Any]) -> Event:
-    return server_event(RESPONSE_DONE, response=dict(response))
-
-
-def output_item_added(response_id: str, output_index: int, item: Mapping[str, Any]) -> Event:
-    return server_event(OUTPUT_ITEM_ADDED, response_id=response_id, output_index=output_index,
-                        item=dict(item))
-
-
-def output_item_done(response_id: str, output_index: int, item: Mapping[str, Any]) -> Event:
-    return server_event(OUTPUT_ITEM_DONE, response_id=response_id, output_index=output_index,
-                        item=dict(item))
-
-
-def _part_fields(response_id: str, item_id: str, output_index: int, content_index: int) -> dict:
-    return {"response_id": response_id, "item_id": item_id, "output_index": output_index,
-            "content_index": content_index}
-
-
-def content_part_added(response_id: str, item_id: str, part: Mapping[str, Any],
-                       output_index: int = 0, content_index: int = 0) -> Event:
-    return server_event(CONTENT_PART_ADDED, **_part_fields(response_id, item_id, output_index,
-                                                            content_index), part=dict(part))
-
-
-def content_part_done(response_id: str, item_id: str, part: Mapping[str, Any],
-                      output_index: int = 0, content_index: int = 0) -> Event:
-    return server_event(CONTENT_PART_DONE, **_part_fields(response_id, item_id, output_index,
-                                                           content_index), part=dict(part))
-
-
-def text_delta(response_id: str, item_id: str, delta: str, output_index: int = 0) -> Event:
-    return server_event(TEXT_DELTA, **_part_fields(response_id, item_id, output_index, 0),
-                        delta=delta)
-
-
-def text_done(response_id: str, item_id: str, text: str, output_index: int = 0) -> Event:
-    return server_event(TEXT_DONE, **_part_fields(response_id, item_id, output_index, 0),
-                        text=text)
-
-
-def audio_delta(response_id: str, item_id: str, pcm: bytes, output_index: int = 0) -> Event:
-    return server_event(AUDIO_DELTA, **_part_fields(response_id, item_id, output_index, 0),
-                        delta=b64encode(pcm))
-
-
-def audio_done(response_id: str, item_id: str, output_index: int = 0) -> Event:
-    return server_event(AUDIO_DONE, **_part_fields(response_id, item_id, output_index, 0))
-
-
-def audio_transcript_delta(response_id: str, item_id: str, delta: str,
-                           output_index: int = 0) -> Event:
-    return server_event(AUDIO_TRANSCRIPT_DELTA,
-                        **_part_fields(response_id, item_id, output_index, 0), delta=delta)
-
-
-def audio_transcript_done(response_id: str, item_id: str, transcript: str,
-                          output_index: int = 0) -> Event:
-    return server_event(AUDIO_TRANSCRIPT_DONE,
-                        **_part_fields(response_id, item_id, output_index, 0),
-                        transcript=transcript)
-
-
-def function_call_arguments_delta(response_id: str, item_id: str, call_id: str, delta: str,
-                                  output_index: int = 0) -> Event:
-    return server_event(FUNCTION_ARGS_DELTA, response_id=response_id, item_id=item_id,
-                        output_index=output_index, call_id=call_id, delta=delta)
-
-
-def function_call_arguments_done(response_id: str, item_id: str, call_id: str, name: str,
-                                 arguments: str, output_index: int = 0) -> Event:
-    return server_event(FUNCTION_ARGS_DONE, response_id=response_id, item_id=item_id,
-                        output_index=output_index, name=name, call_id=call_id,
-                        arguments=arguments)
+# The builders live in their own module; re-exported so ``server.audio_delta(...)`` keeps working.
+from omnichat.protocol.server_build import *  # noqa: E402, F403

@@ -1,0 +1,22 @@
+"""The interface the engine talks to, so a conversation can swap its socket (reconnect,
+session rollover) without knowing how frames travel."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from omnichat.protocol.events import Event
+
+CLOSE_NORMAL = 1000
+
+
+class Transport(Protocol):
+    """What the engine needs from a connection. ``recv`` returns None once the socket closed."""
+
+    url: str
+
+    def connect(self) -> None: ...
+    def send(self, event: Event) -> None: ...
+    def recv(self) -> Event | None: ...
+    def close(self, code: int = CLOSE_NORMAL) -> None: ...
+    def release(self) -> None: ...
