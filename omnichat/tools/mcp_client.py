@@ -3,7 +3,7 @@
 ``McpHub`` owns one asyncio event loop on its own thread ``omnichat-mcp``; the rest of
 omnichat stays threaded and never sees the loop. On the loop, one task per server opens the
 connection (a subprocess over stdio, or streamable HTTP), lists its tools into the
-``ToolRegistry``, then pings it every ``ping_interval_s`` and after any failed call. A server
+``ToolRegistry``, then checks it every ``ping_interval_s`` and after any failed call. A server
 that fails to start, stops answering or dies is reported once through ``on_change`` (a
 ``ServerChange`` with a one-line message), and its tools are withdrawn from the registry;
 the caller then sends a ``session.update`` with ``registry.session_fields()``.
@@ -223,7 +223,8 @@ class McpHub:
                     destructive=(not read_only) if hinted is None else bool(hinted))
 
     async def _watch(self, server: McpServerConfig, client: Any) -> None:
-        """Ping the server until it fails to answer (then raise) or the task is cancelled."""
+        """Check the server until it fails to answer (then raise) or the task is cancelled.
+        The check lists its tools, bypassing the cache: ``ping`` is gone from MCP 2026-07-28."""
         wake = self._wake[server.name]
         while True:
             try:
@@ -232,7 +233,7 @@ class McpHub:
                 pass
             wake.clear()
             try:
-                await asyncio.wait_for(client.send_ping(), server.timeout_s)
+                await asyncio.wait_for(client.list_tools(cache_mode="bypass"), server.timeout_s)
             except asyncio.TimeoutError:
                 raise ConnectionError(f"stopped answering (no reply within "
                                       f"{server.timeout_s:g} s)") from None

@@ -1,0 +1,53 @@
+"""A tiny MCP server over stdio for the tool tests, written with the official ``mcp`` SDK.
+
+Run as ``python tests/mcp_server_fixture.py``. Its tools: ``echo`` and ``add`` (read-only),
+``erase`` (destructive, so omnichat asks first), ``explode`` (the tool fails), ``pid`` (the
+process id, so a test can kill the server), ``wait_forever`` (never answers).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+
+READ_ONLY = ToolAnnotations(read_only_hint=True)
+server = MCPServer("omnichat-test")
+
+
+@server.tool(description="Repeat the text back.", annotations=READ_ONLY)
+def echo(text: str) -> str:
+    return f"echo: {text}"
+
+
+@server.tool(description="Add two integers.", annotations=READ_ONLY)
+def add(a: int, b: int) -> str:
+    return str(a + b)
+
+
+@server.tool(description="Erase a note.",
+             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
+def erase(note: str) -> str:
+    return f"erased {note}"
+
+
+@server.tool(description="Always fails.", annotations=READ_ONLY)
+def explode() -> str:
+    raise RuntimeError("boom from the server")
+
+
+@server.tool(description="The server's process id.", annotations=READ_ONLY)
+def pid() -> str:
+    return str(os.getpid())
+
+
+@server.tool(description="Never answers.", annotations=READ_ONLY)
+def wait_forever() -> str:
+    time.sleep(3600)
+    return "late"
+
+
+if __name__ == "__main__":
+    server.run()
