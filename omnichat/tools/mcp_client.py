@@ -5,7 +5,8 @@ omnichat stays threaded and never sees the loop. On the loop, one task per serve
 connection (a subprocess over stdio, or streamable HTTP), lists its tools into the
 ``ToolRegistry``, then checks it every ``ping_interval_s`` and after any failed call. A server
 that fails to start, stops answering or dies is reported once through ``on_change`` (a
-``ServerChange`` with a one-line message), and its tools are withdrawn from the registry;
+``ServerChange`` with a one-line message; ``start()`` returns the start-up outcomes), and its
+tools are withdrawn from the registry;
 the caller then sends a ``session.update`` with ``registry.session_fields()``.
 
 Threads: ``omnichat-mcp`` blocks in the loop's selector; ``close()`` cancels the server tasks
@@ -80,6 +81,8 @@ class McpHub:
         self._clients: dict[str, Any] = {}  # server name -> connected mcp.Client (loop only)
         self._wake: dict[str, asyncio.Event] = {}  # loop only: check this server now
         self._closed = False
+        self._lock = threading.Lock()  # guards _pending (calls come from runner threads)
+        self._pending: set[concurrent.futures.Future[str]] = set()
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -125,12 +128,28 @@ class McpHub:
             raise McpToolError(f"MCP server '{server}' is closed")
         future = asyncio.run_coroutine_threadsafe(
             self._call(server, tool, arguments, timeout_s), self._loop)
+        with self._lock:
+            self._pending.add(future)
         try:
             return future.result(timeout=timeout_s)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"MCP server '{server}' did not answer within {timeout_s:g} s"
                                ) from None
+        except concurrent.futures.CancelledError:
+            raise McpToolError("the call was cancelled") from None
+        finally:
+            with self._lock:
+                self._pending.discard(future)
+
+    def cancel_calls(self) -> int:
+        """Cancel every call in flight (a barge-in dropped their answers); return how many.
+        Their callers get ``McpToolError`` at once."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()
+        return len(pending)
 
     async def _call(self, server: str, tool: str, arguments: dict[str, Any],
                     timeout_s: float) -> str:
@@ -158,8 +177,7 @@ class McpHub:
                 change = ServerChange(server.name, True, f"MCP server '{server.name}': "
                                       f"{len(names)} tools", tuple(names))
                 if not _resolve(ready, change):
-                    return
-                self._notify(change)
+                    return  # start() gave up on this server already
                 await self._watch(server, client)
             message = "closed the connection"
         except Exception as exc:  # anything the SDK raises, even exception groups: one line
@@ -252,6 +270,7 @@ class McpHub:
         if self._closed:
             return
         self._closed = True
+        self.cancel_calls()
         if self._thread.is_alive():
             stop = asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop)
             try:

@@ -1,0 +1,137 @@
+"""MCP servers as tools: a real stdio server (tests/mcp_server_fixture.py, written with the
+``mcp`` SDK) is started, its tools listed and called; its crash is survived and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mcp", reason="the optional 'mcp' extra is not installed")
+
+from omnichat.tools.calls import FunctionCall
+from omnichat.tools.config import McpServerConfig
+from omnichat.tools.mcp_client import McpHub, ServerChange
+from omnichat.tools.registry import ToolRegistry
+from omnichat.tools.runner import ToolRunner
+
+FIXTURE = str(Path(__file__).parent / "mcp_server_fixture.py")
+# Generous: importing the SDK in the server takes seconds on a loaded 2-core machine.
+STARTUP_S = 60.0
+WAIT_S = 30.0
+
+
+def _server(name: str, prefix: str = "", **overrides) -> McpServerConfig:
+    fields = {"command": sys.executable, "args": (FIXTURE,),
+              "env": {"MCP_FIXTURE_PREFIX": prefix}, "timeout_s": 20.0,
+              "startup_timeout_s": STARTUP_S} | overrides
+    return McpServerConfig(name, **fields)
+
+
+class Servers:
+    """Two fixture servers for the module: ``main`` (tools echo, add...) and ``victim``
+    (tools v_echo, v_pid...), which one test kills."""
+
+    def __init__(self) -> None:
+        self.registry = ToolRegistry()
+        self.changes: queue.Queue[ServerChange] = queue.Queue()
+        self.hub = McpHub(self.registry, on_change=self.changes.put, ping_interval_s=30.0)
+        self.started = self.hub.start([_server("main"), _server("victim", "v_")])
+
+    def run(self, name: str, arguments: dict, **runner_options) -> tuple[str, str]:
+        runner = ToolRunner(self.registry, **runner_options)
+        [result] = runner.run([FunctionCall("call_1", name, json.dumps(arguments), "resp_1")])
+        return result.status, result.output
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = Servers()
+    try:
+        yield started
+    finally:
+        started.hub.close()
+
+
+def test_both_servers_start_and_list_their_tools(servers):
+    assert [(c.server, c.up) for c in servers.started] == [("main", True), ("victim", True)]
+    assert servers.started[0].message == "MCP server 'main': 6 tools"
+    tools = {t.name: t for t in servers.registry.tools()}
+    assert {"echo", "add", "erase", "v_echo", "v_pid"} <= set(tools)
+    assert tools["add"].source == "mcp:main"
+    assert tools["add"].parameters["required"] == ["a", "b"]
+    schema = {t["function"]["name"]: t for t in servers.registry.session_fields()["tools"]}
+    assert schema["add"]["function"]["description"] == "Add two integers."
+
+
+def test_a_tool_is_called_through_the_server(servers):
+    assert servers.run("add", {"a": 2, "b": 40}) == ("ok", "42")
+    assert servers.run("echo", {"text": "héllo"}) == ("ok", "echo: héllo")
+
+
+def test_the_servers_schema_is_checked_before_calling(servers):
+    status, output = servers.run("add", {"a": "two", "b": 1})
+    assert status == "bad_arguments"
+    assert json.loads(output) == {"error": "arguments.a must be integer, not string"}
+
+
+def test_a_failing_tool_is_answered_with_an_error(servers):
+    status, output = servers.run("explode", {})
+    assert status == "error"
+    assert "Error executing tool explode" in json.loads(output)["error"]
+
+
+def test_a_destructive_tool_asks_first(servers):
+    assert servers.registry.get("erase").needs_confirmation
+    assert not servers.registry.get("echo").needs_confirmation  # read-only hint
+    assert servers.run("erase", {"note": "n1"})[0] == "refused"  # non-interactive
+    assert servers.run("erase", {"note": "n1"}, confirm=lambda c, t: True) == ("ok", "erased n1")
+
+
+def test_a_tool_that_never_answers_times_out_and_the_server_stays(servers):
+    status, output = servers.run("wait_forever", {}, timeout_s=0.5)
+    assert status == "timeout"
+    assert servers.hub.cancel_calls() == 1  # what a barge-in does; frees the waiting thread
+    assert servers.run("echo", {"text": "still here"}) == ("ok", "echo: still here")
+
+
+def test_a_crashed_server_is_reported_once_and_its_tools_withdrawn(servers):
+    status, pid = servers.run("v_pid", {})
+    assert status == "ok"
+    os.kill(int(pid), signal.SIGKILL)
+    status, output = servers.run("v_echo", {"text": "anyone?"})  # fails; the hub checks now
+    assert status == "error"
+    change = servers.changes.get(timeout=WAIT_S)
+    assert (change.server, change.up) == ("victim", False)
+    assert change.message.startswith("MCP server 'victim' ")
+    assert change.message.endswith("; its tools are withdrawn")
+    assert "\n" not in change.message
+    assert set(change.tools) >= {"v_echo", "v_pid"}
+    names = [t["function"]["name"] for t in servers.registry.session_fields()["tools"]]
+    assert "v_echo" not in names and "echo" in names
+    assert servers.run("v_echo", {"text": "x"})[0] == "unknown"
+    assert servers.run("echo", {"text": "the other one"}) == ("ok", "echo: the other one")
+
+
+def test_a_command_that_does_not_exist_is_one_line():
+    with McpHub(ToolRegistry()) as hub:
+        [change] = hub.start([McpServerConfig("ghost", command="/nonexistent/mcp-server")])
+    assert not change.up
+    assert change.message.startswith("MCP server 'ghost' could not start")
+    assert "\n" not in change.message
+
+
+def test_a_server_that_hangs_at_start_is_given_up_on():
+    silent = McpServerConfig("mute", command=sys.executable,
+                             args=("-c", "import sys; sys.stdin.read()"), startup_timeout_s=1.0)
+    registry = ToolRegistry()
+    with McpHub(registry) as hub:
+        [change] = hub.start([silent])
+    assert (change.up, change.message) == (
+        False, "MCP server 'mute' did not start within 1 s; its tools are off")
+    assert registry.tools() == []
