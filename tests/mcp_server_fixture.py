@@ -9,6 +9,7 @@ variable ``MCP_FIXTURE_PREFIX`` is put before every tool name (two servers, dist
 from __future__ import annotations
 
 import os
+import sys
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -52,4 +53,7 @@ async def wait_forever() -> str:
 
 
 if __name__ == "__main__":
-    server.run()
+    if len(sys.argv) == 3 and sys.argv[1] == "--http":  # streamable HTTP on 127.0.0.1:PORT
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

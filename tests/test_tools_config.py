@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from omnichat.errors import ConfigError
+from omnichat.errors import ConfigError, UsageError
 from omnichat.tools.config import parse_tools_config
 from omnichat.tools.toolbox import Toolbox
 
@@ -101,3 +101,12 @@ def test_a_bad_table_is_one_line_naming_table_and_key(text, message):
 def test_an_unknown_time_zone_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
         Toolbox(_parse("[tools]\nbuiltin = ['time']\ntimezone = 'Mars/Olympus'"))
+
+
+def test_mcp_servers_without_the_sdk_say_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mcp", None)  # import mcp -> ImportError
+    config = _parse("[mcp.servers.files]\ncommand = 'npx'")
+    with Toolbox(config) as box, pytest.raises(UsageError) as caught:
+        box.start()
+    assert str(caught.value) == ("MCP servers are configured but the 'mcp' package is not "
+                                 "installed; run: pip install 'omnichat[mcp]'")

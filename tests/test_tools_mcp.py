@@ -15,10 +15,11 @@ import pytest
 pytest.importorskip("mcp", reason="the optional 'mcp' extra is not installed")
 
 from omnichat.tools.calls import FunctionCall
-from omnichat.tools.config import McpServerConfig
+from omnichat.tools.config import McpServerConfig, parse_tools_config
 from omnichat.tools.mcp_client import McpHub, ServerChange
 from omnichat.tools.registry import ToolRegistry
 from omnichat.tools.runner import ToolRunner
+from omnichat.tools.toolbox import Toolbox
 
 FIXTURE = str(Path(__file__).parent / "mcp_server_fixture.py")
 # Generous: importing the SDK in the server takes seconds on a loaded 2-core machine.
@@ -135,3 +136,12 @@ def test_a_server_that_hangs_at_start_is_given_up_on():
     assert (change.up, change.message) == (
         False, "MCP server 'mute' did not start within 1 s; its tools are off")
     assert registry.tools() == []
+
+
+def test_the_toolbox_keeps_its_built_ins_when_a_server_is_missing():
+    config = parse_tools_config({"builtin": ["calculator"]},
+                                {"servers": {"ghost": {"command": "/nonexistent/server"}}})
+    with Toolbox(config) as box:
+        [change] = box.start()
+        assert not change.up
+        assert [t["function"]["name"] for t in box.session_fields()["tools"]] == ["calculate"]
