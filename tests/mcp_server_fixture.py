@@ -4,6 +4,7 @@ Run as ``python tests/mcp_server_fixture.py``. Its tools: ``echo`` and ``add`` (
 ``erase`` (destructive, so omnichat asks first), ``explode`` (the tool fails), ``pid`` (the
 process id, so a test can kill the server), ``wait_forever`` (never answers). The environment
 variable ``MCP_FIXTURE_PREFIX`` is put before every tool name (two servers, distinct names).
+With ``--http`` it serves streamable HTTP on 127.0.0.1 and prints its port first.
 """
 
 from __future__ import annotations
@@ -52,8 +53,23 @@ async def wait_forever() -> str:
     return "late"
 
 
+def serve_http() -> None:
+    """Streamable HTTP on a socket bound before anything else: its port is the first line on
+    stdout, and connections queue on it until the server accepts them (no start-up race)."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(server.streamable_http_app(), log_level="critical")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--http":  # streamable HTTP on 127.0.0.1:PORT
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    if sys.argv[1:] == ["--http"]:
+        serve_http()
     else:
         server.run()

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,19 +36,34 @@ def _server(name: str, prefix: str = "", **overrides) -> McpServerConfig:
 
 
 class Servers:
-    """Two fixture servers for the module: ``main`` (tools echo, add...) and ``victim``
-    (tools v_echo, v_pid...), which one test kills."""
+    """Two fixture servers for the module: ``main`` over stdio (tools echo, add...) and
+    ``victim`` over streamable HTTP (tools v_echo, v_pid...), which one test kills."""
 
     def __init__(self) -> None:
         self.registry = ToolRegistry()
         self.changes: queue.Queue[ServerChange] = queue.Queue()
         self.hub = McpHub(self.registry, on_change=self.changes.put, ping_interval_s=30.0)
-        self.started = self.hub.start([_server("main"), _server("victim", "v_")])
+        # Both servers import the SDK at the same time; the HTTP one prints its port first.
+        self.victim = subprocess.Popen([sys.executable, FIXTURE, "--http"], text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       env=os.environ | {"MCP_FIXTURE_PREFIX": "v_"})
+        self.started = self.hub.start([_server("main")])
+        url = f"http://127.0.0.1:{int(self.victim.stdout.readline())}/mcp"
+        self.started += self.hub.start([McpServerConfig("victim", url=url, timeout_s=20.0,
+                                                        startup_timeout_s=STARTUP_S)])
 
     def run(self, name: str, arguments: dict, **runner_options) -> tuple[str, str]:
         runner = ToolRunner(self.registry, **runner_options)
         [result] = runner.run([FunctionCall("call_1", name, json.dumps(arguments), "resp_1")])
         return result.status, result.output
+
+    def close(self) -> None:
+        try:
+            self.hub.close()
+        finally:
+            self.victim.kill()
+            self.victim.wait(WAIT_S)
+            self.victim.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +72,7 @@ def servers():
     try:
         yield started
     finally:
-        started.hub.close()
+        started.close()
 
 
 def test_both_servers_start_and_list_their_tools(servers):
@@ -101,9 +117,14 @@ def test_a_tool_that_never_answers_times_out_and_the_server_stays(servers):
     assert servers.run("echo", {"text": "still here"}) == ("ok", "echo: still here")
 
 
+def test_the_http_server_is_called_too(servers):
+    assert servers.registry.get("v_add").source == "mcp:victim"
+    assert servers.run("v_add", {"a": 1, "b": 2}) == ("ok", "3")
+
+
 def test_a_crashed_server_is_reported_once_and_its_tools_withdrawn(servers):
     status, pid = servers.run("v_pid", {})
-    assert status == "ok"
+    assert status == "ok" and int(pid) == servers.victim.pid
     os.kill(int(pid), signal.SIGKILL)
     status, output = servers.run("v_echo", {"text": "anyone?"})  # fails; the hub checks now
     assert status == "error"

@@ -50,6 +50,10 @@ class ServerChange:
     tools: tuple[str, ...] = ()
 
 
+class _ServerLost(Exception):
+    """The connected server stopped answering; the text completes "MCP server 'x' ..."."""
+
+
 class McpToolError(Exception):
     """The server answered the call with ``isError``; the text is its message."""
 
@@ -180,8 +184,12 @@ class McpHub:
                     return  # start() gave up on this server already
                 await self._watch(server, client)
             message = "closed the connection"
+        except _ServerLost as exc:
+            message = str(exc)
         except Exception as exc:  # anything the SDK raises, even exception groups: one line
             message = _describe(exc)
+            if not message.startswith("could not start"):
+                message = f"failed: {message}"
         finally:
             self._clients.pop(server.name, None)
             withdrawn = tuple(self.registry.withdraw(server.source))
@@ -253,10 +261,10 @@ class McpHub:
             try:
                 await asyncio.wait_for(client.list_tools(cache_mode="bypass"), server.timeout_s)
             except asyncio.TimeoutError:
-                raise ConnectionError(f"stopped answering (no reply within "
-                                      f"{server.timeout_s:g} s)") from None
+                raise _ServerLost(f"stopped answering (no reply within "
+                                  f"{server.timeout_s:g} s)") from None
             except Exception as exc:
-                raise ConnectionError(f"stopped: {_describe(exc)}") from None
+                raise _ServerLost(f"stopped: {_describe(exc)}") from None
 
     def _notify(self, change: ServerChange) -> None:
         if self.on_change is not None:
