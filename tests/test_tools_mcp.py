@@ -166,3 +166,5 @@ def test_the_toolbox_keeps_its_built_ins_when_a_server_is_missing():
         [change] = box.start()
         assert not change.up
         assert [t["function"]["name"] for t in box.session_fields()["tools"]] == ["calculate"]
+        rows = [(r.name, r.source, r.enabled) for r in box.rows()]
+    assert rows == [("calculate", "builtin", True), ("-", "mcp:ghost", False)]

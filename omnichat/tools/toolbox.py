@@ -9,6 +9,8 @@ The engine uses it as::
         ...
         calls = collector.feed(event)                # CallCollector, on the receive path
         run = box.runner.start(calls, on_done)       # results -> function_call_output items
+
+and ``omnichat tools`` as ``render_tools(box.rows(), console)`` after ``box.start()``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from omnichat.errors import ConfigError
 from omnichat.tools.builtin import builtin_tools
 from omnichat.tools.config import ToolsConfig
+from omnichat.tools.listing import ToolRow, list_tools
 from omnichat.tools.mcp_client import McpHub, ServerChange
 from omnichat.tools.registry import ToolRegistry
 from omnichat.tools.runner import Confirm, ToolRunner
@@ -41,6 +44,9 @@ class Toolbox:
                                  confirm=confirm, yes=yes)
         self._on_change = on_change
         self.hub: McpHub | None = None
+        # Servers that are down -> their one-line reason. Written on the caller's thread in
+        # start() and on the omnichat-mcp thread later; single dict stores, no lock needed.
+        self.down: dict[str, str] = {}
         self._apply_overrides()
 
     def start(self) -> list[ServerChange]:
@@ -48,10 +54,23 @@ class Toolbox:
         servers = [s for s in self.config.servers if s.enabled]
         if not servers:
             return []
-        self.hub = McpHub(self.registry, on_change=self._on_change)
+        self.hub = McpHub(self.registry, on_change=self._changed)
         changes = self.hub.start(servers)
+        for change in changes:
+            if not change.up:
+                self.down[change.server] = change.message
         self._apply_overrides()
         return changes
+
+    def _changed(self, change: ServerChange) -> None:
+        if not change.up:
+            self.down[change.server] = change.message
+        if self._on_change is not None:
+            self._on_change(change)
+
+    def rows(self) -> list[ToolRow]:
+        """What ``omnichat tools`` shows: every tool, and each server that is down."""
+        return list_tools(self.registry, down=dict(self.down))
 
     def session_fields(self) -> dict[str, Any]:
         """``tools`` and ``tool_choice`` for ``session.update``."""
