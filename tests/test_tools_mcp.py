@@ -130,7 +130,7 @@ def test_a_crashed_server_is_reported_once_and_its_tools_withdrawn(servers):
     assert status == "error"
     change = servers.changes.get(timeout=WAIT_S)
     assert (change.server, change.up) == ("victim", False)
-    assert change.message.startswith("MCP server 'victim' ")
+    assert change.message.startswith(("MCP server 'victim' stopped", "MCP server 'victim' failed"))
     assert change.message.endswith("; its tools are withdrawn")
     assert "\n" not in change.message
     assert set(change.tools) >= {"v_echo", "v_pid"}
@@ -144,7 +144,18 @@ def test_a_command_that_does_not_exist_is_one_line():
     with McpHub(ToolRegistry()) as hub:
         [change] = hub.start([McpServerConfig("ghost", command="/nonexistent/mcp-server")])
     assert not change.up
-    assert change.message.startswith("MCP server 'ghost' could not start")
+    assert change.message.startswith("MCP server 'ghost' could not start: command not found")
+    assert change.message.endswith("; its tools are off")
+    assert "\n" not in change.message
+
+
+def test_a_server_that_exits_at_start_is_one_line():
+    with McpHub(ToolRegistry()) as hub:
+        [change] = hub.start([McpServerConfig("quitter", command=sys.executable,
+                                              args=("-c", "pass"))])
+    assert not change.up
+    assert change.message.startswith("MCP server 'quitter' failed: ")
+    assert change.message.endswith("; its tools are off")
     assert "\n" not in change.message
 
 

@@ -184,20 +184,21 @@ class McpHub:
                     return  # start() gave up on this server already
                 await self._watch(server, client)
             message = "closed the connection"
-        except _ServerLost as exc:
-            message = str(exc)
         except Exception as exc:  # anything the SDK raises, even exception groups: one line
-            message = _describe(exc)
-            if not message.startswith("could not start"):
-                message = f"failed: {message}"
+            message = _lost_message(exc)
         finally:
             self._clients.pop(server.name, None)
             withdrawn = tuple(self.registry.withdraw(server.source))
         if not self._closed:
-            change = ServerChange(server.name, False, f"MCP server '{server.name}' {message}; "
-                                  f"its tools are withdrawn", withdrawn)
-            if _resolve(ready, change) is False:
-                self._notify(change)
+            self._report_down(server.name, message, withdrawn, ready)
+
+    def _report_down(self, name: str, message: str, withdrawn: tuple[str, ...],
+                     ready: concurrent.futures.Future[ServerChange]) -> None:
+        """Down during start-up: the outcome start() returns; later: one ``on_change``."""
+        starting = ServerChange(name, False, f"MCP server '{name}' {message}; its tools are off")
+        if not _resolve(ready, starting):
+            self._notify(ServerChange(name, False, f"MCP server '{name}' {message}; its tools "
+                                      f"are withdrawn", withdrawn))
 
     def _client(self, server: McpServerConfig) -> Any:
         from mcp import Client, StdioServerParameters
@@ -328,12 +329,27 @@ def _resolve(ready: concurrent.futures.Future[ServerChange], change: ServerChang
         return False
 
 
-def _describe(exc: BaseException) -> str:
-    """One line for an exception, looking inside (anyio) exception groups."""
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (anyio) exception groups."""
     inner = getattr(exc, "exceptions", None)
     while isinstance(inner, (list, tuple)) and inner:
         exc = inner[0]
         inner = getattr(exc, "exceptions", None)
+    return exc
+
+
+def _lost_message(exc: BaseException) -> str:
+    """What happened to a server, completing "MCP server 'x' ..."."""
+    leaf = _leaf(exc)
+    if isinstance(leaf, _ServerLost):
+        return str(leaf)
+    message = _describe(leaf)
+    return message if message.startswith("could not start") else f"failed: {message}"
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception, looking inside (anyio) exception groups."""
+    exc = _leaf(exc)
     text = clean_text(str(exc), keep_newlines=False).strip()
     if isinstance(exc, FileNotFoundError):
         return f"could not start: command not found ({text})"
