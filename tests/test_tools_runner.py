@@ -62,6 +62,12 @@ def test_parallel_calls_run_at_the_same_time_and_answer_in_call_order():
     assert [(r.call_id, r.output) for r in results] == [("c1", "blue"), ("c2", "square")]
 
 
+def test_calls_sharing_a_call_id_each_get_an_answer(registry):
+    results = ToolRunner(registry).run([_call("add", '{"a": 1, "b": 1}', call_id="same"),
+                                        _call("add", '{"a": 2, "b": 2}', call_id="same")])
+    assert [r.output for r in results] == ["2", "4"]
+
+
 def test_an_unknown_tool_is_answered_with_an_error(registry):
     [result] = ToolRunner(registry).run([_call("launch_rockets")])
     assert result.status == "unknown"

@@ -117,18 +117,18 @@ class ToolRunner:
 
     def run(self, calls: Sequence[FunctionCall]) -> list[CallResult]:
         """Run ``calls`` concurrently; block until each has a result (in the calls' order)."""
-        results: dict[str, CallResult] = {}
-        slots: list[tuple[_Slot, float]] = []
-        for call in calls:
+        results: list[CallResult | None] = [None] * len(calls)
+        slots: list[tuple[int, _Slot, float]] = []
+        for index, call in enumerate(calls):
             early = self._prepare(call)
             if isinstance(early, CallResult):
-                results[call.call_id] = early
+                results[index] = early
             else:
                 tool, arguments = early
-                slots.append((self._launch(call, tool, arguments), self._clock()))
-        for slot, launched in slots:
-            results[slot.call.call_id] = self._await(slot, launched)
-        return [results[c.call_id] for c in calls]
+                slots.append((index, self._launch(call, tool, arguments), self._clock()))
+        for index, slot, launched in slots:
+            results[index] = self._await(slot, launched)
+        return [result for result in results if result is not None]
 
     def start(self, calls: Sequence[FunctionCall],
               on_done: Callable[[list[CallResult]], None]) -> ToolRun:
