@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -105,8 +106,9 @@ class McpHub:
             if server.enabled:
                 ready: concurrent.futures.Future[ServerChange] = concurrent.futures.Future()
                 asyncio.run_coroutine_threadsafe(self._spawn(server, ready), self._loop).result()
-                waits.append((server, ready))
-        return [self._await_start(server, ready) for server, ready in waits]
+                waits.append((server, ready, time.monotonic() + server.startup_timeout_s))
+        # All servers start at once; each deadline counts from its own spawn.
+        return [self._await_start(server, ready, deadline) for server, ready, deadline in waits]
 
     async def _spawn(self, server: McpServerConfig,
                      ready: concurrent.futures.Future[ServerChange]) -> None:
@@ -114,17 +116,18 @@ class McpHub:
         self._tasks[server.name] = asyncio.create_task(self._serve(server, ready))
 
     def _await_start(self, server: McpServerConfig,
-                     ready: concurrent.futures.Future[ServerChange]) -> ServerChange:
+                     ready: concurrent.futures.Future[ServerChange],
+                     deadline: float) -> ServerChange:
         try:
-            return ready.result(timeout=server.startup_timeout_s)
+            return ready.result(timeout=max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
+            if not ready.cancel():  # it came up (or failed) just now
+                return ready.result()
             task = self._tasks.get(server.name)
             if task is not None:
                 self._loop.call_soon_threadsafe(task.cancel)
-            change = ServerChange(server.name, False, f"MCP server '{server.name}' did not start "
-                                  f"within {server.startup_timeout_s:g} s; its tools are off")
-            ready.cancel()
-            return change
+            return ServerChange(server.name, False, f"MCP server '{server.name}' did not start "
+                                f"within {server.startup_timeout_s:g} s; its tools are off")
 
     def call(self, server: str, tool: str, arguments: dict[str, Any], timeout_s: float) -> str:
         """Call ``tool`` on ``server``; its text, or ``McpToolError``/``TimeoutError``."""
