@@ -89,7 +89,8 @@ class Emulator:
         # Open connections; with record=True every connection so far, in connection order.
         self.connections: list[EmulatorConnection] = []
         self._opened = 0  # connections opened so far (wait_for_connection counts these)
-        self._connections_changed = threading.Condition()  # guards the two; notified on change
+        self._running = 0  # connections whose handler has not returned yet
+        self._connections_changed = threading.Condition()  # guards the three; notified on change
         self._trace_path = trace
         self._trace: Trace | None = None
         self._max_frame_bytes = max_frame_bytes
@@ -182,6 +183,12 @@ class Emulator:
                 raise TimeoutError(f"no connection #{index} within {timeout}s")
             return self.connections[index]
 
+    def wait_until_idle(self, timeout: float = 5.0) -> bool:
+        """True once every connection opened so far has ended (its threads joined)."""
+        with self._connections_changed:
+            return self._connections_changed.wait_for(lambda: self._running == 0,
+                                                      timeout=timeout)
+
     # The names the older tests use (a connection carries one service session).
     sessions = property(lambda self: self.connections)
     session = connection
@@ -241,12 +248,15 @@ class Emulator:
         with self._connections_changed:
             self.connections.append(connection)
             self._opened += 1
+            self._running += 1
             self._connections_changed.notify_all()
         if self._closed:
             connection.stop()
         try:
             connection.run(self.faults.take_pending())
         finally:
-            if not self.record:
-                with self._connections_changed:
+            with self._connections_changed:
+                if not self.record:
                     self.connections.remove(connection)
+                self._running -= 1
+                self._connections_changed.notify_all()
