@@ -128,8 +128,13 @@ class EmulatorConnection:
         self.pacer.wake()
 
     def stop(self) -> None:
-        """The emulator is shutting down: write nothing more, wake every waiting thread."""
+        """Write nothing more and wake every waiting thread (the connection is over)."""
         self.wire.stop()
+        self.pacer.wake()
+
+    def shut_down(self) -> None:
+        """The emulator is closing: like ``stop``, and a write stuck in the socket ends now."""
+        self.wire.shutdown()
         self.pacer.wake()
 
     # --- faults -----------------------------------------------------------------------------

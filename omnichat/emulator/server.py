@@ -137,7 +137,7 @@ class Emulator:
         with self._connections_changed:
             connections = list(self.connections)
         for connection in connections:
-            connection.stop()
+            connection.shut_down()
         self.pacer.wake()
         if self._server is not None:
             self._server.shutdown()

@@ -9,7 +9,8 @@ The writer blocks in two places: waiting for the outbox (a condition notified by
 ``stop``), and in the socket write, which has a deadline: ``SO_SNDTIMEO`` makes a write that
 moves no byte for ``send_timeout_s`` fail, and the connection is then dropped. ``stop()``
 (or any failure) sets ``closed``; the writer then exits after at most one write deadline plus
-websockets' closing-handshake timeout.
+websockets' closing-handshake timeout. ``shutdown()`` (the emulator closing) does not wait
+for that deadline: a write stuck in the socket is woken by shutting the socket down.
 
 Back-pressure: producers call ``wait_room()`` outside their locks before queueing bulk data
 (response audio, each client frame). An outbox past ``HARD_LIMIT_BYTES`` means the producer
@@ -63,6 +64,7 @@ class Wire:
         self.closed = threading.Event()  # set once nothing more will be written
         self.close_code: int | None = None  # the code the emulator closed with, if it did
         self.written = 0  # frames written so far (fault positions count these)
+        self._writing = False  # the writer is inside a socket write (read racily: a hint)
         self._outbox: deque[_Frame | _Close] = deque()
         self._queued_bytes = 0
         self._cond = threading.Condition()  # guards _outbox/_queued_bytes; notified on change
@@ -109,9 +111,20 @@ class Wire:
             self._cond.notify_all()
 
     def abort(self) -> None:
-        """Drop the TCP connection without a closing handshake."""
+        """Drop the TCP connection without a closing handshake; wakes a blocked write."""
         self.stop()
+        try:
+            self.websocket.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
         self.websocket.close_socket()
+
+    def shutdown(self) -> None:
+        """The emulator is closing: stop, and drop the socket now if a write is stuck in it
+        (a client that does not read would otherwise hold the close for ``send_timeout_s``)."""
+        self.stop()
+        if self._writing:
+            self.abort()
 
     # --- the writer thread ------------------------------------------------------------------
 
@@ -144,11 +157,14 @@ class Wire:
             self.stop()
 
     def _write(self, frame: _Frame) -> bool:
+        self._writing = True
         try:
             self.websocket.send(frame.text)
         except (ConnectionClosed, OSError, RuntimeError):
             self.abort()  # includes a write that hit its deadline
             return False
+        finally:
+            self._writing = False
         self.written += 1
         if frame.event is not None:
             if self.recording is not None:
