@@ -157,6 +157,10 @@ class Wire:
             self.stop()
 
     def _write(self, frame: _Frame) -> bool:
+        # Recorded before the write: a client may act on a frame (and a test look for it in
+        # the recording) before send() returns here.
+        if frame.event is not None and self.recording is not None:
+            self.recording.add_sent(frame.event)
         self._writing = True
         try:
             self.websocket.send(frame.text)
@@ -166,13 +170,11 @@ class Wire:
         finally:
             self._writing = False
         self.written += 1
-        if frame.event is not None:
-            if self.recording is not None:
-                self.recording.add_sent(frame.event)
-            if self.trace is not None:
+        if self.trace is not None:
+            if frame.event is not None:
                 self.trace.event(self.label, "out", frame.event)
-        elif self.trace is not None:
-            self.trace.raw(self.label, "out", frame.text)
+            else:
+                self.trace.raw(self.label, "out", frame.text)
         return True
 
     def _close(self, code: int, reason: str) -> None:
