@@ -16,7 +16,7 @@ from fixtures_emulator import RawClient
 from omnichat.emulator import Emulator
 
 TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()
-TURNS = 8
+TURNS = 5
 
 
 def manual_turn(client: RawClient) -> None:

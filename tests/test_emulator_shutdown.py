@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -59,3 +63,22 @@ def test_a_client_that_never_reads_is_dropped_after_the_send_timeout():
         assert connection.wait_closed(CLOSE_BOUND_S)
         assert emu.wait_until_idle(CLOSE_BOUND_S)
         ws.shutdown()
+
+
+def test_serve_exits_on_ctrl_c_while_a_client_never_reads(tmp_path):
+    script = tmp_path / "replies.txt"
+    script.write_text(LONG_REPLY + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "omnichat", "serve", "--port", "0", "--speed", "fast",
+         "--reply-script", str(script)],
+        stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        line = process.stderr.readline()
+        ws = flood_without_reading(line.split("listening on ")[1].split("?")[0])
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=CLOSE_BOUND_S) == 130
+        ws.shutdown()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
