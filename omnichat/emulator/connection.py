@@ -72,6 +72,7 @@ class EmulatorConnection:
         self._response_threads: list[threading.Thread] = []
         self.started = time.monotonic()
         self._last_response_at = self.started
+        self._closing = False  # a close is queued: the limits are no longer checked
 
     # --- for tests --------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class EmulatorConnection:
 
     def close(self, code: int, reason: str = "") -> None:
         """Close from the server side (limits) once what is queued has been written."""
+        self._closing = True
         self.wire.put_close(code, reason)
         self.pacer.wake()
 
@@ -149,7 +151,7 @@ class EmulatorConnection:
             self.send(protocol.error_event(fault.args["message"], type=fault.args["type"],
                                            code=fault.args["code"], param=fault.args["param"]))
         else:
-            self.faults.bind(fault, self.wire.written)
+            self.faults.bind(fault, self.wire.queued)
 
     # --- the handler loop -------------------------------------------------------------------
 
@@ -169,8 +171,10 @@ class EmulatorConnection:
 
     def _receive_loop(self) -> None:
         while not self.closed.is_set():
+            # Once a close is queued, wait for it (recv ends when the socket closes).
+            deadline_s = None if self._closing else self._next_deadline_s()
             try:
-                frame = self.websocket.recv(timeout=self._next_deadline_s())
+                frame = self.websocket.recv(timeout=deadline_s)
             except TimeoutError:
                 self._check_limits()
                 continue

@@ -64,6 +64,8 @@ class Wire:
         self.closed = threading.Event()  # set once nothing more will be written
         self.close_code: int | None = None  # the code the emulator closed with, if it did
         self.written = 0  # frames written so far (fault positions count these)
+        self.queued = 0  # frames queued so far: written + waiting (a fault armed now counts
+        # only frames queued after it)
         self._writing = False  # the writer is inside a socket write (read racily: a hint)
         self._outbox: deque[_Frame | _Close] = deque()
         self._queued_bytes = 0
@@ -90,7 +92,9 @@ class Wire:
             if self.closed.is_set():
                 return
             self._outbox.append(item)
-            self._queued_bytes += len(item.text) if isinstance(item, _Frame) else 0
+            if isinstance(item, _Frame):
+                self._queued_bytes += len(item.text)
+                self.queued += 1
             overflow = self._queued_bytes > HARD_LIMIT_BYTES
             self._cond.notify_all()
         if overflow:
