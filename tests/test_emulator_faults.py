@@ -99,7 +99,7 @@ def test_close_after_events_armed_before_the_session(emulator, emulator_client):
     client.send("session.update", session={})
     assert client.recv()["type"] == "session.updated"  # event 2, then the close
     assert close_code(client) == 1011
-    assert emulator.wait_for_session().close_code == 1011
+    assert emulator.wait_for_connection().close_code == 1011
 
 
 def test_close_mid_response(emulator, emulator_client):
@@ -114,7 +114,7 @@ def test_close_mid_response(emulator, emulator_client):
         types.append(json.loads(data)["type"])
     assert int.from_bytes(data[:2], "big") == 1011
     assert types[-1] == "response.audio.delta" and "response.done" not in types
-    session = emulator.wait_for_session()
+    session = emulator.wait_for_connection()
     session.wait_closed()
     assert session.close_code == 1011
     assert session.sent_types[-1] == "response.audio.delta"
@@ -132,7 +132,7 @@ def test_stall_delays_the_next_event(emulator, emulator_client):
 
 def test_malformed_unknown_and_error_frames(emulator, emulator_client):
     client = emulator_client(emulator)
-    emulator.wait_for_session()
+    emulator.wait_for_connection()
     emulator.faults.send_malformed()
     with pytest.raises(json.JSONDecodeError):
         client.recv()
@@ -219,7 +219,7 @@ def test_many_sessions_are_isolated(emulator, emulator_client):
     for number, client in enumerate(clients):
         text = client.until("response.text.done")[-1]["text"]
         assert text == f"I read {number + 1} word{'s' * (number > 0)}."
-    assert len({s.id for s in emulator.sessions}) == 4
+    assert len({s.id for s in emulator.connections}) == 4
 
 
 # --- trace and CLI ------------------------------------------------------------------------------
