@@ -69,7 +69,7 @@ class Pacer:
 
 
 class Response:
-    """State of the one active response of a session (guarded by the session lock)."""
+    """State of the one active response of a connection (guarded by the connection lock)."""
 
     def __init__(self, connection: EmulatorConnection, index: int, text: str,
                  modalities: list[str], context: Context) -> None:
@@ -190,7 +190,7 @@ class Response:
                 self.sent_text += piece
                 self._delta_sent(index)
 
-    # --- endings (called with the session lock held) ----------------------------------------
+    # --- endings (called with the connection lock held) ----------------------------------------
 
     def _close_item(self, text: str, status: str) -> dict[str, Any]:
         """Send the *.done events of the item; return the item as response.done shows it."""
