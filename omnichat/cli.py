@@ -119,7 +119,7 @@ def serve(
     transcription: str = typer.Option(
         "prompt", "--transcription",
         help="When the input transcription is sent: prompt, deltas, after-reply-started, "
-        "after-reply-done, never."),
+        "after-reply-done, failed, never."),
     send_timeout: float = typer.Option(
         5.0, "--send-timeout", help="Drop a client that takes no data for this many seconds."),
 ) -> None:

@@ -12,6 +12,7 @@ from omnichat.emulator import TranscriptionMode
 TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 DELTA = "conversation.item.input_audio_transcription.delta"
+FAILED = "conversation.item.input_audio_transcription.failed"
 SAID = "what is the time in Lisbon"
 
 
@@ -59,6 +60,18 @@ def test_after_reply_started_comes_between_the_first_delta_and_done(make_emulato
 def test_after_reply_done_comes_after_response_done(make_emulator, emulator_client):
     _, types = turn(make_emulator, emulator_client, "after-reply-done", until=COMPLETED)
     assert types.index("response.done") < types.index(COMPLETED)
+
+
+def test_failed_sends_failed_with_an_error_instead_of_completed(make_emulator, emulator_client):
+    client = emulator_client(make_emulator(transcription="failed"))
+    client.send("session.update", session={"turn_detection": None})
+    client.append(TONE_1S)
+    client.send("input_audio_buffer.commit")
+    events = client.until(FAILED)
+    item = next(e for e in events if e["type"] == "conversation.item.created")["item"]
+    assert events[-1]["item_id"] == item["id"] and events[-1]["error"]["message"]
+    assert set(events[-1]["error"]) == {"code", "message", "param"}
+    assert COMPLETED not in [e["type"] for e in events]
 
 
 def test_never_sends_no_transcription_event(make_emulator, emulator_client):

@@ -23,13 +23,15 @@ class TranscriptionMode(enum.Enum):
     """When ``conversation.item.input_audio_transcription.*`` reaches the client.
 
     The real service has been seen sending the transcription after the reply started, after
-    it finished, as ``.delta`` refreshes before ``.completed``, or not at all (protocol.md §4.6).
+    it finished, as ``.delta`` refreshes before ``.completed``, as ``.failed``, or not at all
+    (protocol.md §4.6).
     """
 
     PROMPT = "prompt"  # .completed right after conversation.item.created (the common case)
     DELTAS = "deltas"  # .delta events (text + stash refreshes), then .completed
     AFTER_REPLY_STARTED = "after-reply-started"  # after the reply's first delta
     AFTER_REPLY_DONE = "after-reply-done"  # after the reply's response.done
+    FAILED = "failed"  # ...input_audio_transcription.failed instead of .completed
     NEVER = "never"  # no transcription event at all
 
     @classmethod

@@ -15,6 +15,7 @@ from omnichat.protocol.events import Event
 
 MAX_PENDING = 16
 MAX_DELTAS = 8  # refreshes per transcript in DELTAS mode
+FAILED_MESSAGE = "Input audio transcription failed."
 
 
 def delta_events(item_id: str, transcript: str) -> list[Event]:
@@ -43,6 +44,9 @@ class Transcription:
             return [completed]
         if self.mode is TranscriptionMode.DELTAS:
             return [*delta_events(item_id, transcript), completed]
+        if self.mode is TranscriptionMode.FAILED:
+            return [protocol.transcription_failed(item_id, FAILED_MESSAGE,
+                                                  code="transcription_failed")]
         self._pending.append(completed)
         overflow, self._pending = self._pending[:-MAX_PENDING], self._pending[-MAX_PENDING:]
         return overflow
