@@ -192,6 +192,12 @@ def serve(
         help="Send response.done with this status after a cancel (cancelled, incomplete, ...)."),
     idle_timeout: float = typer.Option(300.0, "--idle-timeout", help="Seconds without a response."),
     max_session: float = typer.Option(7200.0, "--max-session", help="Session cap in seconds."),
+    transcription: str = typer.Option(
+        "prompt", "--transcription",
+        help="When the input transcription is sent: prompt, deltas, after-reply-started, "
+        "after-reply-done, failed, never."),
+    send_timeout: float = typer.Option(
+        5.0, "--send-timeout", help="Drop a client that takes no data for this many seconds."),
 ) -> None:
     """Run the local emulator of the Qwen-Omni-Realtime service."""
     from omnichat.emulator.run import serve as run_serve
@@ -199,7 +205,8 @@ def serve(
     run_serve(host=host, port=port, api_key=api_key, speed=speed, reply_script=reply_script,
               trace=trace, allow_remote=allow_remote, faults=fault,
               cancel_response_done=cancel_response_done, idle_timeout_s=idle_timeout,
-              max_session_s=max_session)
+              max_session_s=max_session, transcription=transcription,
+              send_timeout_s=send_timeout)
 
 
 @app.command("devices", short_help="List microphones and speakers.")

@@ -1,10 +1,11 @@
 """Fixtures that run the local emulator on a free loopback port.
 
-``emulator``: a running ``Emulator`` at fast speed, closed (threads joined) after the test.
-``make_emulator(**kwargs)``: a factory for other settings (api_key, replies, transcripts,
-idle_timeout_s, speed, cancel_response_done, ...); every emulator it made is closed after
-the test, in reverse order. ``speech_wav(text)``: a 16 kHz mono PCM clip of ``text`` spoken by
-espeak-ng (the test is skipped where espeak-ng is missing).
+``emulator``: a running ``Emulator`` at fast speed that records every frame (``record=True``:
+``emu.connection.sent_types``, ``.received``, ``.wait_for(...)``), closed (threads joined)
+after the test. ``make_emulator(**kwargs)``: a factory for other options (api_key, replies,
+transcripts, transcription, idle_timeout_s, speed, cancel_response_done, record=False, ...);
+every emulator it made is closed after the test, in reverse order. ``speech_pcm(text)``: a
+16 kHz mono PCM clip of ``text`` spoken by espeak-ng (skipped where espeak-ng is missing).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def make_emulator():
 
     def factory(**kwargs) -> Emulator:
         kwargs.setdefault("speed", "fast")
+        kwargs.setdefault("record", True)
         emu = Emulator(**kwargs)
         made.append(emu)
         return emu.start()

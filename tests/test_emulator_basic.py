@@ -62,5 +62,5 @@ def test_vad_turn_gets_a_spoken_reply(emulator, speech_pcm):
     assert done["status"] == "completed"
     assert done["output"][0]["content"][0]["transcript"].startswith("I heard about")
     ws.close()
-    session = emulator.wait_for_session()
+    session = emulator.wait_for_connection()
     assert session.received_types[0] == "input_audio_buffer.append"

@@ -99,7 +99,7 @@ def test_close_after_events_armed_before_the_session(emulator, emulator_client):
     client.send("session.update", session={})
     assert client.recv()["type"] == "session.updated"  # event 2, then the close
     assert close_code(client) == 1011
-    assert emulator.wait_for_session().close_code == 1011
+    assert emulator.wait_for_connection().close_code == 1011
 
 
 def test_close_mid_response(emulator, emulator_client):
@@ -114,7 +114,7 @@ def test_close_mid_response(emulator, emulator_client):
         types.append(json.loads(data)["type"])
     assert int.from_bytes(data[:2], "big") == 1011
     assert types[-1] == "response.audio.delta" and "response.done" not in types
-    session = emulator.wait_for_session()
+    session = emulator.wait_for_connection()
     session.wait_closed()
     assert session.close_code == 1011
     assert session.sent_types[-1] == "response.audio.delta"
@@ -132,7 +132,7 @@ def test_stall_delays_the_next_event(emulator, emulator_client):
 
 def test_malformed_unknown_and_error_frames(emulator, emulator_client):
     client = emulator_client(emulator)
-    emulator.wait_for_session()
+    emulator.wait_for_connection()
     emulator.faults.send_malformed()
     with pytest.raises(json.JSONDecodeError):
         client.recv()
@@ -219,7 +219,7 @@ def test_many_sessions_are_isolated(emulator, emulator_client):
     for number, client in enumerate(clients):
         text = client.until("response.text.done")[-1]["text"]
         assert text == f"I read {number + 1} word{'s' * (number > 0)}."
-    assert len({s.id for s in emulator.sessions}) == 4
+    assert len({s.id for s in emulator.connections}) == 4
 
 
 # --- trace and CLI ------------------------------------------------------------------------------
@@ -240,11 +240,14 @@ def test_trace_elides_payloads_and_never_writes_the_key(make_emulator, tmp_path)
     assert "sk-secret-key" not in text
     lines = [json.loads(line) for line in text.splitlines()]
     assert all(isinstance(line["t"], float) for line in lines)
-    appends = [l for l in lines if l.get("event", {}).get("type") == "input_audio_buffer.append"]
+    def of_type(name):
+        return [line for line in lines if line.get("event", {}).get("type") == name]
+
+    appends = of_type("input_audio_buffer.append")
     assert appends and appends[0]["event"]["audio"] == "<4268 base64 chars>"
-    deltas = [l for l in lines if l.get("event", {}).get("type") == "response.audio.delta"]
+    deltas = of_type("response.audio.delta")
     assert deltas and all(d["event"]["delta"].endswith("base64 chars>") for d in deltas)
-    assert {l["dir"] for l in lines} == {"in", "out"}
+    assert {line["dir"] for line in lines} == {"in", "out"}
 
 
 def test_trace_masks_the_key_in_other_headers_the_query_and_echoed_text(make_emulator,
@@ -295,6 +298,8 @@ def test_serve_command_runs_until_interrupted(tmp_path):
     (["--fault", "stall=inf"], "bad --fault value 'stall=inf'"),
     (["--trace", "{tmp}/missing/trace.jsonl"], "cannot write the trace file"),
     (["--reply-script", "{tmp}/missing.txt"], "cannot read the reply script"),
+    (["--transcription", "sometimes"], "--transcription: unknown transcription mode"),
+    (["--send-timeout", "0"], "--send-timeout must be a positive number"),
 ])
 def test_serve_rejects_bad_flags_in_one_line_before_listening(tmp_path, args, says):
     from typer.testing import CliRunner

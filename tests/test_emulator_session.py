@@ -155,7 +155,7 @@ def test_response_cancel_ends_the_item_without_response_done(emulator, emulator_
     emulator.release_responses()
     client.send("session.finish")  # a marker: nothing of the response may come before it
     assert [e["type"] for e in client.until("session.finished")] == ["session.finished"]
-    session = emulator.wait_for_session()
+    session = emulator.wait_for_connection()
     assert "response.done" not in session.sent_types
     assert session.received_types[-2:] == ["response.cancel", "session.finish"]
 

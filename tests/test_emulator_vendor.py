@@ -45,7 +45,7 @@ def test_vendor_client_vad_turn(make_emulator, speech_pcm):
     pcm = bytes(16_000) + speech_pcm("Good morning, please tell me a story.") + bytes(64_000)
     audio = asyncio.run(run_turn(emu, TurnDetectionMode.SERVER_VAD, pcm))
     assert sum(map(len, audio)) > 24_000
-    session = emu.wait_for_session()
+    session = emu.wait_for_connection()
     session.wait_for("response.done")
     assert session.config["turn_detection"]["prefix_padding_ms"] == 500  # the sample's value
     assert "input_audio_buffer.speech_stopped" in session.sent_types
@@ -55,7 +55,7 @@ def test_vendor_client_manual_turn(make_emulator, speech_pcm):
     emu = make_emulator(api_key=KEY)
     audio = asyncio.run(run_turn(emu, TurnDetectionMode.MANUAL, speech_pcm("What time is it?")))
     assert audio
-    session = emu.wait_for_session()
+    session = emu.wait_for_connection()
     session.wait_for("response.done")
     assert session.received_types[-2:] == ["input_audio_buffer.commit", "response.create"]
     assert "input_audio_buffer.speech_started" not in session.sent_types

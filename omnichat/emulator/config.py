@@ -57,7 +57,7 @@ def apply_update(current: Mapping[str, Any], update: Mapping[str, Any], model: M
     return session
 
 
-def _merge_field(session: dict, key: str, value: Any, model: Model,
+def _merge_field(session: dict[str, Any], key: str, value: Any, model: Model,
                  audio_generated: bool) -> Rejection | None:
     if key == "modalities":
         if not isinstance(value, list) or sorted(map(str, value)) not in (["text"],
@@ -94,7 +94,7 @@ def _merge_field(session: dict, key: str, value: Any, model: Model,
     return None
 
 
-def _merge_turn_detection(session: dict, value: Any, model: Model) -> Rejection | None:
+def _merge_turn_detection(session: dict[str, Any], value: Any, model: Model) -> Rejection | None:
     if value is None:
         session["turn_detection"] = None
         return None

@@ -1,7 +1,10 @@
-"""What the user sends: audio (server VAD or manual commit), images and text items.
+"""``UserInput``: what the user sends: audio (server VAD or manual commit), images, text items.
 
-A mixin of ``Session``; every method runs on the handler thread with the session lock held.
-Audio positions are in session audio time (samples received), never wall-clock time.
+Part of one ``EmulatorConnection`` (it holds a reference to it for the session config, the
+history and to queue events); every method runs on the connection's handler thread with its
+state lock held. Audio positions are in session audio time (samples received), never
+wall-clock time. The uncommitted audio buffer is trimmed outside speech, so it holds at most
+one utterance plus the prefix padding.
 """
 
 from __future__ import annotations
@@ -9,21 +12,29 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
 from omnichat import protocol
 from omnichat.emulator import config as cfg
+from omnichat.emulator.history import Item
 from omnichat.emulator.vad import EnergyVad
+from omnichat.protocol.events import Event, b64decode
+from omnichat.protocol.ids import new_id
+
+if TYPE_CHECKING:
+    from omnichat.emulator.connection import EmulatorConnection
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 IMAGE_BEFORE_AUDIO = "Error append image before append audio."
 MAX_IMAGE_SIDE_PX = (1920, 1080)  # "max 1080p", either orientation
 
 
-class InputMixin:
-    def init_input(self) -> None:
+class UserInput:
+    def __init__(self, connection: EmulatorConnection) -> None:
+        self.conn = connection
         self.audio_received = False  # the image-before-audio rule
         self.audio_samples = 0  # samples received in this session: the audio clock
         self._buffer = bytearray()  # audio not yet committed
@@ -36,31 +47,32 @@ class InputMixin:
         self.reset_vad()
 
     @property
-    def input_rate_hz(self) -> int:
-        return cfg.input_rate_hz(self.config)
+    def rate_hz(self) -> int:
+        return cfg.input_rate_hz(self.conn.config)
 
     @property
-    def output_rate_hz(self) -> int:
-        return cfg.output_rate_hz(self.config)
+    def _turn(self) -> dict[str, Any]:
+        turn: dict[str, Any] = self.conn.config["turn_detection"]
+        return turn
 
     def _ms(self, samples: int) -> int:
-        return samples * 1000 // self.input_rate_hz
+        return samples * 1000 // self.rate_hz
 
     def reset_vad(self) -> None:
-        turn = self.config.get("turn_detection")
+        turn = self.conn.config.get("turn_detection")
         self._speech_item = None
         if not turn:
             self.vad = None
             return
         self.vad = EnergyVad(threshold=turn["threshold"], silence_ms=turn["silence_duration_ms"],
-                             rate_hz=self.input_rate_hz,
+                             rate_hz=self.rate_hz,
                              semantic=turn["type"] == "semantic_vad",
                              start_ms=self._ms(self.audio_samples))
 
     # --- audio ------------------------------------------------------------------------------
 
-    def _on_audio_append(self, event) -> None:
-        pcm = event.pcm
+    def on_audio_append(self, event: Event) -> None:
+        pcm = b64decode(str(event.get("audio")), "input_audio_buffer.append 'audio'")
         self.audio_received = True
         self._buffer += pcm
         self.audio_samples += len(pcm) // 2
@@ -76,8 +88,8 @@ class InputMixin:
 
     def _trim_buffer(self) -> None:
         """Outside speech keep only what prefix padding and speech onset may still need."""
-        keep_ms = int(self.config["turn_detection"]["prefix_padding_ms"]) + 400
-        keep = keep_ms * self.input_rate_hz // 1000 * 2
+        keep_ms = int(self._turn["prefix_padding_ms"]) + 400
+        keep = keep_ms * self.rate_hz // 1000 * 2
         if len(self._buffer) > 2 * keep:
             cut = len(self._buffer) - keep
             cut -= cut % 2
@@ -85,18 +97,19 @@ class InputMixin:
             self._buffer_start += cut // 2
 
     def _speech_started(self, onset_ms: int) -> None:
-        turn = self.config["turn_detection"]
-        self._speech_item = protocol.new_id("item")
+        conn = self.conn
+        self._speech_item = new_id("item")
         self._onset_ms = onset_ms
-        self.send(protocol.speech_started(onset_ms, self._speech_item))
-        if self.response is not None and turn.get("interrupt_response", True):
-            self.response.cancel(self.settings.cancel_response_done)
+        conn.send(protocol.speech_started(onset_ms, self._speech_item))
+        if conn.response is not None and self._turn.get("interrupt_response", True):
+            conn.response.cancel(conn.options.cancel_response_done)
 
     def _speech_stopped(self, end_ms: int) -> None:
-        turn = self.config["turn_detection"]
-        item_id, self._speech_item = self._speech_item, None
-        self.send(protocol.speech_stopped(end_ms, item_id))
-        rate = self.input_rate_hz
+        conn, turn = self.conn, self._turn
+        item_id = self._speech_item or new_id("item")
+        self._speech_item = None
+        conn.send(protocol.speech_stopped(end_ms, item_id))
+        rate = self.rate_hz
         first = max(self._buffer_start, (self._onset_ms - int(turn["prefix_padding_ms"]))
                     * rate // 1000)
         last = max(first, end_ms * rate // 1000)
@@ -104,46 +117,48 @@ class InputMixin:
         del self._buffer[:(last - self._buffer_start) * 2]
         self._buffer_start = last
         self._commit(item_id, pcm)
-        if turn.get("create_response", True) and self.response is None:
-            self.start_response(list(self.config["modalities"]))
+        if turn.get("create_response", True) and conn.response is None:
+            conn.start_response(list(conn.config["modalities"]))
 
-    def _on_audio_commit(self, event) -> None:
+    def on_audio_commit(self, event: Event) -> None:
         if not self._buffer and not self._images:
-            self.send(protocol.error_event(
+            self.conn.send(protocol.error_event(
                 "Error committing input audio buffer: the buffer is empty.",
                 code="input_audio_buffer_commit_empty"))
             return
-        item_id = self._speech_item or protocol.new_id("item")
+        item_id = self._speech_item or new_id("item")
         pcm = bytes(self._buffer)
         self._buffer_start += len(self._buffer) // 2
         self._buffer.clear()
         self.reset_vad()
         self._commit(item_id, pcm)
 
-    def _on_audio_clear(self, event) -> None:
+    def on_audio_clear(self, event: Event) -> None:
         self._buffer_start += len(self._buffer) // 2
         self._buffer.clear()
         self._images.clear()
         self.reset_vad()
-        self.send(protocol.audio_buffer_cleared())
+        self.conn.send(protocol.audio_buffer_cleared())
 
     def _commit(self, item_id: str, pcm: bytes) -> None:
-        audio_s = len(pcm) / 2 / self.input_rate_hz
+        conn = self.conn
+        audio_s = len(pcm) / 2 / self.rate_hz
         images, self._images = self._images, []
-        self.send(protocol.audio_buffer_committed(item_id))
+        conn.send(protocol.audio_buffer_committed(item_id))
         item = {"id": item_id, "object": "realtime.item", "type": "message",
                 "status": "in_progress", "role": "user", "content": [{"type": "input_audio"}]}
-        self.send(protocol.item_created(item, self.last_item_id))
-        self.last_item_id = item_id
-        self.remember_user({"id": item_id, "audio_s": audio_s, "images": images})
-        if self.config.get("input_audio_transcription") is not None:
-            self.send(protocol.transcription_completed(item_id, self._transcript(pcm, audio_s)))
+        conn.send(protocol.item_created(item, conn.last_item_id))
+        conn.last_item_id = item_id
+        conn.remember(Item(item_id, "user", audio_s=audio_s, images=images))
+        if conn.config.get("input_audio_transcription") is not None:
+            for event in conn.transcription.committed(item_id, self._transcript(pcm, audio_s)):
+                conn.send(event)
 
     def _transcript(self, pcm: bytes, audio_s: float) -> str:
         self._audio_items += 1
-        source = self.settings.transcripts
+        source = self.conn.options.transcripts
         if callable(source):
-            text = source(pcm, self.input_rate_hz)
+            text = source(pcm, self.rate_hz)
         elif source and self._audio_items <= len(source):
             text = source[self._audio_items - 1]
         else:
@@ -152,23 +167,24 @@ class InputMixin:
 
     # --- images -----------------------------------------------------------------------------
 
-    def _on_image_append(self, event) -> None:
+    def on_image_append(self, event: Event) -> None:
+        send = self.conn.send
         if not self.audio_received:
-            self.send(protocol.error_event(IMAGE_BEFORE_AUDIO, param="image"))
+            send(protocol.error_event(IMAGE_BEFORE_AUDIO, param="image"))
             return
-        encoded = event.data["image"]
-        limit = self.settings.image_limit_b64_bytes
+        encoded = str(event.get("image"))
+        limit = self.conn.options.image_limit_b64_bytes
         if len(encoded) > limit:
-            self.send(protocol.error_event(
+            send(protocol.error_event(
                 f"Image too large: {len(encoded)} base64 bytes, the limit is {limit}.",
                 code="invalid_value", param="image"))
             return
         size = _jpeg_size(encoded)
         if isinstance(size, str):
-            self.send(protocol.error_event(size, code="invalid_value", param="image"))
+            send(protocol.error_event(size, code="invalid_value", param="image"))
             return
         if max(size) > MAX_IMAGE_SIDE_PX[0] or min(size) > MAX_IMAGE_SIDE_PX[1]:
-            self.send(protocol.error_event(
+            send(protocol.error_event(
                 f"Image resolution {size[0]}x{size[1]} exceeds 1080p.",
                 code="invalid_value", param="image"))
             return
@@ -176,25 +192,25 @@ class InputMixin:
 
     # --- text and tool items ----------------------------------------------------------------
 
-    def _on_item_create(self, event) -> None:
-        item = event.item
+    def on_item_create(self, event: Event) -> None:
+        conn, item = self.conn, dict(event.get("item") or {})
         kind = item.get("type")
-        item_id = item.get("id") or protocol.new_id("item")
+        item_id = item.get("id") or new_id("item")
         if kind == "message" and item.get("role", "user") == "user":
             reply = self._user_text_item(item, item_id)
         elif kind == "function_call_output":
             reply = {"id": item_id, "object": "realtime.item", "type": kind,
                      "status": "completed", "call_id": item.get("call_id"),
                      "output": item.get("output")}
-            self.remember_user({"id": item_id, "text": str(item.get("output") or "")})
+            conn.remember(Item(item_id, "tool", text=str(item.get("output") or "")))
         else:
             reply = None
         if isinstance(reply, str) or reply is None:
-            self.send(protocol.error_event(reply or f"Unsupported item type: {kind!r}.",
+            conn.send(protocol.error_event(reply or f"Unsupported item type: {kind!r}.",
                                            code="invalid_value", param="item"))
             return
-        self.send(protocol.item_created(reply, self.last_item_id))
-        self.last_item_id = item_id
+        conn.send(protocol.item_created(reply, conn.last_item_id))
+        conn.last_item_id = item_id
 
     def _user_text_item(self, item: dict[str, Any], item_id: str) -> dict[str, Any] | str:
         content = item.get("content")
@@ -208,17 +224,17 @@ class InputMixin:
                 return "Invalid video file."
             if part.get("type") == "input_text":
                 texts.append(str(part.get("text") or ""))
-        self.remember_user({"id": item_id, "text": " ".join(texts)})
+        self.conn.remember(Item(item_id, "user", text=" ".join(texts)))
         parts = [p for p in content if p.get("type") == "input_text"]
         return {"id": item_id, "object": "realtime.item", "type": "message",
                 "status": "completed", "role": "user", "content": parts}
 
-    HANDLERS = {
-        protocol.INPUT_AUDIO_APPEND: _on_audio_append,
-        protocol.INPUT_AUDIO_COMMIT: _on_audio_commit,
-        protocol.INPUT_AUDIO_CLEAR: _on_audio_clear,
-        protocol.INPUT_IMAGE_APPEND: _on_image_append,
-        protocol.ITEM_CREATE: _on_item_create,
+    HANDLERS: dict[str, Callable[[UserInput, Event], None]] = {
+        protocol.INPUT_AUDIO_APPEND: on_audio_append,
+        protocol.INPUT_AUDIO_COMMIT: on_audio_commit,
+        protocol.INPUT_AUDIO_CLEAR: on_audio_clear,
+        protocol.INPUT_IMAGE_APPEND: on_image_append,
+        protocol.ITEM_CREATE: on_item_create,
     }
 
 
@@ -232,6 +248,7 @@ def _jpeg_size(encoded: str) -> tuple[int, int] | str:
         return "Unsupported image format: only JPEG images are accepted."
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            width, height = image.size
+            return int(width), int(height)
     except (UnidentifiedImageError, OSError):
         return "Invalid image file."

@@ -1,10 +1,14 @@
 """One model response, streamed by its own thread: ``response.created`` ... ``response.done``.
 
-The thread ``omnichat-emulator-response-N`` owns the pacing. It blocks only in
-``Pacer.wait_until`` (a condition wait with a deadline); ``cancel()`` and session close
-notify that condition, so a cancelled response stops before its next packet. Every send
-happens under the session lock, and the thread re-checks ``cancelled`` under that lock, so
-once ``cancel()`` returned no further delta of this response reaches the wire.
+The thread ``omnichat-emulator-response-N`` owns the pacing. It blocks in ``Pacer.wait_until``
+(a condition wait with a deadline; ``cancel()`` and connection close notify it), in
+``Pacer.wait_released`` (tests hold responses) and in ``Wire.wait_room`` (the client reads
+slower than we stream; ends when the connection closes) - never with a lock held. Every event
+is queued under the connection's state lock, and the thread re-checks ``cancelled`` under
+that lock, so once ``cancel()`` returned no further delta of this response is queued.
+
+Output items: a response produces its output items in ``_stream_items``; today that is one
+assistant message (audio+transcript or text). Other item kinds (function calls) belong there.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from omnichat import protocol
+from omnichat.emulator import config as cfg
 from omnichat.emulator import speech
+from omnichat.emulator.history import Item
 from omnichat.emulator.usage import Context, usage
+from omnichat.protocol.ids import new_id
 
 if TYPE_CHECKING:
-    from omnichat.emulator.session import Session
+    from omnichat.emulator.connection import EmulatorConnection
 
 PACKET_MS = 200  # ~100-300 ms per response.audio.delta, like the service
 TEXT_DELTA_S = 0.05  # pause between text deltas when paced in real time
@@ -48,26 +56,26 @@ class Pacer:
         with self.cond:
             self.cond.notify_all()
 
-    def wait_until(self, deadline: float, stop) -> None:
+    def wait_until(self, deadline: float, stop: Callable[[], bool]) -> None:
         """Block until ``deadline`` (monotonic, already scaled) or until ``stop()``."""
         with self.cond:
             self.cond.wait_for(lambda: stop() or time.monotonic() >= deadline,
                                timeout=max(0.0, deadline - time.monotonic()))
 
-    def wait_released(self, packets_sent: int, stop) -> None:
+    def wait_released(self, packets_sent: int, stop: Callable[[], bool]) -> None:
         with self.cond:
             self.cond.wait_for(lambda: stop() or self.held_after is None
                                or packets_sent < self.held_after)
 
 
 class Response:
-    """State of the one active response of a session (guarded by the session lock)."""
+    """State of the one active response of a connection (guarded by the connection lock)."""
 
-    def __init__(self, session: Session, index: int, text: str, modalities: list[str],
-                 context: Context) -> None:
-        self.session = session
-        self.id = protocol.new_id("resp")
-        self.item_id = protocol.new_id("item")
+    def __init__(self, connection: EmulatorConnection, index: int, text: str,
+                 modalities: list[str], context: Context) -> None:
+        self.conn = connection  # the connection whose service session this answers
+        self.id = new_id("resp")
+        self.item_id = new_id("item")
         self.text = text
         self.audio = "audio" in modalities
         self.modalities = ["text", "audio"] if self.audio else ["text"]
@@ -80,27 +88,29 @@ class Response:
 
     # --- shapes -----------------------------------------------------------------------------
 
-    def envelope(self, status: str, output: list[dict[str, Any]] | None = None) -> dict:
-        s = self.session
+    def envelope(self, status: str,
+                 output: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        s = self.conn
         return {"id": self.id, "object": "realtime.response", "conversation_id": s.conversation_id,
                 "status": status, "modalities": self.modalities, "voice": s.config.get("voice"),
                 "output_audio_format": s.config.get("output_audio_format", "pcm"),
                 "output": output or []}
 
-    def item(self, status: str, content: list[dict[str, Any]] | None = None) -> dict:
+    def item(self, status: str,
+             content: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {"id": self.item_id, "object": "realtime.item", "type": "message",
                 "status": status, "role": "assistant", "content": content or []}
 
-    def part(self, text: str) -> dict:
+    def part(self, text: str) -> dict[str, Any]:
         return {"type": "audio", "text": text} if self.audio else {"type": "text", "text": text}
 
     # --- the thread -------------------------------------------------------------------------
 
     def _stopped(self) -> bool:
-        return self.cancelled or self.session.closed.is_set()
+        return self.cancelled or self.conn.closed.is_set()
 
     def _run(self) -> None:
-        s = self.session
+        s = self.conn
         with s.lock:
             if self._stopped():
                 return
@@ -109,18 +119,32 @@ class Response:
             s.send(protocol.item_created(self.item("in_progress"), s.last_item_id))
             s.last_item_id = self.item_id
             s.send(protocol.content_part_added(self.id, self.item_id, self.part("")))
-        if self.audio:
-            self._stream_audio()
-        else:
-            self._stream_text()
+        self._stream_items()
         with s.lock:
             if not self._stopped():
                 self._finish()
 
+    def _stream_items(self) -> None:
+        """Stream this response's output items (today: the one assistant message)."""
+        if self.audio:
+            self._stream_audio()
+        else:
+            self._stream_text()
+
+    def _step(self, index: int) -> None:
+        """Wait (no lock held) until packet ``index`` may be queued."""
+        self.conn.pacer.wait_released(index, self._stopped)
+        self.conn.wire.wait_room()
+
+    def _delta_sent(self, index: int) -> None:
+        if index == 0:
+            for event in self.conn.transcription.reply_started():
+                self.conn.send(event)
+
     def _packets(self) -> list[tuple[str, bytes]]:
         """(transcript piece, PCM) per packet: words spread evenly over the audio."""
-        rate = self.session.output_rate_hz
-        pcm = speech.synthesize(self.text, self.session.config.get("voice"), rate)
+        rate = cfg.output_rate_hz(self.conn.config)
+        pcm = speech.synthesize(self.text, self.conn.config.get("voice"), rate)
         size = rate * PACKET_MS // 1000 * 2
         chunks = [pcm[i:i + size] for i in range(0, len(pcm), size)] or [b""]
         words = self.text.split(" ")
@@ -130,14 +154,14 @@ class Response:
             piece = " ".join(words[start:end])
             pieces.append(piece if start == 0 or not piece else " " + piece)
             start = end
-        return list(zip(pieces, chunks))
+        return list(zip(pieces, chunks, strict=True))
 
     def _stream_audio(self) -> None:
-        s, pacer = self.session, self.session.pacer
-        rate = s.output_rate_hz
+        s, pacer = self.conn, self.conn.pacer
+        rate = cfg.output_rate_hz(s.config)
         t0 = time.monotonic()
         for index, (piece, pcm) in enumerate(self._packets()):
-            pacer.wait_released(index, self._stopped)
+            self._step(index)
             pacer.wait_until(t0 + max(0.0, self.sent_audio_s - AUDIO_LEAD_S) / pacer.factor,
                              self._stopped)
             with s.lock:
@@ -149,28 +173,28 @@ class Response:
                 s.send(protocol.audio_delta(self.id, self.item_id, pcm))
                 s.audio_generated = True
                 self.sent_audio_s += len(pcm) / 2 / rate
-                s.after_delta()
+                self._delta_sent(index)
 
     def _stream_text(self) -> None:
-        s, pacer = self.session, self.session.pacer
+        s, pacer = self.conn, self.conn.pacer
         words = self.text.split(" ")
         t0 = time.monotonic()
         for index, word in enumerate(words):
             piece = word if index == 0 else " " + word
-            pacer.wait_released(index, self._stopped)
+            self._step(index)
             pacer.wait_until(t0 + index * TEXT_DELTA_S / pacer.factor, self._stopped)
             with s.lock:
                 if self._stopped():
                     return
                 s.send(protocol.text_delta(self.id, self.item_id, piece))
                 self.sent_text += piece
-                s.after_delta()
+                self._delta_sent(index)
 
-    # --- endings (called with the session lock held) ----------------------------------------
+    # --- endings (called with the connection lock held) ----------------------------------------
 
-    def _close_item(self, text: str, status: str) -> dict:
+    def _close_item(self, text: str, status: str) -> dict[str, Any]:
         """Send the *.done events of the item; return the item as response.done shows it."""
-        s = self.session
+        s = self.conn
         if self.audio:
             s.send(protocol.audio_transcript_done(self.id, self.item_id, text))
             s.send(protocol.audio_done(self.id, self.item_id))
@@ -179,22 +203,28 @@ class Response:
         s.send(protocol.content_part_done(self.id, self.item_id, self.part(text)))
         content = [{"type": "audio", "transcript": text}] if self.audio else [{"type": "text"}]
         s.send(protocol.output_item_done(self.id, 0, self.item(status, content)))
-        s.remember_assistant(self.item_id, text)
+        s.remember(Item(self.item_id, "assistant", text=text))
         if not self.audio:
             content = [{"type": "text", "text": text}]
         return self.item(status, content)
 
     def _finish(self) -> None:
-        s = self.session
+        s = self.conn
         item = self._close_item(self.text, "completed")
         done = self.envelope("completed", [item])
         done["usage"] = self._usage(self.text)
         s.send(protocol.response_done(done))
+        self._ended()
+
+    def _ended(self) -> None:
+        s = self.conn
+        for event in s.transcription.reply_done():
+            s.send(event)
         s.response_ended(self)
 
     def cancel(self, done_status: str | None) -> None:
         """Stop streaming; send the item's *.done events and, if configured, response.done."""
-        s = self.session
+        s = self.conn
         self.cancelled = True
         s.pacer.wake()
         item = self._close_item(self.sent_text, "incomplete")
@@ -202,10 +232,10 @@ class Response:
             done = self.envelope(done_status, [item])
             done["usage"] = self._usage(self.sent_text)
             s.send(protocol.response_done(done))
-        s.response_ended(self)
+        self._ended()
 
     def _usage(self, text: str) -> dict[str, Any]:
-        s = self.session
+        s = self.conn
         return usage(s.model, self.context, output_text=text,
                      output_audio_s=self.sent_audio_s if self.audio else 0.0,
                      searched=bool(s.config.get("enable_search")))

@@ -1,4 +1,8 @@
-"""``omnichat serve``: run the emulator in the foreground until Ctrl+C."""
+"""``omnichat serve``: run the emulator in the foreground until Ctrl+C.
+
+Shutdown is bounded: every socket write has a deadline (``--send-timeout``), so a client that
+never reads delays the exit by at most that plus the closing-handshake timeout.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from omnichat.emulator.options import SEND_TIMEOUT_S, TranscriptionMode
 from omnichat.emulator.server import Emulator
 from omnichat.errors import UsageError
 
@@ -40,15 +45,25 @@ def check_status(status: str | None) -> str | None:
     return status or None
 
 
+def check_transcription(text: str) -> TranscriptionMode:
+    try:
+        return TranscriptionMode.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--transcription: {exc}") from None
+
+
 def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script: str | None,
           trace: str | None, allow_remote: bool, faults: Sequence[str] = (),
           cancel_response_done: str | None = None, idle_timeout_s: float = 300.0,
-          max_session_s: float = 7200.0) -> None:
+          max_session_s: float = 7200.0, transcription: str = "prompt",
+          send_timeout_s: float = SEND_TIMEOUT_S) -> None:
     emulator = Emulator(host=host, port=port, api_key=api_key, speed=parse_speed(speed),
                         reply_script=reply_script, trace=trace, allow_remote=allow_remote,
                         cancel_response_done=check_status(cancel_response_done),
                         idle_timeout_s=check_seconds("--idle-timeout", idle_timeout_s),
-                        max_session_s=check_seconds("--max-session", max_session_s))
+                        max_session_s=check_seconds("--max-session", max_session_s),
+                        transcription=check_transcription(transcription),
+                        send_timeout_s=check_seconds("--send-timeout", send_timeout_s))
     for spec in faults:
         emulator.faults.apply_spec(spec)
     try:

@@ -2,9 +2,16 @@
 
 Threads: ``omnichat-emulator`` runs ``serve_forever`` (blocks in accept; ``close()`` ends it
 through ``Server.shutdown``). websockets starts one thread per connection, which renames
-itself ``omnichat-emulator-conn-N`` and runs one ``Session`` (see session.py). ``close()``
-marks every session closed, shuts the server down (closing connections with 1001 and
-waiting for their threads) and joins the serve thread; it is idempotent.
+itself ``omnichat-emulator-conn-N`` and runs one ``EmulatorConnection`` (connection.py), with
+its writer ``omnichat-emulator-send-N`` and response threads. ``close()`` stops every
+connection's writer, shuts the server down (closing connections with 1001 and waiting for
+their threads) and joins the serve thread; it is idempotent. Every socket write has a
+deadline (``send_timeout_s``), so a client that never reads delays ``close()`` by at most that
+deadline plus ``CLOSE_TIMEOUT_S``.
+
+Memory: without ``record=True`` a finished connection is forgotten and nothing it sent or
+received is kept, so a long conversation runs in flat memory. With it, connections and their
+(bounded) recordings are kept for the tests to inspect.
 """
 
 from __future__ import annotations
@@ -14,47 +21,26 @@ import http
 import ipaddress
 import itertools
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.sync.server import serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
 
 from omnichat.catalog import MODELS, get_model
+from omnichat.emulator.connection import EmulatorConnection
 from omnichat.emulator.faults import Fault, Faults
+from omnichat.emulator.options import EmulatorOptions, TranscriptionMode, TranscriptSource
 from omnichat.emulator.responder import Pacer
-from omnichat.emulator.session import Session
 from omnichat.emulator.trace import Trace, safe_headers, safe_path
 from omnichat.errors import UsageError
 
 PATH = "/api-ws/v1/realtime"
-JOIN_TIMEOUT_S = 10.0
+JOIN_TIMEOUT_S = 30.0  # a bug guard: connection threads end within send_timeout_s + CLOSE
 CLOSE_TIMEOUT_S = 2.0  # a client that never finishes the closing handshake is dropped
-
-
-@dataclass
-class Settings:
-    """Behaviour knobs shared by all sessions (tests compress time through these)."""
-
-    replies: list[str] = field(default_factory=list)
-    transcripts: Sequence[str] | Callable[[bytes, int], str | None] | None = None
-    # None: no response.done after a cancel or barge-in (measured, S12); or a status string.
-    cancel_response_done: str | None = None
-    idle_timeout_s: float = 300.0
-    idle_close_code: int = 1007
-    max_session_s: float = 7200.0
-    max_session_close_code: int = 1008
-    image_limit_b64_bytes: int = 256 * 1024
-
-    def idle_message(self) -> str:
-        return ("Your session was closed because no response was generated for "
-                f"{self.idle_timeout_s:g} seconds.")
-
-    def max_session_message(self) -> str:
-        return ("Your session was closed because it reached the maximum duration of "
-                f"{self.max_session_s / 60:g} minutes.")
 
 
 def is_loopback(host: str) -> bool:
@@ -82,29 +68,34 @@ class Emulator:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  speed: str | float = "fast", reply_script: str | Path | None = None,
-                 replies: Sequence[str] | None = None, transcripts=None,
+                 replies: Sequence[str] | None = None, transcripts: TranscriptSource = None,
+                 transcription: str | TranscriptionMode = TranscriptionMode.PROMPT,
                  trace: str | Path | None = None, allow_remote: bool = False,
-                 max_frame_bytes: int = 16 * 1024 * 1024, **settings: Any) -> None:
+                 max_frame_bytes: int = 16 * 1024 * 1024, **options: Any) -> None:
         if not allow_remote and not is_loopback(host):
             raise UsageError(f"refusing to serve on non-loopback host {host!r} without "
                              "--allow-remote")
         self.host, self.port = host, port
         self._api_key = api_key
-        self.settings = Settings(**settings)
-        self.settings.replies = list(replies or [])
+        self.options = EmulatorOptions(**options)
+        self.options.replies = list(replies or [])
         if reply_script:
-            self.settings.replies = read_reply_script(reply_script)
-        self.settings.transcripts = transcripts
+            self.options.replies = read_reply_script(reply_script)
+        self.options.transcripts = transcripts
+        self.options.transcription = TranscriptionMode.parse(transcription)
         self.pacer = Pacer(speed)
         self.faults = Faults()
         self.faults._deliver = self._deliver_fault
-        self.sessions: list[Session] = []  # every session so far, in connection order
-        self._sessions_changed = threading.Condition()  # guards sessions; notified on append
+        # Open connections; with record=True every connection so far, in connection order.
+        self.connections: list[EmulatorConnection] = []
+        self._opened = 0  # connections opened so far (wait_for_connection counts these)
+        self._running = 0  # connections whose handler has not returned yet
+        self._connections_changed = threading.Condition()  # guards the three; notified on change
         self._trace_path = trace
         self._trace: Trace | None = None
         self._max_frame_bytes = max_frame_bytes
         self._numbers = itertools.count(1)
-        self._server = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._close_lock = threading.Lock()  # makes close() idempotent
         self._closed = False
@@ -143,10 +134,10 @@ class Emulator:
             if self._closed:
                 return
             self._closed = True
-        with self._sessions_changed:
-            sessions = list(self.sessions)
-        for session in sessions:
-            session.closed.set()
+        with self._connections_changed:
+            connections = list(self.connections)
+        for connection in connections:
+            connection.shut_down()
         self.pacer.wake()
         if self._server is not None:
             self._server.shutdown()
@@ -169,21 +160,39 @@ class Emulator:
         while self._thread.is_alive():
             self._thread.join(0.5)
 
-    # --- for tests --------------------------------------------------------------------------
+    # --- for tests ---------------------------------------------------------------------------
 
     @property
-    def session(self) -> Session | None:
-        """The newest session, if any."""
-        with self._sessions_changed:
-            return self.sessions[-1] if self.sessions else None
+    def record(self) -> bool:
+        return self.options.record
 
-    def wait_for_session(self, timeout: float = 5.0, index: int = 0) -> Session:
-        """Session number ``index`` (0 = the first connection), waiting for it to open."""
-        with self._sessions_changed:
-            if not self._sessions_changed.wait_for(lambda: len(self.sessions) > index,
-                                                   timeout=timeout):
-                raise TimeoutError(f"no session #{index} within {timeout}s")
-            return self.sessions[index]
+    @property
+    def connection(self) -> EmulatorConnection | None:
+        """The newest connection, if any (with record=False: the newest still open)."""
+        with self._connections_changed:
+            return self.connections[-1] if self.connections else None
+
+    def wait_for_connection(self, timeout: float = 5.0, index: int = 0) -> EmulatorConnection:
+        """Connection number ``index`` (0 = the first), waiting for it to open (record=True)."""
+        if not self.record:
+            raise RuntimeError("this emulator keeps no finished connections; "
+                               "use Emulator(record=True)")
+        with self._connections_changed:
+            if not self._connections_changed.wait_for(lambda: self._opened > index,
+                                                      timeout=timeout):
+                raise TimeoutError(f"no connection #{index} within {timeout}s")
+            return self.connections[index]
+
+    def wait_until_idle(self, timeout: float = 5.0) -> bool:
+        """True once every connection opened so far has ended (its threads joined)."""
+        with self._connections_changed:
+            return self._connections_changed.wait_for(lambda: self._running == 0,
+                                                      timeout=timeout)
+
+    # The names the older tests use (a connection carries one service session).
+    sessions = property(lambda self: self.connections)
+    session = connection
+    wait_for_session = wait_for_connection
 
     def hold_responses(self, after_packets: int = 1) -> None:
         """Let each response send its first ``after_packets`` deltas, then wait for release."""
@@ -198,14 +207,14 @@ class Emulator:
     # --- server side ------------------------------------------------------------------------
 
     def _deliver_fault(self, fault: Fault) -> bool:
-        with self._sessions_changed:
-            live = [s for s in self.sessions if not s.closed.is_set()]
+        with self._connections_changed:
+            live = [c for c in self.connections if not c.closed.is_set()]
         if not live:
             return False
         live[-1].take_fault(fault)
         return True
 
-    def _check_request(self, connection, request):
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if self._trace is not None:
             self._trace.write("", "in", note="handshake", path=safe_path(request.path),
                               headers=safe_headers(dict(request.headers.raw_items())))
@@ -222,22 +231,32 @@ class Emulator:
         if model not in MODELS:
             status = http.HTTPStatus.NOT_FOUND if model else http.HTTPStatus.BAD_REQUEST
             return connection.respond(status, f"Model not found ({model})!\n")
-        connection.omnichat_model = model
+        connection.omnichat_model = model  # type: ignore[attr-defined]
         return None
 
-    def _authorized(self, headers) -> bool:
+    def _authorized(self, headers: Headers) -> bool:
         scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode("utf-8"), str(self._api_key).encode("utf-8"))
 
-    def _handle(self, connection) -> None:
+    def _handle(self, websocket: ServerConnection) -> None:
         number = next(self._numbers)
         threading.current_thread().name = f"omnichat-emulator-conn-{number}"
-        session = Session(connection, get_model(connection.omnichat_model), self.settings,
-                          self.pacer, number, self._trace)
-        with self._sessions_changed:
-            self.sessions.append(session)
-            self._sessions_changed.notify_all()
+        model = get_model(websocket.omnichat_model)  # type: ignore[attr-defined]
+        connection = EmulatorConnection(websocket, model, self.options, self.pacer, number,
+                                        self._trace)
+        with self._connections_changed:
+            self.connections.append(connection)
+            self._opened += 1
+            self._running += 1
+            self._connections_changed.notify_all()
         if self._closed:
-            session.closed.set()
-        session.run(self.faults.take_pending())
+            connection.stop()
+        try:
+            connection.run(self.faults.take_pending())
+        finally:
+            with self._connections_changed:
+                if not self.record:
+                    self.connections.remove(connection)
+                self._running -= 1
+                self._connections_changed.notify_all()

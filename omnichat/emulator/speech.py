@@ -1,16 +1,19 @@
 """Reply audio for the emulator: real speech from espeak-ng, or a speech-like stand-in.
 
 ``synthesize`` returns 16-bit mono PCM at the requested rate (24 kHz by default, what the
-service sends). espeak-ng writes a WAV at 22.05 kHz on stdout; the audio layer's WAV reader resamples it. Results are
-cached per (text, voice, rate) because replies repeat in tests and reply scripts.
+service sends). espeak-ng writes a WAV at 22.05 kHz on stdout; the audio layer's WAV reader
+resamples it. Results are cached per (text, voice, rate) because replies repeat in tests and
+reply scripts; the cache is bounded in bytes (``CACHE_BYTES``, least recently used dropped), as
+the default replies vary ("I heard about 2.3 seconds ...") and would otherwise grow for hours.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import subprocess
+import threading
 import zlib
+from collections import OrderedDict
 
 import numpy as np
 
@@ -33,13 +36,26 @@ def espeak_voice(voice: str | None) -> str:
     return f"en-us+{variant}"
 
 
-@functools.lru_cache(maxsize=128)
+CACHE_BYTES = 4 * 1024 * 1024
+_cache: OrderedDict[tuple[str, str | None, int], bytes] = OrderedDict()
+_cache_lock = threading.Lock()  # response threads of all connections share the cache
+
+
 def synthesize(text: str, voice: str | None = None, rate_hz: int = OUTPUT_RATE_HZ) -> bytes:
     """PCM s16le mono at ``rate_hz`` saying ``text`` (cached)."""
-    pcm = _espeak(text, voice, rate_hz) if espeak_path() else None
+    key = (text, voice, rate_hz)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    pcm = _espeak(text, voice, rate_hz) if espeak_path() else None  # no lock: may take 1 s
     if pcm is None:
         synthetic = np.frombuffer(synthetic_speech(text, OUTPUT_RATE_HZ), dtype="<i2")
         pcm = resample(synthetic, OUTPUT_RATE_HZ, rate_hz).astype("<i2").tobytes()
+    with _cache_lock:
+        _cache[key] = pcm
+        while sum(map(len, _cache.values())) > CACHE_BYTES and len(_cache) > 1:
+            _cache.popitem(last=False)
     return pcm
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Fields that carry audio or image payloads, per event type.
-_PAYLOAD_FIELDS = {
+PAYLOAD_FIELDS = {
     "input_audio_buffer.append": "audio",
     "input_image_buffer.append": "image",
     "response.audio.delta": "delta",
@@ -31,7 +31,7 @@ MASK = "<redacted>"
 def elide(event: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``event`` with its audio/image payload replaced by its length."""
     data = dict(event)
-    field = _PAYLOAD_FIELDS.get(str(data.get("type")))
+    field = PAYLOAD_FIELDS.get(str(data.get("type")))
     if field and isinstance(data.get(field), str):
         data[field] = f"<{len(data[field])} base64 chars>"
     return data

@@ -11,25 +11,29 @@ reply audio's duration at the model's audio rate. Zero-valued detail keys are om
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from omnichat.catalog import Model, audio_tokens, image_tokens
+from omnichat.catalog import Model, audio_tokens
 
 CHARS_PER_TEXT_TOKEN = 4
 
 
 def text_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TEXT_TOKEN) if text else 0
+    return chars_to_tokens(len(text))
+
+
+def chars_to_tokens(chars: int) -> int:
+    return math.ceil(chars / CHARS_PER_TEXT_TOKEN) if chars else 0
 
 
 @dataclass
 class Context:
     """What the model 'read' for one response."""
 
-    text: str = ""
+    text_chars: int = 0
     audio_s: float = 0.0
-    image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    video_tokens: int = 0  # images, already counted with the model's patch rule
 
 
 def _details(**counts: int) -> dict[str, int]:
@@ -38,9 +42,9 @@ def _details(**counts: int) -> dict[str, int]:
 
 def usage(model: Model, context: Context, *, output_text: str, output_audio_s: float,
           searched: bool) -> dict[str, Any]:
-    inputs = _details(text_tokens=text_tokens(context.text),
+    inputs = _details(text_tokens=chars_to_tokens(context.text_chars),
                       audio_tokens=audio_tokens(model, context.audio_s),
-                      video_tokens=sum(image_tokens(model, w, h) for w, h in context.image_sizes))
+                      video_tokens=context.video_tokens)
     outputs = _details(text_tokens=text_tokens(output_text),
                        audio_tokens=audio_tokens(model, output_audio_s))
     total_in, total_out = sum(inputs.values()), sum(outputs.values())

@@ -1,0 +1,57 @@
+"""``History``: what the emulated model has 'read' so far, in constant memory.
+
+Usage counts grow with the conversation (the real service bills the whole context each turn,
+protocol.md §4.7), so the emulator keeps running totals, not the items: text characters,
+seconds of user audio and image tokens. Only the user items not yet answered (the current turn)
+and the last ``RECENT_ITEMS`` items are kept (the latter for features such as function calls
+that need to look back). Guarded by the connection's state lock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from omnichat.catalog import Model, image_tokens
+from omnichat.emulator.usage import Context
+
+RECENT_ITEMS = 64
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass
+class Item:
+    id: str
+    role: Role
+    text: str = ""
+    audio_s: float = 0.0
+    images: list[tuple[int, int]] = field(default_factory=list)
+
+
+class History:
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self.recent: deque[Item] = deque(maxlen=RECENT_ITEMS)
+        self._turn: list[Item] = []  # user items since the last response started
+        self._totals = Context()
+
+    def add(self, item: Item) -> None:
+        self.recent.append(item)
+        if item.role != "assistant":
+            self._turn.append(item)
+        self._totals.text_chars += len(item.text)
+        self._totals.audio_s += item.audio_s
+        self._totals.video_tokens += sum(image_tokens(self._model, w, h)
+                                         for w, h in item.images)
+
+    def context(self, instructions: str) -> Context:
+        """What the next response reads: the instructions plus everything so far."""
+        totals = self._totals
+        return Context(text_chars=len(instructions) + totals.text_chars,
+                       audio_s=totals.audio_s, video_tokens=totals.video_tokens)
+
+    def take_turn(self) -> list[Item]:
+        """The user items the next response answers (they count as answered from now)."""
+        turn, self._turn = self._turn, []
+        return turn
