@@ -118,8 +118,9 @@ class _RecordingBuffer(PlaybackBuffer):
         self.log: list[tuple[str, str | None]] = []
 
     def write(self, pcm):
-        reply = self.engine._reply if self.engine is not None else None
-        self.log.append(("write", reply.response_id if reply else None))
+        # write() runs inside the engine's state step: the state names the reply it is on.
+        reply_id = self.engine.state.current_response_id if self.engine is not None else None
+        self.log.append(("write", reply_id))
         super().write(pcm)
 
     def flush(self, fade_ms=10.0):
@@ -307,13 +308,10 @@ def test_reconnect_replaces_the_socket_and_replays_the_session(make_emulator, sp
     assert len(engine.conversation.history()) == len(turns)
 
 
-def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, speech_pcm,
-                                                                      monkeypatch):
-    import omnichat.engine.session as engine_session
-
-    monkeypatch.setattr(engine_session, "AWAIT_RESPONSE_S", 0.3)
+def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, speech_pcm):
     engine = make_engine(emulator, playback=None, modalities=["text"],
-                         turn_detection={"create_response": False})
+                         turn_detection={"create_response": False},
+                         engine_options={"await_response_s": 0.3})
     seen: list = []
     with engine:
         speak(engine, speech_pcm("Hello?"))

@@ -37,8 +37,12 @@ class _BlockChain:
         self.level_dbfs = SILENCE_DBFS
         self.blocks_sent = 0
         self.blocks_dropped_by_stages = 0
+        # PortAudio's inputBufferAdcTime of the block being delivered (its stream clock),
+        # valid while ``on_block`` runs; None for a file. Echo cancellation aligns on it.
+        self.block_adc_time: float | None = None
 
-    def deliver(self, block: np.ndarray) -> None:
+    def deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
+        self.block_adc_time = adc_time
         self.level_dbfs = rms_dbfs(block)
         for stage in self._stages:
             block = stage(block)
@@ -88,7 +92,7 @@ class Microphone:
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self.overflows += 1
-        self._deliver(indata[:, 0].copy())
+        self._deliver(indata[:, 0].copy(), _adc_time(time_info))
 
     def _resampling_callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
@@ -101,19 +105,24 @@ class Microphone:
             block = self._fifo[: self.block_samples].copy()
             self._fifo[: self._fifo_n - self.block_samples] = self._fifo[self.block_samples:self._fifo_n]
             self._fifo_n -= self.block_samples
-            self._deliver(block)
+            self._deliver(block, _adc_time(time_info))
 
-    def _deliver(self, block: np.ndarray) -> None:
+    def _deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
         if self.error is not None:
             return
         try:
-            self._chain.deliver(block)
+            self._chain.deliver(block, adc_time)
         except Exception as exc:
             self.error = exc
 
     @property
     def level_dbfs(self) -> float:
         return self._chain.level_dbfs
+
+    @property
+    def block_adc_time(self) -> float | None:
+        """The ADC time of the block ``on_block`` is being called with (PortAudio clock)."""
+        return self._chain.block_adc_time
 
     @property
     def stats(self) -> dict[str, int]:
@@ -143,6 +152,11 @@ class Microphone:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _adc_time(time_info) -> float | None:
+    value = getattr(time_info, "inputBufferAdcTime", None)
+    return float(value) if value else None
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:

@@ -82,7 +82,7 @@ class Speaker:
         if self._closing:
             outdata.fill(0)
         else:
-            self.buffer.read_into(outdata)
+            self.buffer.read_into(outdata, _dac_time(time_info))
         self._track_tail(outdata, frames)
 
     def _resampling_callback(self, outdata, frames, time_info, status) -> None:
@@ -94,7 +94,9 @@ class Speaker:
         for _ in range(16):  # soxr holds back 3-4 chunks, then bursts; bounded, never spins
             if self._fifo_n >= frames or self._closing:
                 break
-            self.buffer.read_into(self._src)
+            dac = _dac_time(time_info)  # what is already resampled plays first
+            self.buffer.read_into(self._src, None if dac is None
+                                  else dac + self._fifo_n / self.device_rate_hz)
             y = self._resampler.process(self._src)
             k = min(y.size, self._fifo.size - self._fifo_n)
             self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
@@ -151,6 +153,12 @@ class Speaker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _dac_time(time_info) -> float | None:
+    """PortAudio's ``outputBufferDacTime`` of this callback's block (its stream clock)."""
+    value = getattr(time_info, "outputBufferDacTime", None)
+    return float(value) if value else None
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:

@@ -1,0 +1,121 @@
+"""One assistant reply while it streams and plays, and the conversation-order turn queue.
+
+``Reply`` is what ``ConversationState`` knows about the response in progress: where its audio
+sits on the playback buffer's written clock, when its first sample was heard, whether a
+barge-in cut it. ``TurnQueue`` hands finished turns out in the order they were said: a user
+turn waits for its transcription (up to a limit) and the replies after it wait for it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from omnichat.engine.turns import Turn
+
+# A user turn whose transcription has not arrived holds back the turns after it (so the
+# user's line comes first) at most this long after the user stopped talking.
+USER_TEXT_WAIT_S = 5.0
+
+
+@dataclass(eq=False)
+class Reply:
+    """One assistant response while it streams and plays."""
+
+    turn: Turn
+    speech_ended_at: float | None  # monotonic time the user stopped the speech it answers
+    audio_start: int | None = None  # written-clock index of its first sample
+    audio_samples: int = 0
+    first_output_at: float | None = None  # first delta of any kind (monotonic)
+    first_heard_at: float | None = None  # its first sample reached the device
+    done: bool = False  # the server finished it, or we cancelled it
+    cut: int | None = None  # char index where a barge-in cut it
+    latency_posted: bool = False
+
+    @property
+    def response_id(self) -> str:
+        return self.turn.response_id or ""
+
+    @property
+    def audio_end(self) -> int:
+        return (self.audio_start or 0) + self.audio_samples
+
+
+@dataclass
+class ToolRound:
+    """The function calls of one response: answered when every call has a result."""
+
+    pending: set[str] = field(default_factory=set)
+    response_done: bool = False
+    dropped: bool = False  # barged in, or the user went on: results are not sent
+
+
+@dataclass(eq=False)
+class _Entry:
+    turn: Turn
+    final: bool
+    created_at: float
+    preview: str = ""  # user turns: the latest transcription delta
+
+
+class TurnQueue:
+    """Turns in conversation order; a prefix of final ones is released at a time."""
+
+    def __init__(self) -> None:
+        self._entries: deque[_Entry] = deque()
+
+    def add(self, turn: Turn, now: float, *, final: bool = False) -> None:
+        self._entries.append(_Entry(turn, final, now))
+
+    def user_turn(self, item_id: str | None) -> Turn | None:
+        """The user turn of ``item_id`` that still waits for its text."""
+        entry = self._user_entry(item_id)
+        return entry.turn if entry is not None else None
+
+    def _user_entry(self, item_id: str | None) -> _Entry | None:
+        for entry in self._entries:
+            if entry.turn.role == "user" and entry.turn.item_id == item_id and item_id:
+                return entry
+        return None
+
+    def preview(self, item_id: str | None, text: str) -> None:
+        entry = self._user_entry(item_id)
+        if entry is not None:
+            entry.preview = text
+
+    def fill(self, item_id: str | None, text: str | None, status: str | None = None) -> bool:
+        """Give a waiting user turn its text (None: keep the preview) and make it final."""
+        entry = self._user_entry(item_id)
+        if entry is None or entry.final:
+            return False
+        entry.turn.text = text if text is not None else entry.preview
+        entry.turn.status = status
+        entry.final = True
+        return True
+
+    def finish(self, turn: Turn) -> None:
+        for entry in self._entries:
+            if entry.turn is turn:
+                entry.final = True
+
+    def give_up(self, now: float | None) -> None:
+        """Stop waiting for transcriptions: all of them (``now`` None, at close), or those
+        that hold back a final turn and are older than ``USER_TEXT_WAIT_S``."""
+        behind_final = False
+        for entry in reversed(self._entries):
+            waiting = not entry.final and entry.turn.role == "user"
+            if waiting and (now is None or (behind_final
+                                            and now - entry.created_at >= USER_TEXT_WAIT_S)):
+                entry.turn.text = entry.preview
+                entry.turn.status = "untranscribed"
+                entry.final = True
+            behind_final = behind_final or entry.final
+            if now is None:
+                entry.final = True
+
+    def release(self) -> list[Turn]:
+        """The final turns at the head of the queue, removed."""
+        out: list[Turn] = []
+        while self._entries and self._entries[0].final:
+            out.append(self._entries.popleft().turn)
+        return out
