@@ -64,8 +64,18 @@ class TurnQueue:
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
 
-    def add(self, turn: Turn, now: float, *, final: bool = False) -> None:
-        self._entries.append(_Entry(turn, final, now))
+    def add(self, turn: Turn, now: float, *, final: bool = False,
+            spoken_since: float | None = None) -> None:
+        """Append ``turn``; a user turn whose speech began at ``spoken_since`` goes before the
+        unfinished replies created after that (a model that answers while the user talks)."""
+        entry = _Entry(turn, final, now)
+        index = len(self._entries)
+        while (spoken_since is not None and index
+               and self._entries[index - 1].turn.role == "assistant"
+               and not self._entries[index - 1].final
+               and self._entries[index - 1].created_at >= spoken_since):
+            index -= 1
+        self._entries.insert(index, entry)
 
     def user_turn(self, item_id: str | None) -> Turn | None:
         """The user turn of ``item_id`` that still waits for its text."""

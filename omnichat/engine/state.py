@@ -23,6 +23,7 @@ Latency: end of the user's speech (``speech_stopped.audio_end_ms`` on the microp
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
@@ -73,9 +74,11 @@ class ConversationState:
         self._cancelled: set[str] = set()  # response ids whose late deltas are dropped
         self._tools: dict[str, ToolRound] = {}  # response id -> its function calls
         self._call_owner: dict[str, str] = {}  # call id -> response id
+        self._user_items: deque[str] = deque(maxlen=64)  # recent user turns' item ids
         self._user_speaking = False
         self._barged = False
-        self._speech_started: dict[str, tuple[datetime, int | None]] = {}
+        # item id -> (wall time, audio_start_ms, monotonic time) of its speech_started
+        self._speech_started: dict[str, tuple[datetime, int | None, float]] = {}
         self._awaiting_since: float | None = None  # the user's turn ended, no reply yet
         self._speech_ended_at = 0.0  # when the user stopped talking (for that turn)
         self._last_frame_at: float | None = None
@@ -120,6 +123,7 @@ class ConversationState:
         self._now = now
         if isinstance(command, cmd.Commit):
             self._emit(act.Send(cev.input_audio_commit()))
+            self._emit(act.Send(cev.response_create()))
             self._ask_for_reply(speech_ended_at=now)
         elif isinstance(command, cmd.ClearInput):
             self._emit(act.Send(cev.input_audio_clear()))
@@ -265,7 +269,7 @@ class ConversationState:
         started = cast(sev.SpeechStarted, event)
         self._user_speaking = True
         self._speech_started[started.item_id or ""] = (self._wall(self._now),
-                                                       started.audio_start_ms)
+                                                       started.audio_start_ms, self._now)
         self._user_moved_on()
 
     def _user_moved_on(self) -> None:
@@ -286,15 +290,17 @@ class ConversationState:
             self._ask_for_reply(self._mic.speech_end_time(stopped.audio_end_ms, self._now))
         elif self._awaiting_since is None and self._reply is None:
             self._ask_for_reply(self._now)  # committed without speech_stopped: manual mode
-        if item_id and self._turns.user_turn(item_id) is None:
+        if item_id and item_id not in self._user_items:
             self._add_user_turn(item_id, stopped.audio_end_ms)
 
     def _add_user_turn(self, item_id: str, audio_end_ms: int | None) -> None:
-        started_at, start_ms = self._speech_started.pop(item_id, (self._wall(self._now), None))
+        started_at, start_ms, since = self._speech_started.pop(
+            item_id, (self._wall(self._now), None, self._now))
         duration = (float(audio_end_ms - start_ms)
                     if audio_end_ms is not None and start_ms is not None else None)
         turn = Turn("user", "", started_at=started_at, item_id=item_id, duration_ms=duration)
-        self._turns.add(turn, self._now)
+        self._user_items.append(item_id)
+        self._turns.add(turn, self._now, spoken_since=since)
 
     def _ask_for_reply(self, speech_ended_at: float) -> None:
         self._awaiting_since = self._now
@@ -312,7 +318,7 @@ class ConversationState:
             status = None
         else:
             text, status = None, "transcription_failed"
-        if self._turns.user_turn(item_id) is None and item_id:
+        if item_id and item_id not in self._user_items:
             self._add_user_turn(item_id, None)  # never saw it end (e.g. across a reconnect)
         if not self._turns.fill(item_id, text, status):
             self.late_transcriptions += 1  # recorded already (waited too long, or a repeat)
@@ -367,6 +373,7 @@ class ConversationState:
             reply.first_output_at = self._now
             if self.playback is None:  # text-only: the first text is what the user "hears"
                 reply.first_heard_at = reply.first_output_at
+                self._post_latency(reply)
         delta = cast(sev.TextDelta, event).delta
         reply.turn.text += delta
         self._view(up.AssistantDelta(reply.response_id, delta))
