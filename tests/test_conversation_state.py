@@ -11,7 +11,6 @@ from state_harness import (
     SPEAKER_HZ,
     Harness,
     capture,
-    finish,
     pcm,
     ready,
     response,
