@@ -111,6 +111,7 @@ class Engine:
         """Connect, configure the session and start both threads; raises on failure."""
         try:
             self._spawn(self._send_loop, "omnichat-send")
+            self._generation += 1
             self._open_connection()
         except BaseException:
             self._failure = None  # raised right here; close() must not raise it twice
@@ -122,7 +123,6 @@ class Engine:
         wait for ``session.updated``."""
         transport = self._connect()
         transport.connect()
-        self._generation += 1
         conn = Connection(transport, self._generation)
         self._conn = conn
         self._spawn(self._recv_loop, "omnichat-recv", conn)
@@ -144,6 +144,7 @@ class Engine:
         with self._send_lock:  # no write in flight, and none starts on the old socket
             self._outbox.set_connection(None)
         old, self._conn = self._conn, None
+        self._generation += 1  # from now on, commands queue for the new connection
         if old is not None:
             old.transport.close()
             self._join("omnichat-recv")
@@ -236,19 +237,22 @@ class Engine:
             for response_id, at in self._heard.take():
                 actions += self.state.heard(response_id, at, now)
             actions += step(now)
+            generation = conn.generation if conn is not None else self._generation
             for action in actions:
-                if not self._execute(action, conn or self._conn):
+                if not self._execute(action, conn, generation):
                     deferred.append(action)
         for action in deferred:
             self._execute_later(action)
         self._hand_out_turns()
 
-    def _execute(self, action: act.Action, conn: Connection | None) -> bool:
-        """Carry out an action under the state lock; False: do it after the lock."""
+    def _execute(self, action: act.Action, conn: Connection | None, generation: int) -> bool:
+        """Carry out an action under the state lock; False: do it after the lock.
+
+        ``conn`` is the receiver's connection (None for commands and ticks); sends go to
+        ``generation``: the receiver's socket, or the current (or next) one."""
         pb = self.playback
         if isinstance(action, act.Send):
-            if conn is not None:
-                self._outbox.put_control(conn.generation, action.event, action.after_audio)
+            self._outbox.put_control(generation, action.event, action.after_audio)
         elif isinstance(action, act.PlayAudio) and pb is not None:
             pb.write(action.pcm)
         elif isinstance(action, act.FlushPlayback) and pb is not None:
