@@ -386,3 +386,19 @@ def test_the_real_translation_audio_turn_plays_its_audio():
     assert [(t.role, t.status) for t in h.turns()] == [("user", "untranscribed"),
                                                        ("assistant", "completed")]
     assert h.turns()[1].text.startswith("The weather is very nice today")
+
+
+def test_a_typed_turn_refused_while_the_servers_own_reply_runs_is_asked_again_after_it():
+    """The VAD started a reply the client has not seen yet when the typed text's
+    response.create arrived: the refusal is quiet and the create is sent once that reply is
+    done, so what was typed still gets its answer."""
+    h = Harness(audio=False)
+    ready(h)
+    h.command(cmd.SendText("Go on."))
+    h.event("response.created", response={"id": "resp_vad"})
+    h.event("error", error={"type": "invalid_request_error",
+                            "message": "Conversation already has an active response"})
+    assert h.sent() == ["conversation.item.create", "response.create"]
+    assert not h.updates(up.Notice)
+    h.event("response.done", response={"id": "resp_vad", "status": "completed"})
+    assert h.sent() == ["conversation.item.create", "response.create", "response.create"]

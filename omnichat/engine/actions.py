@@ -123,3 +123,20 @@ class ServiceClosing(Action):
 
     reason: CloseReason
     message: str
+
+
+class Collector:
+    """The actions of one state step, in the order they were decided."""
+
+    def __init__(self) -> None:
+        self._actions: list[Action] = []
+
+    def emit(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def view(self, update: Update) -> None:
+        self._actions.append(ViewUpdate(update))
+
+    def take(self) -> list[Action]:
+        actions, self._actions = self._actions, []
+        return actions

@@ -9,8 +9,9 @@ turn waits for its transcription (up to a limit) and the replies after it wait f
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from omnichat.engine.clocks import PlaybackView
 from omnichat.engine.turns import Turn
 
 # A user turn whose transcription has not arrived holds back the turns after it (so the
@@ -40,14 +41,22 @@ class Reply:
     def audio_end(self) -> int:
         return (self.audio_start or 0) + self.audio_samples
 
+    def is_talking(self, playback: PlaybackView | None) -> bool:
+        """The model is still generating this reply, or its audio has not all played."""
+        if not self.done:
+            return True
+        return (playback is not None and self.audio_start is not None
+                and playback.stream_position < self.audio_end)
 
-@dataclass
-class ToolRound:
-    """The function calls of one response: answered when every call has a result."""
-
-    pending: set[str] = field(default_factory=set)
-    response_done: bool = False
-    dropped: bool = False  # barged in, or the user went on: results are not sent
+    def heard_fraction(self, playback: PlaybackView | None) -> float:
+        """How much of its audio reached the device (text-only: all of it was shown)."""
+        if playback is None:
+            return 1.0
+        if self.audio_start is None or self.audio_samples == 0:
+            return 0.0
+        latency = int(playback.output_latency_s * playback.rate_hz)
+        heard = playback.heard_samples(self.audio_start, self.audio_samples, latency)
+        return heard / self.audio_samples
 
 
 @dataclass(eq=False)
