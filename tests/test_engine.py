@@ -318,3 +318,32 @@ def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, sp
         notice = wait_for(engine, lambda u: isinstance(u, up.Notice), seen=seen)
     assert notice.text.startswith("no reply 0 s after you stopped speaking")
     assert "response.created" not in emulator.session.sent_types
+
+
+def test_an_interrupt_key_from_another_thread_cancels_over_the_socket(emulator, speech_pcm):
+    """A command from a thread that is not the receiver (a key) reaches the socket: the
+    playback is flushed at once and the cancel goes out ahead of queued audio."""
+    import threading
+
+    from omnichat.engine import commands as cmd
+
+    emulator.hold_responses(after_packets=3)
+    turns: list[Turn] = []
+    playback = PlaybackBuffer()
+    engine = make_engine(emulator, playback=playback, on_turn=turns.append)
+    with engine:
+        try:
+            speak(engine, speech_pcm("Tell me a story."))
+            wait_until(engine, lambda: playback.written_samples >= 3 * PACKET_SAMPLES)
+            key = threading.Thread(target=engine.command, args=(cmd.Interrupt(),),
+                                   name="keyboard")
+            key.start()
+            key.join(5)
+            cut = wait_for(engine, lambda u: isinstance(u, up.Interrupted))
+            emulator.session.wait_for("response.cancel", direction="received", timeout=10)
+            assert playback.queued_samples == 0
+        finally:
+            emulator.release_responses()
+    reply = next(t for t in turns if t.role == "assistant")
+    assert reply.response_id == cut.response_id and reply.interrupted
+    assert reply.status == "cancelled"

@@ -355,7 +355,7 @@ class Engine:
                     return
                 self._step(self._handler(event, conn), conn)
         except BaseException as exc:
-            if self._conn is conn or self._conn is None:
+            if conn.generation == self._generation:  # not a socket being swapped out
                 self._fail(exc)
 
     def _handler(self, event: Event, conn: Connection) -> Callable[[float], list[act.Action]]:
