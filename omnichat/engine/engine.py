@@ -36,6 +36,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -103,7 +104,8 @@ class Engine:
         self._closed = False
         self._muted = False  # SetMute: silence goes out instead of the microphone
         self.closing_reason: act.ServiceClosing | None = None  # the service said it closes
-        self.tool_calls: list[act.CallTool] = []  # when no on_tool_call is given
+        # Calls the model asked for when no on_tool_call is given (the newest 64).
+        self.tool_calls: deque[act.CallTool] = deque(maxlen=64)
 
     # ---- lifecycle ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ it. Latency: the user stopped speaking -> the reply's first sample was heard.
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import cast
 
@@ -34,7 +35,8 @@ class ReplyTracker:
         self._out = out
         self.now = 0.0  # set by the state at each step
         self._reply: Reply | None = None
-        self._cancelled: set[str] = set()  # response ids whose late deltas are dropped
+        # Response ids whose late deltas are dropped; only recent ones can still send any.
+        self._cancelled: deque[str] = deque(maxlen=32)
         self.tools = ToolCalls()
         self.dropped_deltas = 0
         self.last_latency_ms: float | None = None
@@ -146,7 +148,7 @@ class ReplyTracker:
         self._out.emit(act.FlushPlayback())
         reply.cut = cut_index(reply.turn.text, reply.heard_fraction(self.playback))
         if not reply.done:
-            self._cancelled.add(reply.response_id)
+            self._cancelled.append(reply.response_id)
             reply.done = True
             reply.turn.status = "cancelled"
             self._out.emit(act.Send(cev.response_cancel()))

@@ -164,6 +164,7 @@ class ConversationState:
         self._replies.end_at_close()
         self._ready = self._user_speaking = self._barged = False
         self._awaiting_since = None
+        self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
         self._replies.tools.drop_all()
         return self._flush_out()
