@@ -19,6 +19,10 @@ the response if it is still generated, drop its late deltas, record what was hea
 heard fraction of its samples on the playback clock, mapped onto its text at a word boundary.
 Latency: end of the user's speech (``speech_stopped.audio_end_ms`` on the microphone clock)
 -> the first reply sample heard.
+
+This module keeps the session, the user's side and the commands; the assistant's reply in
+progress is ``replies.ReplyTracker``, function calls ``tools.ToolCalls``, and the order in
+which turns are recorded ``reply.TurnQueue`` (a user turn first, even when its text is late).
 """
 
 from __future__ import annotations
