@@ -17,7 +17,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rich.console import Console
@@ -31,6 +31,13 @@ from omnichat.errors import AuthFailed, UsageError
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import make_view
+
+if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
+    from omnichat.audio.microphone import Microphone, WavMicrophone
+    from omnichat.audio.speaker import FileSpeaker, Speaker
+    from omnichat.ui import LiveView, PlainView
+
+    View = LiveView | PlainView
 
 POLL_S = 0.1
 SETTLE_EXTRA_S = 0.6  # idle this long beyond the VAD silence before a file session ends
@@ -100,7 +107,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                       engine.last_latency_ms)
 
 
-def _final_report(engine: Engine, playback: PlaybackBuffer | None, view) -> None:
+def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View) -> None:
     """Show the updates left after the engine closed, and the counters the audio callbacks
     kept (they never print themselves)."""
     for update in engine.poll(0):
@@ -126,7 +133,8 @@ def _endpoint(settings: Settings, options: TalkOptions,
     return f"{emulator.url}?model={quote(settings.model, safe='')}", None
 
 
-def _speaker(playback: PlaybackBuffer, settings: Settings, options: TalkOptions):
+def _speaker(playback: PlaybackBuffer, settings: Settings,
+             options: TalkOptions) -> Speaker | FileSpeaker:
     from omnichat.audio.speaker import FileSpeaker, Speaker
 
     if options.output_wav is not None:
@@ -134,7 +142,8 @@ def _speaker(playback: PlaybackBuffer, settings: Settings, options: TalkOptions)
     return Speaker(playback, device=settings.output_device)
 
 
-def _microphone(engine: Engine, settings: Settings, options: TalkOptions):
+def _microphone(engine: Engine, settings: Settings,
+                options: TalkOptions) -> Microphone | WavMicrophone:
     from omnichat.audio.microphone import Microphone, WavMicrophone
 
     if options.input_wav is not None:
@@ -142,7 +151,8 @@ def _microphone(engine: Engine, settings: Settings, options: TalkOptions):
     return Microphone(engine.feed_mic, device=settings.input_device)
 
 
-def _run(engine: Engine, mic, view, settings: Settings, options: TalkOptions) -> None:
+def _run(engine: Engine, mic: Microphone | WavMicrophone, view: View, settings: Settings,
+         options: TalkOptions) -> None:
     """The main-thread loop: updates -> view; ends on failure or when a file session is done."""
     td = settings.turn_detection
     settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S

@@ -124,3 +124,23 @@ def test_played_listener_sees_every_block_in_order_including_silence():
     assert [b.size for b in seen] == [240, 240]
     flat = np.concatenate(seen)
     assert np.array_equal(flat[:300], np.arange(1, 301)) and not flat[300:].any()
+
+
+def test_the_tap_reports_stream_positions_under_the_lock_and_never_a_flushed_sample():
+    from omnichat.audio.playback import PlayedBlock
+
+    buf = PlaybackBuffer()
+    seen: list[tuple[int, int, int, int, float | None]] = []
+
+    def tap(block: PlayedBlock) -> None:
+        seen.append((block.position, block.fade, block.real, block.flushes, block.dac_time))
+
+    buf.add_tap(tap)
+    buf.write(pcm(np.arange(1, 1001)))
+    buf.read_into(np.zeros(240, dtype=np.int16), dac_time=12.5)
+    buf.flush()  # 760 queued samples dropped; the next block starts with a 240-sample fade
+    buf.write(pcm(np.arange(1, 101)))
+    buf.read_into(np.zeros(480, dtype=np.int16))
+    assert seen[0] == (0, 0, 240, 0, 12.5)
+    assert seen[1] == (1000, 240, 100, 1, None)  # played: written clock 1000..1099 only
+    assert buf.heard_samples(0, 1000) == 240 and buf.heard_samples(1000, 100) == 100

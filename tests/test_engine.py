@@ -118,8 +118,9 @@ class _RecordingBuffer(PlaybackBuffer):
         self.log: list[tuple[str, str | None]] = []
 
     def write(self, pcm):
-        reply = self.engine._reply if self.engine is not None else None
-        self.log.append(("write", reply.response_id if reply else None))
+        # write() runs inside the engine's state step: the state names the reply it is on.
+        reply_id = self.engine.state.current_response_id if self.engine is not None else None
+        self.log.append(("write", reply_id))
         super().write(pcm)
 
     def flush(self, fade_ms=10.0):
@@ -307,16 +308,42 @@ def test_reconnect_replaces_the_socket_and_replays_the_session(make_emulator, sp
     assert len(engine.conversation.history()) == len(turns)
 
 
-def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, speech_pcm,
-                                                                      monkeypatch):
-    import omnichat.engine.session as engine_session
-
-    monkeypatch.setattr(engine_session, "AWAIT_RESPONSE_S", 0.3)
+def test_a_turn_that_gets_no_reply_is_reported_not_silently_dropped(emulator, speech_pcm):
     engine = make_engine(emulator, playback=None, modalities=["text"],
-                         turn_detection={"create_response": False})
+                         turn_detection={"create_response": False},
+                         engine_options={"await_response_s": 0.3})
     seen: list = []
     with engine:
         speak(engine, speech_pcm("Hello?"))
         notice = wait_for(engine, lambda u: isinstance(u, up.Notice), seen=seen)
     assert notice.text.startswith("no reply 0 s after you stopped speaking")
     assert "response.created" not in emulator.session.sent_types
+
+
+def test_an_interrupt_key_from_another_thread_cancels_over_the_socket(emulator, speech_pcm):
+    """A command from a thread that is not the receiver (a key) reaches the socket: the
+    playback is flushed at once and the cancel goes out ahead of queued audio."""
+    import threading
+
+    from omnichat.engine import commands as cmd
+
+    emulator.hold_responses(after_packets=3)
+    turns: list[Turn] = []
+    playback = PlaybackBuffer()
+    engine = make_engine(emulator, playback=playback, on_turn=turns.append)
+    with engine:
+        try:
+            speak(engine, speech_pcm("Tell me a story."))
+            wait_until(engine, lambda: playback.written_samples >= 3 * PACKET_SAMPLES)
+            key = threading.Thread(target=engine.command, args=(cmd.Interrupt(),),
+                                   name="keyboard")
+            key.start()
+            key.join(5)
+            cut = wait_for(engine, lambda u: isinstance(u, up.Interrupted))
+            emulator.session.wait_for("response.cancel", direction="received", timeout=10)
+            assert playback.queued_samples == 0
+        finally:
+            emulator.release_responses()
+    reply = next(t for t in turns if t.role == "assistant")
+    assert reply.response_id == cut.response_id and reply.interrupted
+    assert reply.status == "cancelled"

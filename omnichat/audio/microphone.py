@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,14 +38,19 @@ class _BlockChain:
         self.level_dbfs = SILENCE_DBFS
         self.blocks_sent = 0
         self.blocks_dropped_by_stages = 0
+        # PortAudio's inputBufferAdcTime of the block being delivered (its stream clock),
+        # valid while ``on_block`` runs; None for a file. Echo cancellation aligns on it.
+        self.block_adc_time: float | None = None
 
-    def deliver(self, block: np.ndarray) -> None:
+    def deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
+        self.block_adc_time = adc_time
         self.level_dbfs = rms_dbfs(block)
         for stage in self._stages:
-            block = stage(block)
-            if block is None:
+            staged = stage(block)
+            if staged is None:
                 self.blocks_dropped_by_stages += 1
                 return
+            block = staged
         self._on_block(block.astype("<i2", copy=False).tobytes())
         self.blocks_sent += 1
 
@@ -71,7 +77,7 @@ class Microphone:
         start_stream(stream, _open_failed)
         self._stream = stream
 
-    def _open(self, sd, index, rate: int):
+    def _open(self, sd: Any, index: int | None, rate: int) -> Any:
         callback = self._callback
         if rate != MIC_RATE_HZ:
             self._resampler = StreamResampler(rate, MIC_RATE_HZ)
@@ -85,35 +91,44 @@ class Microphone:
                               blocksize=blocksize, device=index, callback=callback)
 
     # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
-    def _callback(self, indata, frames, time_info, status) -> None:
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
-        self._deliver(indata[:, 0].copy())
+        self._deliver(indata[:, 0].copy(), _adc_time(time_info))
 
-    def _resampling_callback(self, indata, frames, time_info, status) -> None:
+    def _resampling_callback(self, indata: np.ndarray, frames: int, time_info: Any,
+                             status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
+        if self._resampler is None:
+            return
         y = self._resampler.process(indata[:, 0])
         k = min(y.size, self._fifo.size - self._fifo_n)
         self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
         self._fifo_n += k
         while self._fifo_n >= self.block_samples:
             block = self._fifo[: self.block_samples].copy()
-            self._fifo[: self._fifo_n - self.block_samples] = self._fifo[self.block_samples:self._fifo_n]
+            rest = self._fifo[self.block_samples:self._fifo_n]
+            self._fifo[: rest.size] = rest
             self._fifo_n -= self.block_samples
-            self._deliver(block)
+            self._deliver(block, _adc_time(time_info))
 
-    def _deliver(self, block: np.ndarray) -> None:
+    def _deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
         if self.error is not None:
             return
         try:
-            self._chain.deliver(block)
+            self._chain.deliver(block, adc_time)
         except Exception as exc:
             self.error = exc
 
     @property
     def level_dbfs(self) -> float:
         return self._chain.level_dbfs
+
+    @property
+    def block_adc_time(self) -> float | None:
+        """The ADC time of the block ``on_block`` is being called with (PortAudio clock)."""
+        return self._chain.block_adc_time
 
     @property
     def stats(self) -> dict[str, int]:
@@ -141,8 +156,13 @@ class Microphone:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _adc_time(time_info: Any) -> float | None:
+    value = getattr(time_info, "inputBufferAdcTime", None)
+    return float(value) if value else None
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:
@@ -231,5 +251,5 @@ class WavMicrophone:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -17,6 +17,14 @@ Sample clocks (all monotonic, in samples at ``rate_hz``):
 ``heard_samples(start, length)`` turns a response's ``[start, start + length)`` into the exact
 number of its samples the device received, skipping flushed ranges; for a response with no
 flush in between it is ``clamp(played_samples + discarded_samples - start, 0, length)``.
+
+The played-audio tap: ``add_tap(fn)`` calls ``fn(PlayedBlock)`` for every block handed to the
+device, *under the buffer's lock*, with the stream position of its first real sample, how many
+real samples it holds (after a flush's fade, before silence), the flush count and the DAC time
+PortAudio gave the block. Because the values are taken under the same lock as ``flush()``, a
+flushed sample is never reported as played: this is the aligned reference echo cancellation
+needs, and how the engine learns the first sample of a reply was heard. The lock is reentrant
+(a tap may read the clocks); a tap must only copy — it runs in the audio callback.
 """
 
 from __future__ import annotations
@@ -24,12 +32,33 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from omnichat.audio import SPEAKER_RATE_HZ
 
+
+@dataclass(frozen=True)
+class PlayedBlock:
+    """One block handed to the device, as the tap sees it (taken under the buffer's lock).
+
+    ``samples`` is the whole block (fade, real samples, then silence), a view valid during the
+    call only. Real samples are ``samples[fade:fade + real]`` and occupy stream positions
+    ``[position, position + real)`` of the written clock. ``dac_time`` is PortAudio's
+    ``outputBufferDacTime`` for the block (its stream clock), None without a device.
+    """
+
+    samples: np.ndarray
+    position: int
+    fade: int
+    real: int
+    flushes: int
+    dac_time: float | None = None
+
+
 PlayedListener = Callable[[np.ndarray], None]
+Tap = Callable[[PlayedBlock], None]
 
 
 class PlaybackBuffer:
@@ -39,9 +68,10 @@ class PlaybackBuffer:
         self.rate_hz = int(rate_hz)
         self._ring = np.zeros(max(1, int(rate_hz * capacity_s)), dtype=np.int16)
         self._cap = self._ring.size
-        # Guards every counter and the ring indices. Held only for index arithmetic and one
-        # bounded copy (<= one block on the read side), never across a call out.
-        self._lock = threading.Lock()
+        # Guards every counter and the ring indices. Held for index arithmetic, one bounded
+        # copy (<= one block on the read side) and the taps (which only copy). Reentrant: a
+        # tap may read the clocks.
+        self._lock = threading.RLock()
         self._read = 0  # ring index of the next sample to play
         self._queued = 0
         self._written = 0
@@ -59,7 +89,7 @@ class PlaybackBuffer:
         self._drained = threading.Event()  # set while nothing (audio or fade) is queued
         self._drained.set()
         self._data = threading.Event()  # set while something is queued (FileSpeaker waits)
-        self._listeners: list[PlayedListener] = []
+        self._taps: list[Tap] = []
         self.underruns = 0
         self.dropped_samples = 0
         self.flushes = 0  # readers that buffer audio themselves watch this to drop it too
@@ -156,15 +186,17 @@ class PlaybackBuffer:
 
     # ---- reader side (output callback) ----------------------------------------------------
 
-    def read_into(self, out: np.ndarray) -> int:
+    def read_into(self, out: np.ndarray, dac_time: float | None = None) -> int:
         """Fill ``out`` (int16, 1-D or (n, 1)); returns the number of real samples copied.
 
         A pending flush fade comes first, then queued audio, then zeros. Runs in the audio
-        callback: no allocation beyond numpy views, the lock is held for one block copy.
+        callback: no allocation beyond numpy views, the lock is held for one block copy and
+        the taps. ``dac_time``: when the block will reach the DAC (PortAudio's time info).
         """
         buf = out.reshape(-1)
         want = buf.size
         with self._lock:
+            position = self._played + self._discarded
             pos = self._copy_fade(buf)
             n = min(want - pos, self._queued)
             if n:
@@ -184,8 +216,10 @@ class PlaybackBuffer:
                 self._data.clear()
                 if not self._drained.is_set():
                     self._drained.set()
-        for listener in self._listeners:
-            listener(buf)
+            if self._taps:
+                block = PlayedBlock(buf, position, pos, n, self.flushes, dac_time)
+                for tap in self._taps:
+                    tap(block)
         return n
 
     def _copy_fade(self, buf: np.ndarray) -> int:
@@ -197,13 +231,14 @@ class PlaybackBuffer:
         self._fade_pos += k
         return k
 
-    def add_played_listener(self, fn: PlayedListener) -> None:
-        """Call ``fn(block)`` with every block handed to the device, silence included, in order.
+    def add_tap(self, fn: Tap) -> None:
+        """Call ``fn(PlayedBlock)`` for every block handed to the device, silence included, in
+        order, under the buffer's lock (see the module docstring). ``fn`` must only copy."""
+        self._taps = [*self._taps, fn]  # copy-on-write: the reader never sees a half list
 
-        ``fn`` runs on the reader side (the audio callback): it must only copy. ``block`` is a
-        view valid during the call only.
-        """
-        self._listeners = [*self._listeners, fn]  # copy-on-write: the reader never sees a half list
+    def add_played_listener(self, fn: PlayedListener) -> None:
+        """Call ``fn(samples)`` with every block handed to the device (a tap on the samples)."""
+        self.add_tap(lambda block: fn(block.samples))
 
     # ---- clocks and waits -----------------------------------------------------------------
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,18 +56,19 @@ class Speaker:
         start_stream(stream, _open_failed)
         self._stream = stream
 
-    def _open(self, sd, index, rate: int):
+    def _open(self, sd: Any, index: int | None, rate: int) -> Any:
         blocksize = rate * self.block_ms // 1000
         callback = self._callback
         if rate != SPEAKER_RATE_HZ:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
-                               latency=stream_latency_s(sd, index, "output", blocksize / rate,
-                                                        min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
+                               latency=stream_latency_s(
+                                   sd, index, "output", blocksize / rate,
+                                   min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
                                blocksize=blocksize, device=index, callback=callback)
 
-    def _setup_resampling(self, rate: int):
+    def _setup_resampling(self, rate: int) -> Callable[..., None]:
         """Preallocate what the resampling callback needs; returns that callback."""
         self._resampler = StreamResampler(SPEAKER_RATE_HZ, rate)
         self._src = np.zeros(-(-SPEAKER_RATE_HZ * self.block_ms // 1000), dtype=np.int16)
@@ -76,26 +79,30 @@ class Speaker:
         return self._resampling_callback
 
     # PortAudio's thread: copy only.
-    def _callback(self, outdata, frames, time_info, status) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.output_underflow:
             self.device_underflows += 1
         if self._closing:
             outdata.fill(0)
         else:
-            self.buffer.read_into(outdata)
+            self.buffer.read_into(outdata, _dac_time(time_info))
         self._track_tail(outdata, frames)
 
-    def _resampling_callback(self, outdata, frames, time_info, status) -> None:
+    def _resampling_callback(self, outdata: np.ndarray, frames: int, time_info: Any,
+                             status: Any) -> None:
         if status.output_underflow:
             self.device_underflows += 1
         out = outdata.reshape(-1)
         if self.buffer.flushes != self._flushes_seen:
             self._fade_fifo()
+        resampler = self._resampler
         for _ in range(16):  # soxr holds back 3-4 chunks, then bursts; bounded, never spins
-            if self._fifo_n >= frames or self._closing:
+            if self._fifo_n >= frames or self._closing or resampler is None:
                 break
-            self.buffer.read_into(self._src)
-            y = self._resampler.process(self._src)
+            dac = _dac_time(time_info)  # what is already resampled plays first
+            self.buffer.read_into(self._src, None if dac is None
+                                  else dac + self._fifo_n / self.device_rate_hz)
+            y = resampler.process(self._src)
             k = min(y.size, self._fifo.size - self._fifo_n)
             self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
             self._fifo_n += k
@@ -110,12 +117,13 @@ class Speaker:
         """A flush happened: fade out the resampled audio we hold and forget the rest."""
         self._flushes_seen = self.buffer.flushes
         self.buffer.cancel_fade()
-        self._resampler.clear()
+        if self._resampler is not None:
+            self._resampler.clear()
         k = min(self._fifo_n, self._fade.size)
         self._fifo[:k] = self._fifo[:k] * self._fade[:k]
         self._fifo_n = k
 
-    def _track_tail(self, outdata, frames: int) -> None:
+    def _track_tail(self, outdata: np.ndarray, frames: int) -> None:
         self._silent_frames = 0 if outdata.any() else self._silent_frames + frames
         if self._closing and self._silent_frames >= self._pad_frames:
             self._tail_done.set()
@@ -149,8 +157,14 @@ class Speaker:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _dac_time(time_info: Any) -> float | None:
+    """PortAudio's ``outputBufferDacTime`` of this callback's block (its stream clock)."""
+    value = getattr(time_info, "outputBufferDacTime", None)
+    return float(value) if value else None
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:

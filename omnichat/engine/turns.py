@@ -4,6 +4,10 @@
 and the finished turns. A reconnect (later) replays it onto a new socket; the transcript
 writes each turn as it is finished.
 
+The user's turn is created when the server ends it (``speech_stopped`` or ``committed``) and
+its text is filled in when (and if) the transcription arrives; ``status`` then says
+"transcription_failed" or "untranscribed" when it never did.
+
 Heard versus generated: a reply's audio occupies ``[audio_start, audio_start + audio_samples)``
 of the playback buffer's written clock; ``PlaybackBuffer.heard_samples`` says how much of that
 range reached the device before a barge-in flushed the rest. The heard *fraction* is mapped
@@ -38,7 +42,8 @@ class Turn:
     unheard: str | None = None
     latency_ms: float | None = None  # end of user speech -> first reply audio heard
     usage: dict[str, Any] | None = None
-    status: str | None = None  # response.done status, or "cancelled"
+    status: str | None = None  # response.done status, "cancelled"; user: "untranscribed"...
+    duration_ms: float | None = None  # user speech: speech_started -> speech_stopped
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL object of this turn (only the fields that are known)."""
@@ -54,6 +59,8 @@ class Turn:
                 record[name] = getattr(self, name)
         if self.latency_ms is not None:
             record["latency_ms"] = round(self.latency_ms, 1)
+        if self.duration_ms is not None:
+            record["duration_ms"] = round(self.duration_ms, 1)
         return record
 
 
@@ -83,11 +90,13 @@ class Conversation:
 
     @property
     def instructions(self) -> str | None:
-        return self.session.get("instructions")
+        value = self.session.get("instructions")
+        return value if isinstance(value, str) else None
 
     @property
     def voice(self) -> str | None:
-        return self.session.get("voice")
+        value = self.session.get("voice")
+        return value if isinstance(value, str) else None
 
     @property
     def text_only(self) -> bool:

@@ -1,26 +1,47 @@
 """What the engine tells the view: small immutable values put on the ``updates`` queue.
 
-The receiver thread (and the main thread's ``Engine.poll``) produce them; only the main
-thread consumes them, so only the main thread touches the console. Server text in them is
-raw: the view cleans it (``clean_text``) right before printing.
+``ConversationState`` decides them (as ``ViewUpdate`` actions); the engine puts them on its
+``updates`` queue; only the main thread consumes them, so only the main thread touches the
+console. Server text in them is raw: the view cleans it (``clean_text``) right before printing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from omnichat.engine.turns import Turn
 
-# Status values, in the order a turn usually walks through them.
-CONNECTING = "connecting"
-LISTENING = "listening"
-HEARING = "hearing you"
-THINKING = "thinking"
-SPEAKING = "speaking"
-INTERRUPTED = "interrupted"
-RECONNECTING = "reconnecting"
-CLOSED = "closed"
+
+class Status(str, Enum):
+    """What the conversation is doing, as the status bar shows it (the value is the label)."""
+
+    CONNECTING = "connecting"
+    LISTENING = "listening"
+    HEARING = "hearing you"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    INTERRUPTED = "interrupted"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+# The members under their old module-level names (the view keys its styles by them).
+CONNECTING = Status.CONNECTING
+LISTENING = Status.LISTENING
+HEARING = Status.HEARING
+THINKING = Status.THINKING
+SPEAKING = Status.SPEAKING
+INTERRUPTED = Status.INTERRUPTED
+RECONNECTING = Status.RECONNECTING
+CLOSED = Status.CLOSED
 
 
 class Update:
@@ -29,7 +50,7 @@ class Update:
 
 @dataclass(frozen=True)
 class StatusChanged(Update):
-    status: str
+    status: Status
 
 
 @dataclass(frozen=True)

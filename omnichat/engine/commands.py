@@ -1,0 +1,59 @@
+"""What the local side asks of the conversation: typed commands, no I/O.
+
+Any thread hands one to ``Engine.command()`` (a key, typed text, a tool runner); the engine
+passes it to ``ConversationState.command()`` under its state lock, and the state answers with
+actions (events to send, a playback flush, view updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Command:
+    """Base class of every local command."""
+
+
+@dataclass(frozen=True)
+class Commit(Command):
+    """End the user's turn by hand (push-to-talk release): commit the audio, ask for a reply."""
+
+
+@dataclass(frozen=True)
+class ClearInput(Command):
+    """Drop the audio the server holds for the turn in progress (push-to-talk cancel)."""
+
+
+@dataclass(frozen=True)
+class Interrupt(Command):
+    """Barge-in by key: silence the reply now and cancel it if it is still generated."""
+
+
+@dataclass(frozen=True)
+class SendText(Command):
+    """A typed user message and a reply to it; interrupts an answer in progress."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SendImage(Command):
+    """A JPEG for the model to see (raw bytes; encoded on the wire). Held until the first
+    audio was sent on the current session: the service rejects images before audio."""
+
+    jpeg: bytes
+
+
+@dataclass(frozen=True)
+class ToolResult(Command):
+    """The output of a function call the model asked for (see ``actions.CallTool``)."""
+
+    call_id: str
+    output: str
+
+
+@dataclass(frozen=True)
+class SetMute(Command):
+    """Mute (silence is sent instead of the microphone, so the server's VAD keeps its clock)."""
+
+    muted: bool

@@ -1,0 +1,188 @@
+"""One socket to the service, and the outbox every send goes through.
+
+``Connection`` owns a transport, its generation number (1, 2, ... per engine: a reconnect or
+rollover makes a new one) and its microphone clock (the audio sent on *this* socket). It is
+never reused: a swap builds a new one, so nothing of the old socket's clock or readiness can
+leak onto the new one.
+
+``Outbox`` holds what waits for the socket: control events (commands, cancels, tool output)
+ahead of microphone audio, so a cancel never waits behind audio. Any thread puts, without
+blocking; exactly one thread — the engine's sender — takes (``next``) and writes. It hands
+out, for the current connection only and in this order: the connection's ``session.update``
+(once, first), then — only once ``session.updated`` made it ready — control events of that
+generation (older ones are dropped), then audio in batches. Events marked ``after_audio``
+(images) are held until audio was sent on that connection.
+
+Batching: the microphone delivers 20 ms blocks. Each ``append`` carries at least 60 ms
+(waiting at most 40 ms for the rest) and at most 100 ms — what is already queued is sent at
+once. 10–17 events/s keeps the JSON/base64 overhead small, and the 40 ms worst case is small
+next to the server's 800 ms end-of-speech silence; the vendor samples use 100 ms.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
+from omnichat.engine.clocks import MicClock
+from omnichat.protocol.events import Event
+from omnichat.transport import Transport
+
+BATCH_MIN_MS = 60
+BATCH_MAX_MS = 100
+CONTROL_CAPACITY = 1024  # control events waiting; far beyond any conversation's burst
+_BYTES_PER_MS = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES // 1000
+
+
+class Connection:
+    """A transport with its generation and microphone clock; see the module docstring."""
+
+    def __init__(self, transport: Transport, generation: int):
+        self.transport = transport
+        self.generation = generation
+        # Replaced whole by the sender after each batch sent on this socket (a reference
+        # store is atomic); read by the receiver for each event.
+        self.mic_clock = MicClock()
+        self.configured = False  # session.update handed to the sender (outbox lock)
+        self.ready = False  # session.updated arrived (outbox lock)
+        self.audio_sent = False  # audio went out on this socket (outbox lock)
+        self.settled = threading.Event()  # ready, or the engine failed: start() stops waiting
+
+    @property
+    def url(self) -> str:
+        return self.transport.url
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One thing for the sender to write: ``setup`` (session.update), an event, or audio."""
+
+    connection: Connection
+    event: Event | None = None
+    audio: bytes = b""
+    captured_at: float = 0.0  # capture time of the batch's last block
+    setup: bool = False
+
+
+class Outbox:
+    """Control events ahead of audio batches, for the current connection; see the module."""
+
+    def __init__(self, audio_capacity_blocks: int):
+        # Guards everything below; held for deque operations only, never across a send. The
+        # microphone callback takes it for one append.
+        self._cond = threading.Condition()
+        self._control: deque[tuple[int, Event, bool]] = deque()  # (generation, event, hold)
+        self._held: list[tuple[int, Event, bool]] = []  # after_audio events: no audio yet
+        self._audio: deque[tuple[float, bytes]] = deque()  # (capture time, 20 ms block)
+        self._audio_capacity = audio_capacity_blocks
+        self._conn: Connection | None = None
+        self._stopped = False
+        self.audio_drops = 0
+        self.control_drops = 0
+
+    # ---- any thread -----------------------------------------------------------------------
+
+    def put_control(self, generation: int, event: Event, after_audio: bool = False) -> None:
+        with self._cond:
+            if len(self._control) >= CONTROL_CAPACITY:
+                self.control_drops += 1
+                return
+            self._control.append((generation, event, after_audio))
+            self._cond.notify()
+
+    def put_audio(self, captured_at: float, block: bytes) -> bool:
+        """Queue a microphone block; False (and counted) when full. Never blocks long."""
+        with self._cond:
+            if len(self._audio) >= self._audio_capacity:
+                self.audio_drops += 1
+                return False
+            self._audio.append((captured_at, block))
+            self._cond.notify()
+            return True
+
+    def set_connection(self, conn: Connection | None) -> None:
+        """Publish the connection the sender serves (None: pause it during a swap)."""
+        with self._cond:
+            self._conn = conn
+            self._cond.notify()
+
+    def mark_ready(self, conn: Connection) -> None:
+        with self._cond:
+            conn.ready = True
+            self._cond.notify()
+        conn.settled.set()
+
+    def current(self) -> Connection | None:
+        with self._cond:
+            return self._conn
+
+    def stop(self) -> None:
+        """Unblock the sender for good (``next`` returns None)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    # ---- the sender only ------------------------------------------------------------------
+
+    def next(self) -> Outgoing | None:
+        """Block until something may be written on the current connection; None = stop.
+
+        Unblocked by a put, a connection change, readiness, or ``stop()``."""
+        with self._cond:
+            while not self._stopped:
+                conn = self._conn
+                timeout: float | None = None
+                if conn is not None and not conn.configured:
+                    conn.configured = True
+                    return Outgoing(conn, setup=True)
+                if conn is not None and conn.ready:
+                    event = self._next_control(conn)
+                    if event is not None:
+                        return Outgoing(conn, event=event)
+                    batch, timeout = self._next_batch(time.monotonic())
+                    if batch is not None:
+                        return Outgoing(conn, audio=batch[0], captured_at=batch[1])
+                self._cond.wait(timeout)
+            return None
+
+    def audio_went_out(self, conn: Connection) -> None:
+        """Audio was written on ``conn``: events held for it may go now (images)."""
+        with self._cond:
+            if conn.audio_sent:
+                return
+            conn.audio_sent = True
+            held = [item for item in self._held if item[0] == conn.generation]
+            self._held = []
+            self._control.extendleft(reversed(held))
+            self._cond.notify()
+
+    def _next_control(self, conn: Connection) -> Event | None:
+        while self._control:
+            generation, event, after_audio = self._control.popleft()
+            if generation != conn.generation:
+                continue  # meant for a socket that is gone
+            if after_audio and not conn.audio_sent:
+                self._held.append((generation, event, after_audio))
+                continue
+            return event
+        return None
+
+    def _next_batch(self, now: float) -> tuple[tuple[bytes, float] | None, float | None]:
+        """(batch, None) when one is due; else (None, seconds until it is, or None)."""
+        if not self._audio:
+            return None, None
+        queued = sum(len(block) for _, block in self._audio)
+        first_at = self._audio[0][0]
+        due_at = first_at + (BATCH_MIN_MS - BLOCK_MS) / 1000.0
+        if queued < BATCH_MIN_MS * _BYTES_PER_MS and now < due_at:
+            return None, due_at - now
+        parts: list[bytes] = []
+        size, captured_at = 0, first_at
+        while self._audio and size < BATCH_MAX_MS * _BYTES_PER_MS:
+            captured_at, block = self._audio.popleft()
+            parts.append(block)
+            size += len(block)
+        return (b"".join(parts), captured_at), None
