@@ -91,7 +91,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
                         connect=lambda: WebSocketTransport(
                             endpoint, key, region=settings.region,
-                            key_env="" if options.local else settings.api_key_env))
+                            key_env="" if options.local else settings.api_key_env,
+                            connect_timeout_s=settings.connect_timeout_s,
+                            allow_insecure=settings.allow_insecure))
         mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))

@@ -273,3 +273,20 @@ def test_ctrl_c_ends_cleanly_with_130(question, tmp_path):
     assert b"Traceback" not in err and b"interrupted" in err
     assert f"transcript: {transcript}".encode() in out and reply.exists()
     assert [t["role"] for t in read_transcript(transcript)][0] == "user"
+
+
+def test_talk_refuses_plain_ws_to_a_remote_host_unless_allowed(question, tmp_path, monkeypatch):
+    """The transport settings reach the socket: a region whose url is ws:// on a remote host
+    stops before any connection, naming the flag; --allow-insecure lets it try (and the
+    connect deadline from --connect-timeout bounds that try)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[regions.intl]\nurl = "ws://omnichat-test.invalid/api-ws/v1/realtime"\n')
+    monkeypatch.setenv("OMNICHAT_CONFIG", str(config))
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
+    args = ["talk", "--input", str(question), "--output", str(tmp_path / "r.wav"),
+            "--transcript", str(tmp_path / "t.jsonl")]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "--allow-insecure" in refused.output
+    tried = CliRunner().invoke(app, [*args, "--allow-insecure", "--connect-timeout", "2"])
+    assert tried.exit_code == 4, tried.output  # the name does not resolve: a connect error
+    assert "--allow-insecure" not in tried.output and SECRET not in tried.output
