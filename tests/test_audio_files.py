@@ -63,7 +63,8 @@ def test_wav_microphone_runs_stages_and_a_none_drops_the_block(question_wav):
         seen.append(block.size)
         return None if len(seen) % 2 else -block
 
-    with WavMicrophone(path, blocks.put_nowait, pace=0, lead_silence_s=0, stages=[every_other]) as mic:
+    with WavMicrophone(path, blocks.put_nowait, pace=0, lead_silence_s=0,
+                       stages=[every_other]) as mic:
         assert mic.file_done.wait(5.0)
     assert set(seen) == {320}
     sent = collect(blocks)
