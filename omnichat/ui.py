@@ -4,7 +4,9 @@ Both views consume the engine's updates on the main thread only (the only thread
 touches the console). ``ViewState`` is the pure model; ``render_live`` turns it into Rich
 renderables (testable into a ``StringIO`` console); ``LiveView`` redraws it in place with
 ``Live(auto_refresh=False)`` — no refresh thread — and ``PlainView`` prints one line per
-finished turn, without any control sequence. All server text goes through ``clean_text``.
+finished turn, without any control sequence. All server text goes through ``clean_text``
+(escape sequences, control and bidi characters removed); notices, which quote server error
+text, are also cut to a readable length with ``excerpt``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.text import Text
 
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
-from omnichat.sanitize import clean_text
+from omnichat.sanitize import clean_text, excerpt
 
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
@@ -88,7 +90,7 @@ class ViewState:
         elif isinstance(update, up.TurnFinished):
             self._finish(update.turn)
         elif isinstance(update, up.Notice):
-            self.notices.append(_clean(update.text))
+            self.notices.append(excerpt(update.text))
 
     def _finish(self, turn: Turn) -> None:
         if turn.role == "user":
@@ -209,7 +211,7 @@ class PlainView:
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
         elif isinstance(update, up.Notice):
-            self._say(f"warning: {_clean(update.text)}")
+            self._say(f"warning: {excerpt(update.text)}")
         elif isinstance(update, up.TurnFinished):
             self._say(self._turn_line(update.turn))
 
@@ -237,7 +239,8 @@ class PlainView:
         pass
 
 
-def make_view(console: Console | None = None, stream: IO[str] | None = None):
+def make_view(console: Console | None = None,
+              stream: IO[str] | None = None) -> LiveView | PlainView:
     """LiveView when stdout is a terminal, PlainView otherwise."""
     stream = stream if stream is not None else sys.stdout
     if console is None and stream.isatty():

@@ -157,7 +157,7 @@ def test_kill_9_after_the_first_turn_leaves_a_complete_transcript(question_16k, 
     transcript = tmp_path / "t.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "omnichat", "talk", "--local", "--text-only",
-         "--input", str(question_16k), "--transcript", str(transcript)],
+         "--input", str(question_16k), "--transcript", str(transcript), "--input-pace", "4"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         read_until(proc, "qwen: ", 60)  # the first exchange is over
