@@ -13,7 +13,10 @@ The writer lives in ``wav_writer``.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,24 +63,45 @@ def wav_bytes_mono(data: bytes, rate_hz: int) -> np.ndarray:
 def read_wav_stream(handle: BinaryIO, rate_hz: int) -> np.ndarray:
     """Read a WAV from ``handle`` (a file or a pipe) as int16 mono at ``rate_hz``."""
     fmt, data_size = _header(handle)
-    resampler = StreamResampler(fmt.rate, rate_hz)
     budget = fmt.block_align * MAX_DURATION_S * fmt.rate
-    parts, frames = [], 0
-    left = data_size
-    while left > 0:
-        raw = handle.read(min(left, _CHUNK_FRAMES * fmt.block_align))
-        if not raw:
-            break  # a streamed size past the end of the data
-        left -= len(raw)
-        frames += len(raw) // fmt.block_align
-        if frames * fmt.block_align > budget:
-            raise WavError(f"longer than {MAX_DURATION_S // 60} minutes")
-        raw = raw[: len(raw) - len(raw) % fmt.block_align]  # a torn last frame is dropped
-        parts.append(resampler.process(fmt.to_mono(raw)))
-    if frames == 0:
+    known = _bytes_left(handle)
+    if known is not None and min(data_size, known) > budget:  # known length: refused unread
+        raise WavError(f"longer than {MAX_DURATION_S // 60} minutes")
+    resampler = StreamResampler(fmt.rate, rate_hz)
+    parts = [resampler.process(fmt.to_mono(raw)) for raw in _frames(handle, fmt, data_size, budget)]
+    if not parts:
         raise WavError("it holds no samples (an empty recording?)")
     parts.append(resampler.process(np.zeros(0, np.int16), last=True))
     return np.concatenate(parts)
+
+
+def _frames(handle: BinaryIO, fmt: _Format, data_size: int, budget: int) -> Iterator[bytes]:
+    """The sample data in chunks of whole frames, up to ``budget`` bytes (then WavError)."""
+    pending, left, taken = b"", data_size, 0
+    while left > 0:
+        got = handle.read(min(left, _CHUNK_FRAMES * fmt.block_align))
+        if not got:
+            return  # a streamed size past the end of the data; a torn last frame is dropped
+        left -= len(got)
+        raw = pending + got
+        whole = len(raw) - len(raw) % fmt.block_align
+        raw, pending = raw[:whole], raw[whole:]
+        taken += whole
+        if taken > budget:
+            raise WavError(f"longer than {MAX_DURATION_S // 60} minutes")
+        if raw:
+            yield raw
+
+
+def _bytes_left(handle: BinaryIO) -> int | None:
+    """What is left of a regular file after the header; None for a pipe (unknown)."""
+    try:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - handle.tell())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return None
 
 
 class _Format:
