@@ -134,23 +134,23 @@ def test_a_failed_write_is_reported_once_and_leaves_no_half_line(tmp_path, monke
     assert [t["text"] for t in read_transcript(path)] == ["kept"]
 
 
-def test_disk_full_through_the_real_entry_point_is_one_line(question_16k, tmp_path):
-    """A file-size limit makes the first line fail, as a full disk would."""
+def test_disk_full_mid_conversation_is_one_line_and_no_traceback(question_16k, tmp_path):
+    """A file-size limit makes the first line fail as a full disk would (EFBIG, not ENOSPC)."""
     transcript = tmp_path / "t.jsonl"
-
-    def limit_file_size():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (40, 40))
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "omnichat", "talk", "--local", "--text-only",
-         "--input", str(question_16k), "--transcript", str(transcript),
-         "--input-pace", "8", "--emulator-speed", "fast"],
-        capture_output=True, text=True, timeout=60, preexec_fn=limit_file_size)
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"omnichat: error: cannot write the "
-                                                   f"transcript {transcript}: File too large")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40, hard))  # Python ignores SIGXFSZ
+    try:
+        result = CliRunner().invoke(app, [
+            "talk", "--local", "--text-only", "--input", str(question_16k),
+            "--transcript", str(transcript), "--input-pace", "8", "--emulator-speed", "fast"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if "error" in line]
+    assert errors == [f"omnichat: error: cannot write the transcript {transcript}: File too "
+                      "large; the turns before this one are in the file"], result.output
+    assert "Traceback" not in result.output
 
 
 def test_kill_9_after_the_first_turn_leaves_a_complete_transcript(question_16k, tmp_path):
