@@ -7,12 +7,15 @@ the reply that was cut, the transcript gets that turn, the ``--output`` WAV is f
 Later signals are only recorded, so that clean-up is not cut short itself (``kill -9`` is
 still there for an impatient supervisor). The exit code is 128 + the signal number (143 for
 SIGTERM, 129 for SIGHUP), as shells report a process killed by it. A SIGHUP that was
-ignored when omnichat started (``nohup``) stays ignored.
+ignored when omnichat started (``nohup``) stays ignored; a handled one also points the
+standard streams that were the (now gone) terminal at /dev/null.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import threading
 from types import FrameType
 
@@ -43,8 +46,36 @@ def install() -> None:
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
+    if signum == signal.SIGHUP:
+        _detach_terminal()
     if len(_received) == 1:
         raise Terminated(signum)
+
+
+def _detach_terminal() -> None:
+    """After a hang-up the terminal is gone and writing to it fails (EIO): point the standard
+    streams that were a terminal at /dev/null, so the clean-up cannot fail on a print."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    for fd in (0, 1, 2):
+        try:  # isatty() is False on a terminal that hung up: any character device will do
+            if stat.S_ISCHR(os.fstat(fd).st_mode):
+                os.dup2(null, fd)
+        except OSError:
+            pass
+    os.close(null)
+
+
+def hang_up() -> Terminated:
+    """The terminal went away (a write gave EIO before SIGHUP arrived): end as for SIGHUP.
+
+    Returns the exception to raise; the SIGHUP that follows is then only recorded.
+    """
+    _received.append(signal.SIGHUP)
+    _detach_terminal()
+    return Terminated(signal.SIGHUP)
 
 
 def received() -> int | None:

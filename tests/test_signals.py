@@ -88,3 +88,41 @@ def test_a_sighup_ignored_at_start_stays_ignored(monkeypatch):
     monkeypatch.setattr(signals.signal, "signal", lambda s, h: installed.setdefault(s, h))
     signals.install()
     assert list(installed) == [signal.SIGTERM]
+
+
+def test_a_terminal_that_hangs_up_ends_like_sighup(question, tmp_path):
+    """The live view on a pseudo-terminal; closing its master side is a real hang-up (writes
+    fail with EIO, then SIGHUP comes): exit 129 and the transcript keeps the cut reply."""
+    import os
+    import pty
+    import select
+
+    transcript = tmp_path / "t.jsonl"
+    pid, master = pty.fork()
+    if pid == 0:  # the child: straight into omnichat, on the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "omnichat", "talk", "--local",
+                                  "--text-only", "--input", str(question),
+                                  "--transcript", str(transcript), "--input-pace", "4"])
+    pidfd = os.pidfd_open(pid)
+    status = None
+    try:
+        seen, deadline = b"", time.monotonic() + 30
+        while b"qwen" not in seen:  # the reply has started on screen
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([master], [], [], left)[0], seen[-500:]
+            seen += os.read(master, 65536)
+        os.close(master)  # hang up
+        master = -1
+        assert select.select([pidfd], [], [], 20)[0], "omnichat did not end after the hang-up"
+        status = os.waitpid(pid, 0)[1]
+    finally:
+        os.close(pidfd)
+        if master >= 0:
+            os.close(master)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    turns = read_transcript(transcript)
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[1]["interrupted"] is True
