@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 
+import pytest
 from rich.console import Console
 
 from omnichat.engine import updates as up
@@ -144,3 +146,22 @@ def test_a_huge_server_error_is_cut_to_a_readable_line():
     (line,) = out.getvalue().splitlines()
     assert len(line) < 400 and line.endswith("… (5000014 characters in all)")
     assert "… (5000014 characters in all)" in _render(view.state)
+
+
+def test_a_terminal_write_failing_with_eio_ends_the_session_as_a_hang_up(monkeypatch):
+    import errno
+
+    from omnichat import signals
+
+    monkeypatch.setattr(signals, "_received", [])
+    monkeypatch.setattr(signals, "_detach_terminal", lambda: None)  # keep pytest's terminal
+
+    class HungUp(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+    view = PlainView(HungUp())
+    with pytest.raises(signals.Terminated) as info:
+        view.apply(up.StatusChanged(up.LISTENING))
+    assert info.value.exit_code == 129 and signals.exit_code(130) == 129
+    signals._on_signal(signal.SIGHUP, None)  # the real SIGHUP, arriving next: not raised again
