@@ -60,9 +60,10 @@ class Speaker:
         if rate != SPEAKER_RATE_HZ:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
+        min_blocks = 2 if rate == SPEAKER_RATE_HZ else 4
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
                                latency=stream_latency_s(sd, index, "output", blocksize / rate,
-                                                        min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
+                                                        min_blocks=min_blocks),
                                blocksize=blocksize, device=index, callback=callback)
 
     def _setup_resampling(self, rate: int):
