@@ -1,14 +1,18 @@
 """What the user sees: a Rich live view on a terminal, plain timestamped lines otherwise.
 
 Both views consume the engine's updates on the main thread only (the only thread that
-touches the console). ``ViewState`` is the pure model; ``render_live`` turns it into Rich
+touches the console). A terminal that hangs up (EIO) ends the session as SIGHUP does.
+``ViewState`` is the pure model; ``render_live`` turns it into Rich
 renderables (testable into a ``StringIO`` console); ``LiveView`` redraws it in place with
 ``Live(auto_refresh=False)`` — no refresh thread — and ``PlainView`` prints one line per
-finished turn, without any control sequence. All server text goes through ``clean_text``.
+finished turn, without any control sequence. All server text goes through ``clean_text``
+(escape sequences, control and bidi characters removed); notices, which quote server error
+text, are also cut to a readable length with ``excerpt``.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +22,10 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from omnichat import signals
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
-from omnichat.sanitize import clean_text
+from omnichat.sanitize import clean_text, excerpt
 
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
@@ -88,7 +93,7 @@ class ViewState:
         elif isinstance(update, up.TurnFinished):
             self._finish(update.turn)
         elif isinstance(update, up.Notice):
-            self.notices.append(_clean(update.text))
+            self.notices.append(excerpt(update.text))
 
     def _finish(self, turn: Turn) -> None:
         if turn.role == "user":
@@ -184,10 +189,21 @@ class LiveView:
     def refresh(self, mic_dbfs: float | None = None) -> None:
         self.state.mic_dbfs = mic_dbfs
         height = max(5, self.console.size.height - 6)
-        self._live.update(render_live(self.state, max_lines=height), refresh=True)
+        try:
+            self._live.update(render_live(self.state, max_lines=height), refresh=True)
+        except OSError as exc:
+            raise _write_failed(exc) from None
 
     def close(self) -> None:
-        self._live.stop()
+        try:
+            self._live.stop()
+        except OSError as exc:
+            raise _write_failed(exc) from None
+
+
+def _write_failed(exc: OSError) -> BaseException:
+    """EIO from the terminal means it hung up (often just before SIGHUP): end as for SIGHUP."""
+    return signals.hang_up() if exc.errno == errno.EIO else exc
 
 
 class PlainView:
@@ -199,8 +215,11 @@ class PlainView:
 
     def _say(self, text: str) -> None:
         stamp = datetime.now().strftime("%H:%M:%S")
-        self.stream.write(f"[{stamp}] {text}\n")
-        self.stream.flush()
+        try:
+            self.stream.write(f"[{stamp}] {text}\n")
+            self.stream.flush()
+        except OSError as exc:
+            raise _write_failed(exc) from None
 
     def apply(self, update: up.Update) -> None:
         self.state.apply(update)
@@ -209,7 +228,7 @@ class PlainView:
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
         elif isinstance(update, up.Notice):
-            self._say(f"warning: {_clean(update.text)}")
+            self._say(f"warning: {excerpt(update.text)}")
         elif isinstance(update, up.TurnFinished):
             self._say(self._turn_line(update.turn))
 
@@ -237,7 +256,8 @@ class PlainView:
         pass
 
 
-def make_view(console: Console | None = None, stream: IO[str] | None = None):
+def make_view(console: Console | None = None,
+              stream: IO[str] | None = None) -> LiveView | PlainView:
     """LiveView when stdout is a terminal, PlainView otherwise."""
     stream = stream if stream is not None else sys.stdout
     if console is None and stream.isatty():

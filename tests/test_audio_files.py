@@ -63,7 +63,8 @@ def test_wav_microphone_runs_stages_and_a_none_drops_the_block(question_wav):
         seen.append(block.size)
         return None if len(seen) % 2 else -block
 
-    with WavMicrophone(path, blocks.put_nowait, pace=0, lead_silence_s=0, stages=[every_other]) as mic:
+    with WavMicrophone(path, blocks.put_nowait, pace=0, lead_silence_s=0,
+                       stages=[every_other]) as mic:
         assert mic.file_done.wait(5.0)
     assert set(seen) == {320}
     sent = collect(blocks)
@@ -136,3 +137,32 @@ def test_resampling_speaker_callback_keeps_the_rate_and_a_flush_fades_within_a_b
     assert head[0] > 6000 and (np.diff(head) <= 40).all()  # a fade, no step up
     assert not np.concatenate(after[1:]).any()  # then true silence (no dither)
     assert buf.wait_drained(0)
+
+
+def test_file_speaker_disk_full_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):
+    import errno
+
+    from omnichat.audio import wav_writer
+    from omnichat.errors import OmnichatError
+
+    buf = PlaybackBuffer()
+    out = tmp_path / "reply.wav"
+    speaker = FileSpeaker(buf, out, pace=0)
+    speaker.start()  # the header fits
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wav_writer.os, "write", full)
+    buf.write(np.ones(2400, dtype=np.int16).tobytes())
+    with pytest.raises(OmnichatError, match=r"cannot write WAV '.*reply.wav': No space left"):
+        speaker.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_wav_without_samples_is_refused_before_the_session(tmp_path):
+    empty = tmp_path / "empty.wav"
+    with WavWriter(empty, MIC_RATE_HZ):
+        pass
+    with pytest.raises(UsageError, match="holds no samples"):
+        WavMicrophone(empty, lambda b: None)

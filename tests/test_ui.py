@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 
+import pytest
 from rich.console import Console
 
 from omnichat.engine import updates as up
@@ -116,3 +118,50 @@ def test_the_last_frame_after_the_session_closed_has_no_stale_hint():
     state.apply(up.StatusChanged(up.CLOSED))
     text = _render(state)
     assert "closed" in text and "Ctrl+C" not in text and "Once upon" in text
+
+
+BIDI = "user\u202etxt.exe\u2066isolated\u2069 \u200emarks\u200f \u061calm"
+
+
+def test_bidi_controls_from_the_server_reach_neither_view():
+    state = ViewState()
+    state.apply(up.TurnFinished(Turn("user", BIDI)))
+    state.apply(up.TurnFinished(Turn("assistant", BIDI, response_id="r1")))
+    state.apply(up.Notice(f"server error: {BIDI}"))
+    live = _render(state)
+    out = io.StringIO()
+    view = PlainView(out)
+    view.apply(up.TurnFinished(Turn("assistant", BIDI, response_id="r1")))
+    view.apply(up.Notice(f"server error: {BIDI}"))
+    for text in (live, out.getvalue()):
+        assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", text)
+        assert "usertxt.exeisolated marks alm" in text
+
+
+def test_a_huge_server_error_is_cut_to_a_readable_line():
+    huge = "E" * 5_000_000
+    out = io.StringIO()
+    view = PlainView(out)
+    view.apply(up.Notice(f"server error: {huge}"))
+    (line,) = out.getvalue().splitlines()
+    assert len(line) < 400 and line.endswith("… (5000014 characters in all)")
+    assert "… (5000014 characters in all)" in _render(view.state)
+
+
+def test_a_terminal_write_failing_with_eio_ends_the_session_as_a_hang_up(monkeypatch):
+    import errno
+
+    from omnichat import signals
+
+    monkeypatch.setattr(signals, "_received", [])
+    monkeypatch.setattr(signals, "_detach_terminal", lambda: None)  # keep pytest's terminal
+
+    class HungUp(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+    view = PlainView(HungUp())
+    with pytest.raises(signals.Terminated) as info:
+        view.apply(up.StatusChanged(up.LISTENING))
+    assert info.value.exit_code == 129 and signals.exit_code(130) == 129
+    signals._on_signal(signal.SIGHUP, None)  # the real SIGHUP, arriving next: not raised again

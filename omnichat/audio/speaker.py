@@ -62,10 +62,10 @@ class Speaker:
         if rate != SPEAKER_RATE_HZ:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
+        min_blocks = 2 if rate == SPEAKER_RATE_HZ else 4
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
-                               latency=stream_latency_s(
-                                   sd, index, "output", blocksize / rate,
-                                   min_blocks=2 if rate == SPEAKER_RATE_HZ else 4),
+                               latency=stream_latency_s(sd, index, "output", blocksize / rate,
+                                                        min_blocks=min_blocks),
                                blocksize=blocksize, device=index, callback=callback)
 
     def _setup_resampling(self, rate: int) -> Callable[..., None]:
@@ -192,11 +192,12 @@ class FileSpeaker:
         self.latency_s = 0.0
 
     def start(self) -> None:
-        self._writer = WavWriter(self.path, self.buffer.rate_hz)
-        self._thread = threading.Thread(target=self._play_loop, name="omnichat-file-speaker")
+        self._writer = WavWriter(self.path, self.buffer.rate_hz)  # UsageError on a bad path
+        self._thread = threading.Thread(target=self._play_loop, args=(self._writer,),
+                                        name="omnichat-file-speaker")
         self._thread.start()
 
-    def _play_loop(self) -> None:
+    def _play_loop(self, writer: WavWriter) -> None:
         block = np.zeros(self.buffer.rate_hz * self.block_ms // 1000, dtype=np.int16)
         period_s = self.block_ms / 1000.0 / self.pace if self.pace > 0 else 0.0
         t0, blocks = time.monotonic(), 0
@@ -209,28 +210,33 @@ class FileSpeaker:
                 elif not self.buffer.wait_for_data(0.05):
                     continue
                 self.buffer.read_into(block)
-                self._writer.write(block if period_s else block[: self.buffer.last_read_filled])
+                writer.write(block if period_s else block[: self.buffer.last_read_filled])
         except BaseException as exc:  # kept and re-raised by close() in the caller's thread
             self._error = exc
 
     def close(self) -> None:
-        """Stop the thread, join it and rename the WAV into place; idempotent."""
+        """Stop the thread, join it and finish the WAV (also on Ctrl+C/SIGTERM); idempotent.
+
+        A write that failed (a full disk) removes the unfinished file and is raised here as
+        the one-line ``OmnichatError`` the writer made of it.
+        """
         thread, self._thread = self._thread, None
-        if thread is None:
+        writer = self._writer
+        if thread is None or writer is None:
             return
         self._stop.set()
         thread.join(timeout=5.0)
         if thread.is_alive():  # pragma: no cover - a bug, reported rather than hidden
-            self._writer.abort()
+            writer.abort()
             raise RuntimeError("omnichat-file-speaker did not stop within 5 s")
         if self._error is not None:
-            self._writer.abort()
+            writer.abort()
             raise self._error
-        self._writer.close()
+        writer.close()
 
     def __enter__(self) -> FileSpeaker:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
