@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - Typer on the public click
     from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment]
     from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
-from omnichat import __version__
+from omnichat import __version__, signals
 from omnichat.cli_settings import setting_flags, settings_from_flags
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
@@ -107,8 +107,9 @@ class _OmnichatGroup(TyperGroup):
         except OmnichatError as exc:
             line = f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}"
             raise _fail(exc, line, int(exc.exit_code)) from None
-        except KeyboardInterrupt as exc:
-            raise _fail(exc, "omnichat: interrupted", int(ExitCode.INTERRUPTED)) from None
+        except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM/SIGHUP (signals.Terminated)
+            reason = str(exc) if isinstance(exc, signals.Terminated) else "interrupted"
+            raise _fail(exc, f"omnichat: {reason}", int(ExitCode.INTERRUPTED)) from None
 
 
 # Plain click help (rich_markup_mode=None): flags show as flags, not as "--local <bool>", and

@@ -61,6 +61,7 @@ def test_a_signal_mid_reply_ends_like_ctrl_c(question, tmp_path, signum, code):
             proc.communicate()
     assert proc.returncode == code, err
     assert b"Traceback" not in err and len(err.decode().strip().splitlines()) == 1, err
+    assert f"terminated ({signal.Signals(signum).name})".encode() in err  # says which signal
     assert f"transcript: {transcript}".encode() in out
     turns = read_transcript(transcript)
     assert [t["role"] for t in turns] == ["user", "assistant"]

@@ -43,7 +43,7 @@ from omnichat.errors import ServiceError
 from omnichat.protocol import client as cev
 from omnichat.protocol import server as sev
 from omnichat.protocol.events import Event
-from omnichat.sanitize import clean_text
+from omnichat.sanitize import clean_text, excerpt
 
 AWAIT_RESPONSE_S = 10.0  # the user stopped speaking and no response.created came: say so
 # A reply is streaming (response.created, no response.done) and the server has sent nothing
@@ -272,9 +272,10 @@ class ConversationState:
         elif error.code in _LIMIT_CODES or "maximum duration" in lower:
             self._closing(act.CloseReason.SESSION_LIMIT, message)
         elif not self._ready:
-            self._emit(act.Fail(ServiceError(f"the service rejected the session: {message}")))
+            self._emit(act.Fail(ServiceError(
+                f"the service rejected the session: {excerpt(message)}")))
         else:
-            self._view(up.Notice(f"server error: {message}"))
+            self._view(up.Notice(f"server error: {excerpt(message)}"))
 
     def _closing(self, reason: act.CloseReason, message: str) -> None:
         self._emit(act.ServiceClosing(reason, message))
