@@ -101,7 +101,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
-        stack.callback(_final_report, engine, playback, view)
+        stack.callback(_final_report, engine, playback, view, mic)
         stack.enter_context(engine)
         stack.enter_context(mic)
         _run(engine, mic, view, settings, options)
@@ -109,18 +109,39 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                       engine.last_latency_ms)
 
 
-def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View) -> None:
-    """Show the updates left after the engine closed, and the counters the audio callbacks
-    kept (they never print themselves)."""
+def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
+                  mic: Microphone | WavMicrophone) -> None:
+    """Show the updates left after the engine closed, the counters the audio callbacks kept
+    (they never print themselves), and why nothing was heard if nothing was."""
     for update in engine.poll(0):
         view.apply(update)
     if engine.mic_drops:
-        view.apply(up.Notice(f"{engine.mic_drops} microphone blocks were dropped "
+        view.apply(up.Notice(f"{_times(engine.mic_drops, 'microphone block')} dropped "
                              "(the connection could not keep up)"))
     if playback is not None and playback.underruns:
-        view.apply(up.Notice(f"the speaker ran dry {playback.underruns} times mid-reply "
-                             "(reply audio arrived slower than it played)"))
+        view.apply(up.Notice(f"the speaker ran dry {_times(playback.underruns, 'time')} "
+                             "mid-reply (reply audio arrived slower than it played)"))
+    hint = _never_heard_hint(engine, mic)
+    if hint:
+        view.apply(up.Notice(hint))
     view.refresh(None)
+
+
+def _times(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _never_heard_hint(engine: Engine, mic: Microphone | WavMicrophone) -> str | None:
+    """A session that sent audio but in which the service never heard the user speak."""
+    if engine.failed or mic.stats["blocks_sent"] < 50:  # under a second: nothing to judge
+        return None
+    if any(turn.role == "user" for turn in engine.conversation.history()):
+        return None
+    peak = mic.peak_dbfs
+    level = "silent" if peak <= -100 else f"at most {peak:.0f} dBFS"
+    return (f"no speech was heard: the input was {level}. Check the microphone "
+            "('omnichat devices', --input-device) or speak louder; to hear quieter speech, "
+            "lower [turn_detection] threshold in the config (e.g. 0; -1 is the most sensitive)")
 
 
 def _endpoint(settings: Settings, options: TalkOptions,
@@ -198,6 +219,9 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     if options.transcript is None:
         options.transcript = session_path(settings.transcript_dir, now_utc())
     out = stream if stream is not None else sys.stdout
+    transcript = options.transcript
+    if transcript.is_file() and transcript.stat().st_size > 0:
+        out.write(f"note: appending to the existing transcript {transcript}\n")
     try:
         return talk(settings, options, stream=out)
     finally:
@@ -205,8 +229,10 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
 
 
 def _print_summary(out: IO[str], options: TalkOptions) -> None:
-    if options.transcript is not None and options.transcript.exists():
+    """Where the session's files went: only files that exist (a failed session leaves none)."""
+    if options.transcript is not None and options.transcript.is_file():
         out.write(f"transcript: {options.transcript}\n")
-    if options.output_wav is not None and options.output_wav.exists():
+    if options.output_wav is not None and options.output_wav.exists() \
+            and not options.output_wav.is_dir():
         out.write(f"reply audio: {options.output_wav}\n")
     out.flush()

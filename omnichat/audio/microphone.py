@@ -36,6 +36,7 @@ class _BlockChain:
         self._on_block = on_block
         self._stages = tuple(stages)
         self.level_dbfs = SILENCE_DBFS
+        self.peak_dbfs = SILENCE_DBFS  # the loudest block so far: "it never hears me" hints
         self.blocks_sent = 0
         self.blocks_dropped_by_stages = 0
         # PortAudio's inputBufferAdcTime of the block being delivered (its stream clock),
@@ -45,6 +46,8 @@ class _BlockChain:
     def deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
         self.block_adc_time = adc_time
         self.level_dbfs = rms_dbfs(block)
+        if self.level_dbfs > self.peak_dbfs:
+            self.peak_dbfs = self.level_dbfs
         for stage in self._stages:
             staged = stage(block)
             if staged is None:
@@ -124,6 +127,10 @@ class Microphone:
     @property
     def level_dbfs(self) -> float:
         return self._chain.level_dbfs
+
+    @property
+    def peak_dbfs(self) -> float:
+        return self._chain.peak_dbfs
 
     @property
     def block_adc_time(self) -> float | None:
@@ -231,6 +238,10 @@ class WavMicrophone:
     @property
     def level_dbfs(self) -> float:
         return self._chain.level_dbfs
+
+    @property
+    def peak_dbfs(self) -> float:
+        return self._chain.peak_dbfs
 
     @property
     def stats(self) -> dict[str, int]:

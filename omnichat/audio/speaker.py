@@ -214,11 +214,12 @@ class FileSpeaker:
         except BaseException as exc:  # kept and re-raised by close() in the caller's thread
             self._error = exc
 
-    def close(self) -> None:
+    def close(self, *, keep_silent: bool = True) -> None:
         """Stop the thread, join it and finish the WAV (also on Ctrl+C/SIGTERM); idempotent.
 
         A write that failed (a full disk) removes the unfinished file and is raised here as
-        the one-line ``OmnichatError`` the writer made of it.
+        the one-line ``OmnichatError`` the writer made of it. ``keep_silent=False`` removes a
+        file that never got any reply audio (a session that failed before it began).
         """
         thread, self._thread = self._thread, None
         writer = self._writer
@@ -232,11 +233,16 @@ class FileSpeaker:
         if self._error is not None:
             writer.abort()
             raise self._error
+        if not keep_silent and self.buffer.played_samples == 0:
+            writer.abort()  # no stub WAV behind a session that failed before any reply
+            return
         writer.close()
 
     def __enter__(self) -> FileSpeaker:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        failed = exc_type is not None and not (isinstance(exc_type, type)
+                                               and issubclass(exc_type, KeyboardInterrupt))
+        self.close(keep_silent=not failed)
