@@ -66,14 +66,14 @@ def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script
                         send_timeout_s=check_seconds("--send-timeout", send_timeout_s))
     for spec in faults:
         emulator.faults.apply_spec(spec)
-    try:
-        emulator.start()
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    print(f"omnichat emulator listening on {emulator.url}?model=MODEL "
-          f"({'key required' if api_key else 'no key'}; Ctrl+C stops)", file=sys.stderr,
-          flush=True)
-    try:
+    try:  # from here on, Ctrl+C at any moment still closes every server thread
+        try:
+            emulator.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        print(f"omnichat emulator listening on {emulator.url}?model=MODEL "
+              f"({'key required' if api_key else 'no key'}; Ctrl+C stops)", file=sys.stderr,
+              flush=True)
         emulator.serve_forever()
     finally:
         emulator.close()

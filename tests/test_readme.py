@@ -1,0 +1,230 @@
+"""Every command the README shows is run here, as written, and its exit code checked.
+
+Commands are taken from the README's ``sh`` code blocks and from the first column of its
+"Commands" table. Each one must have a runner below, so a command added to the README without
+a test fails this file. The commands run against the project's own emulator: ``--local`` ones
+as they are, and ones meant for the real service with a config file whose region URLs point
+at an emulator on 127.0.0.1 and a made-up key. Sessions that use the microphone run on the
+virtual sound card and are ended with Ctrl+C (SIGINT) once they are listening, as a user ends
+them. The README's TOML example must be a valid config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from subprocess_support import read_until
+from test_engine_support import write_wav
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+KEY = "sk-readme-test-key-0123456789"
+FAST = ["--input-pace", "8", "--emulator-speed", "fast", "--output-pace", "8"]
+
+
+def readme_commands() -> list[str]:
+    """Shell lines of the ``sh`` blocks (comments dropped) and the Commands table's commands."""
+    commands: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    for row in re.findall(r"^\| ([^|]+) \|", table, re.M):
+        cells = re.findall(r"`([^`]+)`", row)  # `omnichat config init` / `show` / `path`
+        if cells and cells[0].startswith("omnichat"):
+            commands.append(cells[0])
+            prefix = cells[0].rsplit(" ", 1)[0]
+            commands.extend(f"{prefix} {word}" for word in cells[1:])
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    commands.extend(re.findall(r"`(omnichat [^`]+)`", prose))
+    return list(dict.fromkeys(commands))
+
+
+def readme_toml() -> str:
+    return re.findall(r"```toml\n(.*?)```", README, re.S)[0]
+
+
+# ---- how each command is run -------------------------------------------------------------
+
+
+class Context:
+    """Paths and environment for one command: an isolated home, a config pointing the
+    regions at a local emulator, the virtual sound card's devices."""
+
+    def __init__(self, tmp_path: Path, emulator_url: str):
+        self.tmp = tmp_path
+        self.config = tmp_path / "config.toml"
+        self.config.write_text(f'[regions.intl]\nurl = "{emulator_url}"\n'
+                               f'[regions.cn]\nurl = "{emulator_url}"\n')
+        self.env = {**os.environ, "OMNICHAT_CONFIG": str(self.config),
+                    "DASHSCOPE_API_KEY": KEY, "SHELL": "/bin/bash"}
+
+    def popen(self, args: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "omnichat", *args], cwd=self.tmp,
+                                env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def run(self, args: list[str], timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "omnichat", *args], cwd=self.tmp,
+                              env=self.env, capture_output=True, text=True, timeout=timeout_s)
+
+
+def _args(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "omnichat"
+    return words[1:]
+
+
+def _until_listening_then_ctrl_c(ctx: Context, command: str, ready: str = "listening") -> None:
+    proc = ctx.popen(_args(command))
+    try:
+        read_until(proc, ready, 30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and KEY not in out + err
+
+
+def _exits_zero(ctx: Context, command: str) -> subprocess.CompletedProcess[str]:
+    result = ctx.run(_args(command))
+    assert result.returncode == 0, result.stderr
+    assert KEY not in result.stdout + result.stderr
+    return result
+
+
+def _files_session(ctx: Context, command: str) -> None:
+    """``--input q.wav --output a.wav``: the files named in the README, in a scratch dir."""
+    write_wav(ctx.tmp / "q.wav", ctx.question)  # type: ignore[attr-defined]
+    result = ctx.run([*_args(command), "--transcript", "t.jsonl", *FAST])
+    assert result.returncode == 0, result.stderr
+    assert (ctx.tmp / "a.wav").stat().st_size > 44 and "qwen:" in result.stdout
+
+
+def _make_target(ctx: Context, command: str) -> None:
+    """``make demo`` / ``make test`` exist and do what the README says (a dry run: the suite
+    cannot run itself, and the demo's own session is the next runner's)."""
+    dry = subprocess.run(["make", "-n", command.split()[1]], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30)
+    assert dry.returncode == 0, dry.stderr
+    expected = "omnichat talk --local --input" if "demo" in command else "pytest"
+    assert expected in dry.stdout
+    if "demo" in command:
+        _demo_session(ctx, command)
+
+
+def _demo_session(ctx: Context, command: str) -> None:
+    """What ``make demo`` runs, at test speed: the sample question to the emulator."""
+    sample = ROOT / "omnichat" / "data" / "sample-question.wav"
+    result = ctx.run(["talk", "--local", "--input", str(sample), "--output", "reply.wav",
+                      "--transcript", "transcript.jsonl", *FAST])
+    assert result.returncode == 0, result.stderr
+    assert "you:" in result.stdout and "qwen:" in result.stdout
+
+
+def _installable(ctx: Context, command: str) -> None:
+    """``pip``/``pipx install .``: the project declares the ``omnichat`` entry point and a
+    build backend (installing for real needs the network, which tests never use)."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'omnichat = "omnichat.__main__:main"' in pyproject
+    assert "build-backend" in pyproject and 'requires-python = ">=3.10"' in pyproject
+
+
+def _shell_only(ctx: Context, command: str) -> None:
+    """``export``/``.``: shell lines, not commands of omnichat."""
+
+
+def _serve(ctx: Context, command: str) -> None:
+    """The emulator says where it listens (on stderr) and stops on Ctrl+C."""
+    proc = ctx.popen([*_args(command), "--port", "0"])
+    try:
+        line = proc.stderr.readline() if proc.stderr else ""
+        assert "listening on ws://127.0.0.1:" in line, line
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+
+
+def _config_init(ctx: Context, command: str) -> None:
+    """A starter file where ``config path`` says, private to the user."""
+    del ctx.env["OMNICHAT_CONFIG"]
+    _exits_zero(ctx, command)
+    path = Path(_exits_zero(ctx, "omnichat config path").stdout.strip())
+    assert path.is_file() and path.stat().st_mode & 0o077 == 0
+
+
+def _completion(ctx: Context, command: str) -> None:
+    _exits_zero(ctx, command)
+    assert "omnichat" in (Path(ctx.env["HOME"]) / ".bashrc").read_text() \
+        or any((Path(ctx.env["HOME"]) / ".bash_completions").glob("*"))
+
+
+RUNNERS: dict[str, Callable[[Context, str], None]] = {
+    "make demo": _make_target,
+    "make test": _make_target,
+    "pipx install .": _installable,
+    "pip install .": _installable,
+    "export DASHSCOPE_API_KEY=sk-...": _shell_only,
+    "omnichat talk --local": _until_listening_then_ctrl_c,
+    "omnichat talk": _until_listening_then_ctrl_c,
+    "omnichat talk --region cn": _until_listening_then_ctrl_c,
+    "omnichat talk --input q.wav --output a.wav": _files_session,
+    "omnichat talk --text-only": _until_listening_then_ctrl_c,
+    "omnichat voices": _exits_zero,
+    "omnichat devices": _exits_zero,
+    "omnichat config init": _config_init,
+    "omnichat config show": _exits_zero,
+    "omnichat config path": _exits_zero,
+    "omnichat serve": _serve,
+    "omnichat --version": _exits_zero,
+    "omnichat --install-completion": _completion,
+}
+
+
+def test_every_readme_command_has_a_runner() -> None:
+    missing = [c for c in readme_commands() if c not in RUNNERS]
+    assert not missing, f"README commands without a test runner: {missing}"
+    assert "make demo" in readme_commands() and "make test" in readme_commands()
+
+
+@pytest.fixture
+def context(tmp_path, make_emulator, virtual_audio, speech_pcm, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    emu = make_emulator(speed="fast")
+    ctx = Context(tmp_path, emu.url)
+    ctx.env["HOME"] = str(home)
+    ctx.question = speech_pcm("What is the tallest mountain?")  # type: ignore[attr-defined]
+    return ctx
+
+
+@pytest.mark.parametrize("command", sorted(set(readme_commands())))
+def test_readme_command(command: str, context: Context) -> None:
+    RUNNERS[command](context, command)
+
+
+def test_the_readme_toml_example_is_a_valid_config(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(readme_toml())
+    result = subprocess.run([sys.executable, "-m", "omnichat", "config", "show"],
+                            env={**os.environ, "OMNICHAT_CONFIG": str(config)},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "Answer briefly." in result.stdout and "Tina" in result.stdout
