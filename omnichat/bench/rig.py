@@ -23,7 +23,7 @@ class VirtualRig:
         self.va_dir = Path(tempfile.mkdtemp(prefix="omnichat-bench-va-", dir="/tmp"))
         self.env: dict[str, str] = {}
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess:
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", str(self.script), *args], capture_output=True, text=True,
                               env={**os.environ, "VA_DIR": str(self.va_dir)}, timeout=180)
 

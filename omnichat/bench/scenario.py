@@ -21,8 +21,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omnichat.bench.clients import BENCH_KEY, KEY_ENV, ClientSpec
 from omnichat.bench.measure import Figures, Track, measure
@@ -71,7 +73,7 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
     trace_path = work_dir / f"{client.name}-trace.jsonl"
     trace_path.unlink(missing_ok=True)
     (work_dir / "reply.txt").write_text(scenario.reply + "\n", encoding="utf-8")
-    serve, url = _start_serve(trace_path, work_dir / "reply.txt", env)
+    serve, url, pump = _start_serve(trace_path, work_dir / "reply.txt", env)
     notes: list[str] = []
     follower = TraceFollower(trace_path)
     speaker = Recorder(SPEAKER_MONITOR, SPEAKER_RATE_HZ, env)
@@ -91,6 +93,7 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
         spk_samples, spk_clock = speaker.stop()
         mic_samples, mic_clock = mic.stop()
         _stop(serve, signal.SIGINT, notes, "omnichat serve")
+        pump.join(timeout=5)
         follower.poll()
         follower.close()
     if spk_clock is None:
@@ -104,15 +107,16 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
 
 
 def _start_serve(trace: Path, reply_script: Path,
-                 env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+                 env: dict[str, str]) -> tuple[subprocess.Popen[str], str, threading.Thread]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "omnichat", "serve", "--port", "0", "--speed", "realtime",
          "--trace", str(trace), "--reply-script", str(reply_script)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True, env=env)
     lines: queue.Queue[str] = queue.Queue(maxsize=100)
-    threading.Thread(target=_pump, args=(proc, lines), name="omnichat-bench-serve-err",
-                     daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(proc, lines), name="omnichat-bench-serve-err",
+                            daemon=True)
+    pump.start()
     deadline = time.monotonic() + 20.0
     while time.monotonic() < deadline:
         try:
@@ -120,13 +124,13 @@ def _start_serve(trace: Path, reply_script: Path,
         except queue.Empty:
             break
         if match := _URL.search(line):
-            return proc, match.group(1)
+            return proc, match.group(1), pump
     proc.kill()
     proc.wait(timeout=5)
     raise BenchError("omnichat serve did not report its URL within 20 s")
 
 
-def _pump(proc: subprocess.Popen, lines: queue.Queue[str]) -> None:
+def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
     """Daemon thread: reads serve's stderr until EOF (serve exits), keeps the first lines."""
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -135,7 +139,7 @@ def _pump(proc: subprocess.Popen, lines: queue.Queue[str]) -> None:
 
 
 def _start_client(client: ClientSpec, url: str, env: dict[str, str],
-                  log: Path) -> subprocess.Popen:
+                  log: Path) -> subprocess.Popen[bytes]:
     child_env = {**env, **client.env, "OMNICHAT_BENCH_URL": url, KEY_ENV: BENCH_KEY,
                  "DASHSCOPE_API_KEY": BENCH_KEY, "PYTHONUNBUFFERED": "1"}
     if client.setup and "OMNICHAT_CONFIG" in client.env:
@@ -147,7 +151,7 @@ def _start_client(client: ClientSpec, url: str, env: dict[str, str],
                                 start_new_session=True)
 
 
-def _wait(follower: TraceFollower, match, timeout_s: float, what: str,
+def _wait(follower: TraceFollower, match: Callable[[TraceEvent], bool], timeout_s: float, what: str,
           after: int = 0) -> tuple[int, TraceEvent]:
     found = follower.wait_for(match, timeout_s, after)
     if found is None:
@@ -162,7 +166,7 @@ def _play(clip: Path, env: dict[str, str]) -> None:
         raise BenchError(f"paplay {clip} failed: {done.stderr.strip()[:200]}")
 
 
-def _out(kind: str):
+def _out(kind: str) -> Callable[[TraceEvent], bool]:
     return lambda e: e.direction == "out" and e.type == kind
 
 
@@ -225,7 +229,7 @@ def speech_clip(text: str, path: Path) -> Path:
     return path
 
 
-def _stop(proc: subprocess.Popen, sig: int, notes: list[str], name: str) -> None:
+def _stop(proc: subprocess.Popen[Any], sig: int, notes: list[str], name: str) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
