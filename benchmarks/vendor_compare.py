@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barge-ins", type=int, default=4)
     parser.add_argument("--only", choices=("omnichat", "vendor-sdk", "vendor-ws"), action="append")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the work dir (traces, client logs, clips) and print its path.")
     args = parser.parse_args(argv)
     wanted = args.only or ["omnichat", "vendor-sdk", "vendor-ws"]
     missing = [] if wanted == ["omnichat"] else missing_requirements()
@@ -122,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
             clients = [omnichat_client(work), *vendor_clients()]
             results = [run_client(c, plan, work, env) for c in clients if c.name in wanted]
     except BenchError as exc:
-        print(f"vendor_compare: {exc}", file=sys.stderr)
+        print(f"vendor_compare: {exc} (work dir kept: {work})", file=sys.stderr)
         return 1
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"work dir: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -84,8 +84,7 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
         speaker.wait_live()
         mic.wait_live()
         proc = _start_client(client, url, env, log)
-        _wait(follower, lambda e: e.type == "input_audio_buffer.append",
-              scenario.connect_timeout_s, f"{client.name} sent no audio (see {log})")
+        _wait_first_audio(follower, proc, scenario.connect_timeout_s, client.name, log)
         _play_turns(scenario, follower, speaker, env, notes)
     finally:
         if proc is not None:
@@ -157,6 +156,19 @@ def _wait(follower: TraceFollower, match: Callable[[TraceEvent], bool], timeout_
     if found is None:
         raise BenchError(f"{what} within {timeout_s:g} s")
     return found
+
+
+def _wait_first_audio(follower: TraceFollower, proc: subprocess.Popen[bytes], timeout_s: float,
+                      name: str, log: Path) -> None:
+    """Wait for the client's first audio frame; fail at once if the client exits instead."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if follower.wait_for(lambda e: e.type == "input_audio_buffer.append", 0.5):
+            return
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with status {proc.returncode} before sending "
+                             f"audio (see {log})")
+    raise BenchError(f"{name} sent no audio within {timeout_s:g} s (see {log})")
 
 
 def _play(clip: Path, env: dict[str, str]) -> None:
