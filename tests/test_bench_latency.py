@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
 
 from omnichat.bench import envelope
-from omnichat.bench.clients import omnichat_client
+from omnichat.bench.clients import ClientSpec, omnichat_client
 from omnichat.bench.figures import summarize
 from omnichat.bench.recording import fit_clock
-from omnichat.bench.scenario import Scenario, run_client, speech_clip
+from omnichat.bench.scenario import BenchError, Scenario, run_client, speech_clip
 from omnichat.bench.trace import parse_line
 
 RATE = 24_000
@@ -76,3 +77,9 @@ def test_one_turn_of_omnichat_is_measured_on_the_rig(virtual_audio, tmp_path):
     assert -50 < figures["wire_to_ear"].median < 1000  # ms; the clock bound, see recording.py
     assert figures["server"].median is not None and figures["mic_to_vad"].median > 0
     assert result.speaker_clock is not None and result.speaker_clock.jitter_ms < 100
+
+
+def test_a_client_that_exits_at_once_is_reported_not_waited_for(virtual_audio, tmp_path):
+    broken = ClientSpec("broken", [sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(BenchError, match="broken exited with status 3 before sending audio"):
+        run_client(broken, Scenario(turns=[], connect_timeout_s=60.0), tmp_path)
