@@ -7,6 +7,7 @@ its stop event (real-time pacing) or the buffer's data event, and ``close()`` un
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,13 @@ from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import WavWriter
 from omnichat.errors import AudioDeviceError
 
+# 5 ms blocks: the device buffer is two blocks (10 ms), so a reply's first sample and a barge-in
+# flush reach the speaker ~15-20 ms sooner than with 10 ms blocks; measured on the virtual
+# sound card with no added silence (docs/benchmarks-latency.md).
+BLOCK_MS = 5
+# A resampled stream underran in bursts below 40 ms of device buffer (ALSA at 44.1/48 kHz).
+RESAMPLED_MIN_LATENCY_S = 0.040
+
 # After close() is asked, keep the stream running on silence this long past the device
 # latency: stopping a PortAudio stream drops the audio still in its buffers (rig pitfall P2).
 _TAIL_PAD_S = 0.1
@@ -30,7 +38,8 @@ _TAIL_PAD_S = 0.1
 class Speaker:
     """Plays a ``PlaybackBuffer`` on an output device at 24 kHz (or the device rate + soxr)."""
 
-    def __init__(self, buffer: PlaybackBuffer, device: str | int | None = None, block_ms: int = 10):
+    def __init__(self, buffer: PlaybackBuffer, device: str | int | None = None,
+                 block_ms: int = BLOCK_MS):
         self.buffer = buffer
         self._device_spec = device
         self.block_ms = block_ms
@@ -62,9 +71,10 @@ class Speaker:
         if rate != SPEAKER_RATE_HZ:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
-        min_blocks = 2 if rate == SPEAKER_RATE_HZ else 4
+        block_s = blocksize / rate
+        min_blocks = 2 if rate == SPEAKER_RATE_HZ else math.ceil(RESAMPLED_MIN_LATENCY_S / block_s)
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
-                               latency=stream_latency_s(sd, index, "output", blocksize / rate,
+                               latency=stream_latency_s(sd, index, "output", block_s,
                                                         min_blocks=min_blocks),
                                blocksize=blocksize, device=index, callback=callback)
 
