@@ -64,7 +64,8 @@ class WebRtcCanceller:
         self._apm.set_stream_delay_ms(self.stream_delay_ms)
         frame = rtc.AudioFrame(near.tobytes(), MIC_RATE_HZ, 1, FRAME_SAMPLES)
         self._apm.process_stream(frame)
-        return np.frombuffer(bytes(frame.data), dtype=np.int16).copy()
+        out: np.ndarray = np.frombuffer(bytes(frame.data), dtype=np.int16).copy()
+        return out
 
 
 def make_canceller(stream_delay_ms: int = 0) -> Canceller | None:

@@ -50,10 +50,9 @@ def resolve_mode(requested: str, *, saved: str | None = None, canceller: bool | 
         return requested
     if headset:
         return "off"
-    if saved in ("aec", "gate", "half-duplex", "off"):
-        if saved != "aec" or (canceller if canceller is not None else canceller_available()):
-            return saved
     has_aec = canceller if canceller is not None else canceller_available()
+    if saved in ("gate", "half-duplex", "off") or (saved == "aec" and has_aec):
+        return saved
     return "aec" if has_aec else "gate"
 
 

@@ -34,7 +34,7 @@ class SileroVad:
 
     def probability(self, window: np.ndarray) -> float:
         x = np.ascontiguousarray(window, dtype=np.float32) / 32768.0
-        return float(self._model.process(memoryview(x)))
+        return float(self._model.process(memoryview(x.data)))
 
 
 class WebRtcVad:
