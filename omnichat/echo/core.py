@@ -26,7 +26,8 @@ from omnichat.echo.reference import ReferenceTap
 
 FRAME_S = FRAME_SAMPLES / MIC_RATE_HZ
 AEC_LEAD_S = 0.02
-TAIL_S = 0.25  # the room keeps ringing this long after the reference (gate, half-duplex)
+TAIL_S = 0.25  # the room keeps ringing this long after the reference (gate)
+HALF_DUPLEX_HOLD_S = 0.8  # stay muted through the pauses between the model's sentences
 GATE_WINDOW_S = 0.05  # the gate's reference level covers the echo's first 50 ms
 MAX_DELAY_S = 0.4  # delays searched by the refinement
 REFINE_EVERY_FRAMES = 100  # one second
@@ -89,11 +90,12 @@ class EchoCore:
             assert self.canceller is not None
             far = self.tap.reference(played_at + AEC_LEAD_S, FRAME_SAMPLES)
             return self.canceller.process(frame, far)
-        ref_rms = self.tap.rms(played_at - TAIL_S, played_at + FRAME_S)
         if self.mode == "gate":
+            recent = self.tap.rms(played_at - TAIL_S, played_at + FRAME_S)
             level = self.tap.rms(played_at - GATE_WINDOW_S, played_at + FRAME_S)
-            return self._gate.process(frame, level, speaking=ref_rms > SPEAKING_RMS)
-        return self._half.process(frame, ref_rms)
+            return self._gate.process(frame, level, speaking=recent > SPEAKING_RMS)
+        recent = self.tap.rms(played_at - HALF_DUPLEX_HOLD_S, played_at + FRAME_S)
+        return self._half.process(frame, recent)
 
     def _remember(self, frame: np.ndarray, adc_time: float) -> None:
         """Keep the last second of raw mic; refine the delay once per second of model speech."""

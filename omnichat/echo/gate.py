@@ -34,11 +34,14 @@ class EchoGainTracker:
     def __init__(self, initial_gain: float = 1.0, window_frames: int = 500):
         self.gain = float(initial_gain)
         self._ratios: collections.deque[float] = collections.deque(maxlen=window_frames)
+        self._seen = 0
 
     def update(self, mic_rms: float, ref_rms: float) -> float:
         if ref_rms > SPEAKING_RMS:
             self._ratios.append(mic_rms / ref_rms)
-            if len(self._ratios) >= 20:  # 200 ms of evidence before trusting it
+            self._seen += 1
+            # 200 ms of evidence before trusting it; re-estimated every 100 ms (CPU)
+            if len(self._ratios) >= 20 and self._seen % 10 == 0:
                 low = float(np.percentile(np.fromiter(self._ratios, float), 90))
                 self.gain = min(max(low, MIN_GAIN), MAX_GAIN)
         return self.gain

@@ -15,6 +15,7 @@ latency and no seam: alignment comes from the timestamps alone.
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class ReferenceTap:
         self._blocks = 0  # blocks ever seen; slot = blocks % max_blocks
         self._total = 0  # samples ever seen
         self.last_stream_pos = 0
+        self._ratio = Fraction(self.rate_hz, MIC_RATE_HZ)
         # Guards the rings and counters; held for one block copy (callback side) or one
         # snapshot copy (reader side), never across a call out.
         self._lock = threading.Lock()
@@ -62,15 +64,18 @@ class ReferenceTap:
 
     def _index_at(self, dac_time: float) -> float | None:
         """Absolute (fractional) sample index that left the DAC at ``dac_time``."""
-        with self._lock:
-            count = min(self._blocks, self._starts.size)
-            order = (np.arange(self._blocks - count, self._blocks)) % self._starts.size
-            starts, dacs = self._starts[order], self._dacs[order]
-        if count == 0:
-            return None
-        k = int(np.searchsorted(dacs, dac_time, side="right")) - 1
-        k = max(k, 0)  # before the oldest block: extrapolate back from it
-        return float(starts[k] + (dac_time - dacs[k]) * self.rate_hz)
+        size = self._starts.size
+        with self._lock:  # the slot ring is two sorted runs: [head:] is older than [:head]
+            if self._blocks == 0:
+                return None
+            head = self._blocks % size if self._blocks >= size else 0
+            older, newer = self._dacs[head:self._blocks if head == 0 else size], self._dacs[:head]
+            if newer.size and newer[0] <= dac_time:
+                slot = int(np.searchsorted(newer, dac_time, side="right")) - 1
+            else:
+                slot = head + max(int(np.searchsorted(older, dac_time, side="right")) - 1, 0)
+            start, dac = int(self._starts[slot]), float(self._dacs[slot])
+        return start + (dac_time - dac) * self.rate_hz
 
     def raw(self, start: int, count: int) -> np.ndarray:
         """Played samples ``[start, start + count)`` at 24 kHz; unknown ones are zeros."""
@@ -86,18 +91,24 @@ class ReferenceTap:
         return out
 
     def reference(self, start_time: float, count: int) -> np.ndarray:
-        """``count`` 16 kHz samples, the first of which left the DAC at ``start_time``."""
+        """``count`` 16 kHz samples, the first of which left the DAC at ``start_time``.
+
+        Samples sit on one fixed 16 kHz grid (grid point ``q*m`` is raw sample ``p*m``, where
+        ``rate/16000 = p/q``), so consecutive frames join without a seam or a jitter of a
+        fraction of a sample whatever the timestamps' jitter.
+        """
         index = self._index_at(start_time)
         if index is None:
             return np.zeros(count, dtype=np.int16)
-        ratio = self.rate_hz / MIC_RATE_HZ
-        margin_raw = int(round(_MARGIN_MIC * ratio))
-        first = int(round(index)) - margin_raw
-        window = self.raw(first, int(round((count + 2 * _MARGIN_MIC) * ratio)))
+        p, q = self._ratio.numerator, self._ratio.denominator
+        first = int(round(index / self._ratio)) - _MARGIN_MIC  # grid index
+        m = first // q
+        skip = first - q * m + _MARGIN_MIC
+        grid_count = skip + count + _MARGIN_MIC
+        window = self.raw(p * m, -(-grid_count * p // q))
         if not window.any():
             return np.zeros(count, dtype=np.int16)
-        out = resample(window, self.rate_hz, MIC_RATE_HZ)
-        seg = out[_MARGIN_MIC:_MARGIN_MIC + count]
+        seg = resample(window, self.rate_hz, MIC_RATE_HZ)[skip:skip + count]
         if seg.size < count:
             seg = np.concatenate([seg, np.zeros(count - seg.size, dtype=np.int16)])
         return seg
