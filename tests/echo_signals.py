@@ -18,12 +18,17 @@ NEAR_TEXT = "Hello, can you hear me? I am talking at the same time."
 
 def espeak(tmp: Path, text: str, voice: str, rate_hz: int) -> np.ndarray:
     """``text`` spoken by espeak-ng at ``rate_hz``; skips where espeak-ng is missing."""
+    return read_wav_mono(espeak_wav(tmp, text, voice), rate_hz)
+
+
+def espeak_wav(tmp: Path, text: str, voice: str) -> Path:
+    """A WAV file (22.05 kHz) of ``text``; skips where espeak-ng is missing."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
     path = tmp / f"{voice.replace('+', '_')}-{abs(hash(text))}.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(path), text], check=True,
                    timeout=30, capture_output=True)
-    return read_wav_mono(path, rate_hz)
+    return path
 
 
 def ncc_best(out: np.ndarray, clean: np.ndarray, max_lag: int = 400) -> float:

@@ -11,7 +11,11 @@ the room adds a few ms) and is refined every second the model speaks by cross-co
 last second of microphone audio with the reference (``estimate_delay``).
 
 The canceller is given the reference ``AEC_LEAD_S`` early and told so (stream delay): an echo
-must never reach it before its reference, and a slightly early reference costs nothing.
+must never reach it before its reference, and a slightly early reference costs nothing. Its
+reference stays at the initial ``delay_s`` (the self-test's measurement when known): WebRTC
+AEC3 finds the remaining delay itself, and moving the reference under it mid-stream forces it
+to re-converge (on the rig: 2-15 dB live with the refined delay applied, 16-22 dB without).
+The refined ``delay_s`` drives the gate and half-duplex and is reported.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from omnichat.echo import FRAME_SAMPLES, MIC_RATE_HZ
 from omnichat.echo.canceller import Canceller
+from omnichat.echo.clock import SampleClock
 from omnichat.echo.delay import estimate_delay
 from omnichat.echo.gate import SPEAKING_RMS, EchoGate, HalfDuplex
 from omnichat.echo.reference import ReferenceTap
@@ -31,6 +36,8 @@ HALF_DUPLEX_HOLD_S = 0.8  # stay muted through the pauses between the model's se
 GATE_WINDOW_S = 0.05  # the gate's reference level covers the echo's first 50 ms
 MAX_DELAY_S = 0.4  # delays searched by the refinement
 REFINE_EVERY_FRAMES = 100  # one second
+AGREE_S = 0.005  # estimates this close are the same delay
+CONFIRMATIONS = 3  # estimates in a row needed to move an established delay
 WORKING_MODES = ("aec", "gate", "half-duplex", "off")
 
 
@@ -47,14 +54,17 @@ class EchoCore:
         self.tap = tap
         self.canceller = canceller
         self.delay_s = float(delay_s)
+        self.aec_delay_s = float(delay_s)  # fixed: see the module docstring
         self.refine = refine
         self.delay_ncc = 0.0
         self._gate = EchoGate(margin_db=gate_margin_db)
         self._half = HalfDuplex()
         self._carry = np.zeros(0, dtype=np.int16)
+        self.clock = SampleClock(MIC_RATE_HZ)  # ADC times without callback jitter
         self._carry_time = 0.0  # ADC time of the first carried sample
         self._history = np.zeros(REFINE_EVERY_FRAMES * FRAME_SAMPLES, dtype=np.int16)
         self._frames = 0
+        self._candidates: list[float] = []  # recent estimates that disagree with delay_s
         self._speaking_frames = 0
         if canceller is not None and hasattr(canceller, "stream_delay_ms"):
             canceller.stream_delay_ms = int(AEC_LEAD_S * 1000)
@@ -66,6 +76,7 @@ class EchoCore:
     def process(self, block: np.ndarray, adc_time: float) -> np.ndarray:
         """Process a block of any length; return the finished 10 ms frames."""
         block = np.asarray(block, dtype=np.int16).reshape(-1)
+        adc_time = self.clock.stamp(adc_time, block.size)
         if self._carry.size == 0:
             self._carry_time = adc_time
         data = np.concatenate([self._carry, block]) if self._carry.size else block
@@ -88,7 +99,7 @@ class EchoCore:
         played_at = adc_time - self.delay_s
         if self.mode == "aec":
             assert self.canceller is not None
-            far = self.tap.reference(played_at + AEC_LEAD_S, FRAME_SAMPLES)
+            far = self.tap.reference(adc_time - self.aec_delay_s + AEC_LEAD_S, FRAME_SAMPLES)
             return self.canceller.process(frame, far)
         if self.mode == "gate":
             recent = self.tap.rms(played_at - TAIL_S, played_at + FRAME_S)
@@ -109,13 +120,30 @@ class EchoCore:
             self.refine_delay(self._history.copy(), start)
 
     def refine_delay(self, mic: np.ndarray, start_time: float) -> bool:
-        """Re-measure the delay from ``mic`` (ADC time ``start_time``); True if it changed."""
+        """Re-measure the delay from ``mic`` (ADC time ``start_time``); True if it changed.
+
+        The first clear estimate is taken; after that a different delay is adopted only when
+        ``CONFIRMATIONS`` estimates in a row agree on it. Every jump makes the canceller
+        re-converge, so a one-off peak (a repeated syllable, double talk) must not move it.
+        """
         ref = self.tap.reference(start_time - MAX_DELAY_S,
                                  mic.size + int(MAX_DELAY_S * MIC_RATE_HZ))
         found = estimate_delay(mic, ref, MAX_DELAY_S)
-        if found is None or found.ncc < self.delay_ncc * 0.8:
+        if found is None:
             return False
+        if self.delay_ncc == 0.0 or abs(found.delay_s - self.delay_s) <= AGREE_S:
+            self._candidates.clear()
+            changed = self.delay_ncc == 0.0 and abs(found.delay_s - self.delay_s) > AGREE_S
+            self.delay_ncc = max(found.ncc, 1e-6)
+            if changed:
+                self.delay_s = found.delay_s
+            return changed
+        if self._candidates and abs(found.delay_s - self._candidates[-1]) > AGREE_S:
+            self._candidates.clear()
+        self._candidates.append(found.delay_s)
+        if len(self._candidates) < CONFIRMATIONS:
+            return False
+        self.delay_s = float(np.median(self._candidates))
         self.delay_ncc = found.ncc
-        changed = abs(found.delay_s - self.delay_s) > 0.002
-        self.delay_s = found.delay_s
-        return changed
+        self._candidates.clear()
+        return True

@@ -21,6 +21,7 @@ import numpy as np
 
 from omnichat.audio.resample import resample
 from omnichat.echo import MIC_RATE_HZ
+from omnichat.echo.clock import SampleClock
 
 SPEAKER_RATE_HZ = 24_000
 _MARGIN_MIC = 128  # 8 ms of filter context each side of a resampled window
@@ -39,6 +40,7 @@ class ReferenceTap:
         self._total = 0  # samples ever seen
         self.last_stream_pos = 0
         self._ratio = Fraction(self.rate_hz, MIC_RATE_HZ)
+        self.clock = SampleClock(self.rate_hz)  # DAC times without callback jitter
         # Guards the rings and counters; held for one block copy (callback side) or one
         # snapshot copy (reader side), never across a call out.
         self._lock = threading.Lock()
@@ -50,6 +52,7 @@ class ReferenceTap:
     def on_played(self, block: np.ndarray, stream_pos: int, dac_time: float) -> None:
         """Record one played block (callback-safe: bounded copies only)."""
         n = min(int(block.shape[0]), self._ring.size)
+        dac_time = self.clock.stamp(dac_time, n)
         with self._lock:
             slot = self._blocks % self._starts.size
             self._starts[slot] = self._total
