@@ -3,8 +3,8 @@ streams, the output callback feeding ``on_played`` with ``outputBufferDacTime`` 
 callback feeding ``process`` with ``inputBufferAdcTime``, exactly as ``talk`` will.
 
 The model's speech plays through the speaker; after 3 s a second voice speaks into the mic
-(double talk). The canceller must remove the echo (> 12 dB once converged; 18-26 dB measured) and keep the
-second voice (correlated with the clean speech)."""
+(double talk). The canceller must remove the echo (> 12 dB once converged; 18-26 dB measured)
+and keep the second voice (correlated with the clean speech)."""
 
 from __future__ import annotations
 
