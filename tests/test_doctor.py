@@ -69,6 +69,7 @@ def test_echo_path_on_is_measured_and_each_mode_reduces_it(virtual_audio):
         code, text = _doctor(echo=True)
     finally:
         virtual_audio.echo(False)
+    print("\n" + text)  # the measured figures, visible with pytest -s
     assert code == 0, text
     found = re.search(r"delay (\d+) ms .* level ([-+][\d.]+) dB", text)
     assert found, text

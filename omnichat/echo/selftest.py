@@ -28,9 +28,9 @@ from omnichat.echo.offline import energy_db, run_mode
 from omnichat.echo.reference import SPEAKER_RATE_HZ, ReferenceTap
 from omnichat.errors import AudioDeviceError
 
-SIGNAL_S = 3.0
+SIGNAL_S = 2.0
 LEAD_S, TAIL_S = 0.3, 0.5  # silence before and after the signal
-SCORE_LAST_S = 1.0  # reduction is scored over the signal's last second (after convergence)
+SCORE_LAST_S = 0.8  # reduction is scored over the signal's last 0.8 s (after convergence)
 NO_ECHO_DB = -45.0  # echo below this relative to the played level: no echo path
 MAX_DB = 60.0
 
