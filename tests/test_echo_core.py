@@ -10,6 +10,7 @@ from echo_signals import FAR_TEXT, NEAR_TEXT, espeak, ncc_best
 from omnichat.audio.resample import resample
 from omnichat.echo import FRAME_SAMPLES, MIC_RATE_HZ
 from omnichat.echo.canceller import WebRtcCanceller, canceller_available, check_frame
+from omnichat.echo.clock import SampleClock
 from omnichat.echo.core import EchoCore
 from omnichat.echo.delay import estimate_delay
 from omnichat.echo.offline import feed_tap, mic_blocks, reduction_db, run_mode, simulate_room
@@ -142,3 +143,14 @@ def test_off_changes_nothing(speech):
     mic = simulate_room(far24, DELAY_S, 0.6)
     out = run_mode(_core("off", far24), mic_blocks(mic, T0))
     assert np.array_equal(out, mic[:out.size])
+
+
+def test_sample_clock_ignores_jitter_and_follows_jumps_and_drift():
+    clock = SampleClock(16_000)
+    rng = np.random.default_rng(0)
+    times = [clock.stamp(10.0 + k * 0.02 + rng.uniform(0, 0.008), 320) for k in range(200)]
+    steps = np.diff(times)
+    assert np.count_nonzero(np.abs(steps - 0.02) > 1e-9) <= 2  # at most the settling steps
+    assert abs(clock.stamp(30.0, 320) - 30.0) < 1e-9 and clock.reanchors == 1  # a jump
+    drifting = [clock.stamp(30.02 + k * 0.02 * 1.001, 320) for k in range(1, 400)]
+    assert abs(drifting[-1] - (30.02 + 399 * 0.02 * 1.001)) < 0.004  # follows in steps

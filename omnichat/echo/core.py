@@ -14,7 +14,8 @@ The canceller is given the reference ``AEC_LEAD_S`` early and told so (stream de
 must never reach it before its reference, and a slightly early reference costs nothing. Its
 reference stays at the initial ``delay_s`` (the self-test's measurement when known): WebRTC
 AEC3 finds the remaining delay itself, and moving the reference under it mid-stream forces it
-to re-converge (on the rig: 2-15 dB live with the refined delay applied, 16-22 dB without).
+to re-converge (on the rig: 2-15 dB live with the refined delay applied, 16-22 dB without, before
+the jitter-free clocks).
 The refined ``delay_s`` drives the gate and half-duplex and is reported.
 """
 
