@@ -35,7 +35,7 @@ def test_bad_config_is_one_fix_line_and_a_failure(tmp_path, monkeypatch):
 
 
 def test_keys_are_reported_without_printing_them(monkeypatch, virtual_audio):
-    secret = "sk-doctor-test-0123456789abcdef"
+    secret = "sk-doctor-test-QZXW0123456789KLMN"
     monkeypatch.setenv("DASHSCOPE_API_KEY", secret)
     code, text = _doctor()
     assert code == 0, text
