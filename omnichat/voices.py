@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import IO, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -52,7 +52,7 @@ def list_voices(model_name: str | None, *, language: str | None = None, as_json:
     return len(voices)
 
 
-def _write_utf8(stream: TextIO, text: str) -> None:
+def _write_utf8(stream: IO[str], text: str) -> None:
     """JSON output is UTF-8 whatever the locale says (names like 'Eliška')."""
     buffer = getattr(stream, "buffer", None)
     if buffer is None:

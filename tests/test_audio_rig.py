@@ -107,7 +107,8 @@ def test_speaker_plays_speech_bit_for_bit(virtual_audio, speech_wav):
     assert buf.underruns == 0 and buf.played_samples == buf.written_samples
 
 
-def test_microphone_captures_speech_played_into_the_virtual_mic(virtual_audio, speech_wav, tmp_path):
+def test_microphone_captures_speech_played_into_the_virtual_mic(virtual_audio, speech_wav,
+                                                               tmp_path):
     speech = read_wav_mono(speech_wav, MIC_RATE_HZ)
     wav = tmp_path / "mic.wav"
     with WavWriter(wav, MIC_RATE_HZ) as writer:
@@ -149,9 +150,10 @@ def test_flush_silences_the_speaker_within_a_few_blocks(virtual_audio):
     onset, last = int(loud[0]), int(loud[-1])
     after_flush = (last - onset + lead) - played_at_flush  # tone samples heard after flush()
     to_silence_s = recorder.time_of_sample(last) - flushed_at
-    print(f"\nflush: {discarded} samples discarded, {after_flush} samples ({after_flush / rate * 1000:.1f}"
+    after_ms = after_flush / rate * 1000
+    print(f"\nflush: {discarded} samples discarded, {after_flush} samples ({after_ms:.1f}"
           f" ms) played after flush(), silent {to_silence_s * 1000:.0f} ms after the call "
-          f"(device latency {latency_s * 1000:.0f} ms, 10 ms blocks)")
+          f"(device latency {latency_s * 1000:.0f} ms)")
     assert discarded > rate  # most of the tone never played
     assert -5 <= after_flush <= 240 + 5  # only the 10 ms fade
     assert to_silence_s < 0.25

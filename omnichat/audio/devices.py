@@ -62,7 +62,7 @@ def list_devices() -> list[DeviceInfo]:
     ]
 
 
-def _defaults(sd) -> tuple[int, int]:
+def _defaults(sd: Any) -> tuple[int, int]:
     default = sd.default.device
     return int(default[0]), int(default[1])
 
@@ -141,7 +141,7 @@ def is_rate_error(exc: Exception) -> bool:
 
 def open_stream(kind: str, device_spec: str | int | None, wire_rate_hz: int,
                 open_at: Callable[[Any, int | None, int], Any],
-                open_failed: Callable[[Exception], AudioDeviceError]):
+                open_failed: Callable[[Exception], AudioDeviceError]) -> Any:
     """Open a ``kind`` stream at the wire rate or, when the device refuses it, at the device's
     own default rate (the caller's ``open_at(sd, index, rate)`` then sets up resampling).
 
@@ -160,7 +160,7 @@ def open_stream(kind: str, device_spec: str | int | None, wire_rate_hz: int,
         raise open_failed(exc) from exc
 
 
-def start_stream(stream, open_failed: Callable[[Exception], AudioDeviceError]) -> None:
+def start_stream(stream: Any, open_failed: Callable[[Exception], AudioDeviceError]) -> None:
     """Start an opened stream; on failure close it and raise ``open_failed(exc)``."""
     sd = sounddevice_module()
     try:
@@ -170,7 +170,7 @@ def start_stream(stream, open_failed: Callable[[Exception], AudioDeviceError]) -
         raise open_failed(exc) from exc
 
 
-def stream_latency_s(sd, index: int | None, kind: str, block_s: float,
+def stream_latency_s(sd: Any, index: int | None, kind: str, block_s: float,
                      min_blocks: int = 2) -> float:
     """PortAudio's 'low' latency, but at least ``min_blocks`` blocks.
 

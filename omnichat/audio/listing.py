@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Literal, TextIO
 
 from omnichat.audio.devices import NO_PORTAUDIO, DeviceInfo, list_devices
 from omnichat.errors import AudioDeviceError
@@ -49,8 +49,10 @@ def _rich_table(file: TextIO, title: str, kind: str, group: list[DeviceInfo]) ->
     from rich.table import Table
 
     table = Table(title=f"{title} (* = default)", title_justify="left")
-    for column, justify in (("", "left"), ("#", "right"), ("name", "left"),
-                            ("host API", "left"), ("channels", "right"), ("default rate", "right")):
+    justified: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("", "left"), ("#", "right"), ("name", "left"), ("host API", "left"),
+        ("channels", "right"), ("default rate", "right"))
+    for column, justify in justified:
         table.add_column(column, justify=justify)
     for d in group:
         table.add_row("*" if getattr(d, f"is_default_{kind}") else "", str(d.index), d.name,

@@ -27,7 +27,7 @@ class StreamResampler:
 
     def process(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
         x = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
-        if self._passthrough:
+        if self._stream is None:  # passthrough
             return x
         return _to_int16(self._stream.resample_chunk(x.astype(np.float32) / 32768.0, last=last))
 
@@ -39,12 +39,14 @@ class StreamResampler:
 
 def resample(samples: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndarray:
     """One-shot conversion of a whole mono int16 signal."""
-    x = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
+    x: np.ndarray = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
     if in_rate_hz == out_rate_hz or x.size == 0:
         return x.copy()
-    return _to_int16(soxr.resample(x.astype(np.float32) / 32768.0, in_rate_hz, out_rate_hz,
-                                   quality="HQ"))
+    y: np.ndarray = soxr.resample(x.astype(np.float32) / 32768.0, in_rate_hz, out_rate_hz,
+                                  quality="HQ")
+    return _to_int16(y)
 
 
 def _to_int16(y: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(y * 32768.0), -32768, 32767).astype(np.int16)
+    out: np.ndarray = np.clip(np.rint(y * 32768.0), -32768, 32767).astype(np.int16)
+    return out
