@@ -41,7 +41,8 @@ def resample(samples: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndarr
     """One-shot conversion of a whole mono int16 signal."""
     x: np.ndarray = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
     if in_rate_hz == out_rate_hz or x.size == 0:
-        return x.copy()
+        same: np.ndarray = x.copy()
+        return same
     y: np.ndarray = soxr.resample(x.astype(np.float32) / 32768.0, in_rate_hz, out_rate_hz,
                                   quality="HQ")
     return _to_int16(y)
