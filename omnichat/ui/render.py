@@ -72,11 +72,11 @@ def fit(variants: Iterable[Text], width: int) -> Text:
 # ---- header and hints ------------------------------------------------------------------------
 
 
-def where(config: ViewConfig) -> str:
+def where(config: ViewConfig) -> str | None:
     if config.local:
         return "local emulator"
     region = REGIONS.get(config.region or "")
-    return f"{config.region} ({region.description})" if region else (config.region or "?")
+    return f"{config.region} ({region.description})" if region else config.region
 
 
 def header_text(config: ViewConfig, width: int) -> Text:
@@ -84,7 +84,7 @@ def header_text(config: ViewConfig, width: int) -> Text:
     mode = config.mode + (" · text replies" if config.text_only else "")
     voice = None if config.text_only or not config.voice else f"voice {config.voice}"
     place = where(config)
-    short_place = "local" if config.local else (config.region or "?")
+    short_place = "local" if config.local else config.region
     parts: list[list[str | None]] = [["omnichat", config.model, voice, place, mode],
              [config.model, voice, place, mode],
              [config.model, voice, short_place, mode],
