@@ -74,19 +74,25 @@ def test_narrow_hints_drop_their_last_parts():
     assert _rows(state, width=45)[-1] == "q to end · space or speak to interrupt"
 
 
+def _header(state: ViewState, width: int = 100) -> str:
+    (row,) = [row for row in _rows(state, width) if row.startswith("── ")]
+    assert len(row) <= width
+    return row.strip("─ ")
+
+
 def test_the_header_names_model_voice_region_and_mode():
-    rows = _rows(ViewState(config=ViewConfig(model="qwen3-omni-flash-realtime", voice="Tina",
-                                             region="intl")), width=100)
-    assert rows[0] == ("omnichat · qwen3-omni-flash-realtime · voice Tina · "
-                       "intl (International (Singapore)) · talk")
+    config = ViewConfig(model="qwen3-omni-flash-realtime", voice="Tina", region="intl")
+    assert _header(ViewState(config=config)) == (
+        "omnichat · qwen3-omni-flash-realtime · voice Tina · intl (International (Singapore)) "
+        "· talk")
     local = ViewConfig(model="qwen3-omni-flash-realtime", voice="Tina", local=True,
                        text_only=True)
-    assert _rows(ViewState(config=local), width=100)[0] == (
+    assert _header(ViewState(config=local)) == (
         "omnichat · qwen3-omni-flash-realtime · local emulator · talk · text replies")
     state = ViewState(config=ViewConfig(model="qwen3-omni-flash-realtime", voice="Tina"))
     state.apply(up.InputMode("ptt", keys=True))
-    assert _rows(state, width=60)[0] == "omnichat · qwen3-omni-flash-realtime · voice Tina · ptt"
-    assert _rows(state, width=40)[0] == "qwen3-omni-flash-realtime · ptt"
+    assert _header(state, 60) == "qwen3-omni-flash-realtime · voice Tina · ptt"
+    assert _header(state, 40) == "qwen3-omni-flash-realtime · ptt"
 
 
 def test_the_line_editor_and_the_mute_marker_are_drawn_when_the_keyboard_says_so():
@@ -115,6 +121,8 @@ def test_a_tiny_terminal_keeps_the_status_line_and_the_newest_words():
     state.apply(up.AssistantDelta("r2", " ".join(f"w{i}" for i in range(300))))
     rows = _rows(state, width=30, height=6)
     assert len(rows) == 5 and rows[-2].startswith("● ") and rows[-4].endswith("w299")
+    assert [row[:2] for row in _rows(state, width=30, height=3)] == ["● ", "Ct"]
+    assert [row[:2] for row in _rows(state, width=30, height=2)] == ["● "]
 
 
 def _plain(turn: Turn) -> str:

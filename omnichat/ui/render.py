@@ -3,7 +3,8 @@
 Everything that must fit one row is built for a width: the status line and the hints drop
 their least useful parts first (never cut mid-word without an ellipsis). ``LiveRegion`` is
 what the live view redraws: the replies in progress, cropped to their newest rows, then the
-fixed rows (header, preview, editor, status, hints), bounded by the terminal's size.
+fixed rows (preview, editor, the rule titled with the header, status, hints), bounded by the
+terminal's size.
 """
 
 from __future__ import annotations
@@ -170,27 +171,41 @@ def editor_text(state: ViewState, width: int) -> Text:
 # ---- the live region -------------------------------------------------------------------------
 
 
-def fixed_rows(state: ViewState, width: int, closed: bool = False) -> list[Text]:
-    """The rows under the conversation, each exactly one row of ``width``."""
-    rows = []
+def rule_text(config: ViewConfig, width: int) -> Text:
+    """The rule above the status line, titled with the header: ``── model · voice · … ──``."""
+    title = header_text(config, max(1, width - 6))
+    text = Text("── ", style="dim")
+    text.append_text(title)
+    text.append(" " + "─" * max(0, width - title.cell_len - 4), style="dim")
+    text.truncate(width)
+    return text
+
+
+def fixed_rows(state: ViewState, width: int, height: int) -> list[Text]:
+    """The rows under the conversation, one row of ``width`` each; when fewer than these
+    fit in ``height``, the preview goes first, then the rule, the hints, the editor: the
+    status line always stays."""
+    rows: dict[str, Text] = {}
     if state.preview:
-        preview = Text(f"you  {state.preview}…", style="italic dim")
-        rows.append(fit([preview], width))
-    if state.editor.open and not closed:
-        rows.append(editor_text(state, width))
-    rows.append(Text("─" * min(width, 40), style="dim"))
-    rows.append(status_text(state, width))
+        rows["preview"] = fit([Text(f"you  {state.preview}…", style="italic dim")], width)
+    if state.editor.open:
+        rows["editor"] = editor_text(state, width)
+    rows["rule"] = rule_text(state.config, width)
+    rows["status"] = status_text(state, width)
     if state.status != up.CLOSED:  # the last frame stays on screen: no stale instructions
-        rows.append(hint_text(state.config, width))
-    return rows
+        rows["hint"] = hint_text(state.config, width)
+    for name in ("preview", "rule", "hint", "editor"):
+        if len(rows) > height:
+            rows.pop(name, None)
+    return list(rows.values())
 
 
 class LiveRegion:
-    """The live region: header, the newest rows of the replies in progress, the fixed rows.
+    """The live region: the newest rows of the replies in progress, then the fixed rows.
 
     At most ``height - 1`` rows (the cursor's row stays free, so a redraw never scrolls); the
-    status line is always in it, then the fixed rows, the header, and what room is left goes
-    to the newest rows of the replies in progress.
+    status line is always in it, then the other fixed rows, and what room is left goes to
+    the newest rows of the replies in progress.
     """
 
     def __init__(self, state: ViewState, height: int | None = None):
@@ -199,15 +214,10 @@ class LiveRegion:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        height = max(2, (self.height or options.size.height) - 1)
-        fixed = fixed_rows(self.state, width)
-        fixed = fixed[-height:] if len(fixed) > height else fixed
+        height = max(1, (self.height or options.size.height) - 1)
+        fixed = fixed_rows(self.state, width, height)
         room = height - len(fixed)
         rows: list[list[Segment]] = []
-        if room >= 3:  # the header is worth a row only when replies still get some
-            rows.append(console.render_lines(header_text(self.state.config, width),
-                                             options, pad=False)[0])
-            room -= 1
         if self.state.pending and room > 0:
             body = Group(*(line_text(line) for line in self.state.pending))
             rows.extend(console.render_lines(body, options, pad=False)[-room:])
