@@ -137,8 +137,19 @@ def test_plain_lines_for_cut_and_empty_turns_have_no_empty_brackets():
     nothing = Turn("assistant", "", interrupted=True, heard="", unheard="")
     assert _plain(nothing) == "qwen: [cut before a word was said]"
     assert _plain(Turn("user", "", status="untranscribed")) == "you: (speech; no transcription)"
+    no_count = Turn("assistant", "Hi", usage={"input_tokens": None, "output_tokens": 3})
+    assert _plain(no_count) == "qwen: Hi (tokens 0 in / 3 out)"
     assert _plain(Turn("user", "", status="transcription_failed")) == (
         "you: (speech; the transcription failed)")
+
+
+def test_plain_notices_say_their_level():
+    out = io.StringIO()
+    view = PlainView(out)
+    view.apply(up.Notice("reconnected", level="info"))
+    view.apply(up.Notice("slow network"))
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == [
+        "info: reconnected", "warning: slow network"]
 
 
 def test_talk_text_only_on_a_terminal_shows_its_mode_and_no_speaking_hint(

@@ -40,7 +40,7 @@ class PlainView:
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
         elif isinstance(update, up.Notice):
-            self._say(f"warning: {excerpt(update.text)}")
+            self._say(f"{update.level}: {excerpt(update.text)}")
         elif isinstance(update, up.MicMuted):
             self._say("microphone muted" if update.muted else "microphone on")
         elif isinstance(update, up.TurnFinished):
@@ -63,8 +63,8 @@ def turn_line(turn: Turn) -> str:
     if turn.latency_ms is not None:
         extras.append(f"latency {turn.latency_ms:.0f} ms")
     if turn.usage:
-        extras.append(f"tokens {turn.usage.get('input_tokens', 0)} in / "
-                      f"{turn.usage.get('output_tokens', 0)} out")
+        extras.append(f"tokens {turn.usage.get('input_tokens') or 0} in / "
+                      f"{turn.usage.get('output_tokens') or 0} out")
     return line + (f" ({', '.join(extras)})" if extras else "")
 
 
