@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
 from omnichat.sanitize import clean_text, excerpt
+
+if TYPE_CHECKING:
+    from omnichat.config import Settings
 
 TALK, PTT = "talk", "ptt"
 RECENT_USER_ITEMS = 64  # finished user items whose late previews are ignored
@@ -43,9 +46,9 @@ class ViewConfig:
     hold: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Any, *, local: bool, mode: str = TALK,
+    def from_settings(cls, settings: Settings, *, local: bool, mode: str = TALK,
                       keys: bool = False) -> ViewConfig:
-        """The config of a session run with ``settings`` (a ``Settings``)."""
+        """The config of a session run with ``settings``."""
         return cls(model=settings.model, voice=settings.voice, region=settings.region,
                    local=local, mode=mode, keys=keys,
                    text_only=list(settings.modalities) == ["text"])
