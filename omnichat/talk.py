@@ -30,7 +30,7 @@ from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
-from omnichat.ui import make_view
+from omnichat.ui import ViewConfig, make_view
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
     from omnichat.audio.microphone import Microphone, WavMicrophone
@@ -97,7 +97,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
-        view = make_view(console, stream)
+        view = make_view(console, stream, ViewConfig.from_settings(settings, local=options.local))
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.

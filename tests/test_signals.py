@@ -108,7 +108,7 @@ def test_a_terminal_that_hangs_up_ends_like_sighup(question, tmp_path):
     status = None
     try:
         seen, deadline = b"", time.monotonic() + 30
-        while b"qwen" not in seen:  # the reply has started on screen
+        while b"qwen " not in seen:  # the reply has started (the header says "qwen3...")
             left = deadline - time.monotonic()
             assert left > 0 and select.select([master], [], [], left)[0], seen[-500:]
             seen += os.read(master, 65536)

@@ -1,0 +1,72 @@
+"""The terminal view: finished turns go to the scrollback once, the rest is redrawn in place.
+
+``LiveView`` owns a Rich ``Live(auto_refresh=False)`` — no refresh thread; the main thread
+redraws at each poll. Each finished turn (and notice) is printed *above* the live region with
+``console.print`` exactly once, in the order the engine finished them, so the terminal's
+scrollback holds the whole conversation. The live region keeps only the replies in progress
+and the status (``LiveRegion``), bounded by the terminal's height: a long answer can never
+push the status line or its own newest words off screen.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from rich.console import Console
+from rich.live import Live
+
+from omnichat import signals
+from omnichat.engine import updates as up
+from omnichat.ui.render import LiveRegion, line_text, notice_text
+from omnichat.ui.state import Line, ViewConfig, ViewState
+
+
+class LiveView:
+    """The terminal view, redrawn by the main thread at most every poll."""
+
+    def __init__(self, console: Console, config: ViewConfig | None = None):
+        self.console = console
+        self.state = ViewState(config=config or ViewConfig())
+        self._live = Live(LiveRegion(self.state), console=console, auto_refresh=False,
+                          transient=False, redirect_stdout=False, redirect_stderr=False,
+                          vertical_overflow="crop")
+        self._closed = False
+        self._live.start()
+
+    def apply(self, update: up.Update) -> None:
+        self.state.apply(update)
+
+    def refresh(self, mic_dbfs: float | None = None) -> None:
+        self.state.mic_dbfs = mic_dbfs
+        try:
+            self._print_finished()
+            self._live.refresh()
+        except OSError as exc:
+            raise write_failed(exc) from None
+
+    def _print_finished(self) -> None:
+        for item in self.state.take_printable():
+            self.console.print(line_text(item) if isinstance(item, Line) else notice_text(item))
+
+    def close(self) -> None:
+        """Print what is left (a reply never finished is shown whole, not cropped), then
+        leave the last status frame on screen."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._print_finished()
+            for line in self.state.pending:
+                self.console.print(line_text(line))
+            self.state.pending.clear()
+            self._live.stop()
+        except OSError as exc:
+            raise write_failed(exc) from None
+
+
+def write_failed(exc: OSError) -> BaseException:
+    """EIO from the terminal means it hung up (often just before SIGHUP): end as for SIGHUP."""
+    return signals.hang_up() if exc.errno == errno.EIO else exc
+
+
+__all__ = ["LiveView", "write_failed"]

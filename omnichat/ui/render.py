@@ -1,0 +1,229 @@
+"""Rich renderables of the view: turn lines, the header, the status line, hints, the editor.
+
+Everything that must fit one row is built for a width: the status line and the hints drop
+their least useful parts first (never cut mid-word without an ellipsis). ``LiveRegion`` is
+what the live view redraws: the replies in progress, cropped to their newest rows, then the
+fixed rows (preview, editor, the rule titled with the header, status, hints), bounded by the
+terminal's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.segment import Segment
+from rich.text import Text
+
+from omnichat.catalog import REGIONS
+from omnichat.engine import updates as up
+from omnichat.ui.state import PTT, Line, ViewConfig, ViewState
+
+METER_CELLS = 12
+METER_FLOOR_DBFS = -60.0
+CUT_MARK = " ✂ "
+_STATUS_STYLE = {up.CONNECTING: "yellow", up.LISTENING: "green", up.HEARING: "bold cyan",
+                 up.THINKING: "magenta", up.SPEAKING: "bold blue", up.INTERRUPTED: "bold red",
+                 up.RECONNECTING: "yellow", up.CLOSED: "dim"}
+
+
+def meter(dbfs: float | None, cells: int = METER_CELLS) -> str:
+    """A text level meter: ``▮`` per lit cell over METER_FLOOR_DBFS..0 dBFS."""
+    if dbfs is None:
+        return "·" * cells
+    lit = round(cells * (max(METER_FLOOR_DBFS, min(0.0, dbfs)) - METER_FLOOR_DBFS)
+                / -METER_FLOOR_DBFS)
+    return "▮" * lit + "·" * (cells - lit)
+
+
+def line_text(line: Line) -> Text:
+    """One conversation line: ``you  ...`` or ``qwen ...`` with the unheard part struck."""
+    if line.role == "user":
+        text = Text("you  ", style="bold cyan")
+        text.append(line.text)
+        return text
+    text = Text("qwen ", style="bold blue")
+    if line.cut is not None:
+        text.append(line.text[:line.cut].rstrip())
+        text.append(CUT_MARK, style="bold red")
+        text.append(line.text[line.cut:].lstrip(), style="dim strike")
+    else:
+        text.append(line.text)
+    if line.latency_ms is not None:
+        text.append(f"  ({line.latency_ms:.0f} ms)", style="dim")
+    return text
+
+
+def notice_text(notice: str) -> Text:
+    return Text(f"! {notice}", style="yellow")
+
+
+def fit(variants: Iterable[Text], width: int) -> Text:
+    """The first variant that fits ``width`` cells; else the last, cut with an ellipsis."""
+    last = Text()
+    for last in variants:
+        if last.cell_len <= width:
+            return last
+    last = last.copy()
+    last.truncate(max(1, width), overflow="ellipsis")
+    return last
+
+
+# ---- header and hints ------------------------------------------------------------------------
+
+
+def where(config: ViewConfig) -> str | None:
+    if config.local:
+        return "local emulator"
+    region = REGIONS.get(config.region or "")
+    return f"{config.region} ({region.description})" if region else config.region
+
+
+def header_text(config: ViewConfig, width: int) -> Text:
+    """``omnichat · MODEL · voice V · REGION · MODE``, shortened to fit."""
+    mode = config.mode + (" · text replies" if config.text_only else "")
+    voice = None if config.text_only or not config.voice else f"voice {config.voice}"
+    place = where(config)
+    short_place = "local" if config.local else config.region
+    parts: list[list[str | None]] = [["omnichat", config.model, voice, place, mode],
+             [config.model, voice, place, mode],
+             [config.model, voice, short_place, mode],
+             [config.model, short_place, config.mode]]
+    return fit((Text(" · ".join(p for p in ps if p), style="dim") for ps in parts), width)
+
+
+def hint_parts(config: ViewConfig) -> list[str]:
+    """What the keys do in this mode, most important first."""
+    speak = not config.text_only
+    if not config.keys:
+        return ["Ctrl+C to end"] + (["speak to interrupt"] if speak and config.mode != PTT
+                                    else [])
+    if config.mode == PTT:
+        talk = "hold space to talk" if config.hold else "space to start/send"
+        return [talk, "q to end", "esc to drop", "/ to type", "? keys"]
+    interrupt = ["space or speak to interrupt"] if speak else []
+    return ["q to end", *interrupt, "/ to type", "? keys"]
+
+
+def hint_text(config: ViewConfig, width: int) -> Text:
+    parts = hint_parts(config)
+    return fit((Text(" · ".join(parts[:n]), style="dim") for n in range(len(parts), 0, -1)),
+               width)
+
+
+# ---- the status line -------------------------------------------------------------------------
+
+
+def status_text(state: ViewState, width: int = 200) -> Text:
+    """``● status  mic ▮▮··  latency 640 ms  tokens 30 in / 12 out``, parts dropped to fit."""
+    variants = []
+    for label, tokens, latency, show_meter in _STATUS_VARIANTS:
+        text = Text("● ", style=_STATUS_STYLE.get(state.status, ""))
+        text.append(f"{state.status:<12}" if label else str(state.status),
+                    style=_STATUS_STYLE.get(state.status, ""))
+        if state.recording:
+            text.append("  ● REC", style="bold red")
+        if state.muted:
+            text.append("  muted", style="bold yellow")
+        elif show_meter:
+            text.append(" mic " if label else " ")
+            text.append(meter(state.mic_dbfs), style="green")
+        _append_figures(text, state, tokens, latency)
+        variants.append(text)
+    return fit(variants, width)
+
+
+# (long labels, tokens: "long"/"short"/None, latency: "long"/"short"/None, meter)
+_STATUS_VARIANTS = [(True, "long", "long", True), (False, "long", "long", True),
+                    (False, "short", "long", True), (False, None, "long", True),
+                    (False, None, "short", True), (False, None, "short", False),
+                    (False, None, None, False)]
+
+
+def _append_figures(text: Text, state: ViewState, tokens: str | None,
+                    latency: str | None) -> None:
+    if latency and state.last_latency_ms is not None:
+        name = "latency " if latency == "long" else ""
+        text.append(f"  {name}{state.last_latency_ms:.0f} ms")
+    if tokens and (state.tokens_in or state.tokens_out):
+        text.append(f"  tokens {state.tokens_in} in / {state.tokens_out} out" if tokens == "long"
+                    else f"  {state.tokens_in}/{state.tokens_out} tok")
+
+
+def editor_text(state: ViewState, width: int) -> Text:
+    """``> text`` with the cursor drawn reversed, scrolled so the cursor stays visible."""
+    chars = "".join(c if c.isprintable() else "·" for c in state.editor.text)
+    cursor = max(0, min(state.editor.cursor, len(chars)))
+    room = max(4, width - 3)
+    start = 0
+    while cell_len(chars[start:cursor]) > room - 1:
+        start += 1
+    shown = chars[start:]
+    text = Text("> ", style="bold")
+    text.append(shown[:cursor - start])
+    text.append(shown[cursor - start:cursor - start + 1] or " ", style="reverse")
+    text.append(shown[cursor - start + 1:])
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+# ---- the live region -------------------------------------------------------------------------
+
+
+def rule_text(config: ViewConfig, width: int) -> Text:
+    """The rule above the status line, titled with the header: ``── model · voice · … ──``."""
+    title = header_text(config, max(1, width - 6))
+    text = Text("── ", style="dim")
+    text.append_text(title)
+    text.append(" " + "─" * max(0, width - title.cell_len - 4), style="dim")
+    text.truncate(width)
+    return text
+
+
+def fixed_rows(state: ViewState, width: int, height: int) -> list[Text]:
+    """The rows under the conversation, one row of ``width`` each; when fewer than these
+    fit in ``height``, the preview goes first, then the rule, the hints, the editor: the
+    status line always stays."""
+    rows: dict[str, Text] = {}
+    if state.preview:
+        rows["preview"] = fit([Text(f"you  {state.preview}…", style="italic dim")], width)
+    if state.editor.open:
+        rows["editor"] = editor_text(state, width)
+    rows["rule"] = rule_text(state.config, width)
+    rows["status"] = status_text(state, width)
+    if state.status != up.CLOSED:  # the last frame stays on screen: no stale instructions
+        rows["hint"] = hint_text(state.config, width)
+    for name in ("preview", "rule", "hint", "editor"):
+        if len(rows) > height:
+            rows.pop(name, None)
+    return list(rows.values())
+
+
+class LiveRegion:
+    """The live region: the newest rows of the replies in progress, then the fixed rows.
+
+    At most ``height - 1`` rows (the cursor's row stays free, so a redraw never scrolls); the
+    status line is always in it, then the other fixed rows, and what room is left goes to
+    the newest rows of the replies in progress.
+    """
+
+    def __init__(self, state: ViewState, height: int | None = None):
+        self.state = state
+        self.height = height
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = max(1, (self.height or options.size.height) - 1)
+        fixed = fixed_rows(self.state, width, height)
+        room = height - len(fixed)
+        rows: list[list[Segment]] = []
+        if self.state.pending and room > 0:
+            body = Group(*(line_text(line) for line in self.state.pending))
+            rows.extend(console.render_lines(body, options, pad=False)[-room:])
+        for text in fixed:
+            rows.extend(console.render_lines(text, options.update(no_wrap=True), pad=False)[:1])
+        for index, row in enumerate(rows):
+            yield from row
+            if index < len(rows) - 1:
+                yield Segment.line()
