@@ -28,9 +28,10 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
+from omnichat.stderr_capture import StderrCapture, capture_stderr
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
-from omnichat.ui import ViewConfig, make_view
+from omnichat.ui import LiveView, ViewConfig, make_view
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
     from omnichat.audio.microphone import Microphone, WavMicrophone
@@ -98,6 +99,13 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream, ViewConfig.from_settings(settings, local=options.local))
+        # The C libraries' stderr would land inside the live region: held while it draws,
+        # summarised in one line after it closed (callbacks unwind in reverse order).
+        live = isinstance(view, LiveView)
+        held = StderrCapture()
+        if live:
+            stack.callback(_report_held_stderr, held, view)  # runs last: after the restore
+            stack.enter_context(capture_stderr(into=held))
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
@@ -107,6 +115,12 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         _run(engine, mic, view, settings, options)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
+
+
+def _report_held_stderr(held: StderrCapture, view: View) -> None:
+    summary = held.summary()  # filled in when capture_stderr's block ended
+    if summary and isinstance(view, LiveView):
+        view.console.print(f"note: {summary}", markup=False, highlight=False)
 
 
 def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
