@@ -13,9 +13,14 @@ DEMO_DIR ?= demo-out
 # and the tests.
 SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox
 
-.PHONY: test lint demo system-deps venv clean
+.PHONY: test pytest lint demo system-deps venv clean
 
+# The whole suite: ruff and mypy beside pytest (two cores: mypy's cold start costs ~25 s of one
+# core), each target's output printed whole when it ends, pytest's summary last.
 test: system-deps venv
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint pytest
+
+pytest: venv
 	$(PY) -m pytest -q
 
 # ruff over the package and the tests; mypy over the package (strict on the protocol layer).
