@@ -47,12 +47,12 @@ def install() -> None:
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     if signum == signal.SIGHUP:
-        _detach_terminal()
+        detach_terminal()
     if len(_received) == 1:
         raise Terminated(signum)
 
 
-def _detach_terminal() -> None:
+def detach_terminal() -> None:
     """After a hang-up the terminal is gone and writing to it fails (EIO): point the standard
     streams that were a terminal at /dev/null, so the clean-up cannot fail on a print."""
     try:
@@ -74,7 +74,7 @@ def hang_up() -> Terminated:
     Returns the exception to raise; the SIGHUP that follows is then only recorded.
     """
     _received.append(signal.SIGHUP)
-    _detach_terminal()
+    detach_terminal()
     return Terminated(signal.SIGHUP)
 
 

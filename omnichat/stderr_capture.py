@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 
+from omnichat import signals
 from omnichat.sanitize import clean_text, excerpt
 
 KEEP_BYTES = 16 * 1024  # only the tail is read back: a chatty library cannot fill memory
@@ -57,6 +59,8 @@ def capture_stderr(enabled: bool = True,
                 sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            if signals.received() == signal.SIGHUP:  # the terminal is gone: not back onto it
+                signals.detach_terminal()
             size = sink.seek(0, os.SEEK_END)
             sink.seek(max(0, size - KEEP_BYTES))
             text = sink.read().decode("utf-8", "replace")

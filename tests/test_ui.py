@@ -168,7 +168,7 @@ def test_a_terminal_write_failing_with_eio_ends_the_session_as_a_hang_up(monkeyp
     from omnichat import signals
 
     monkeypatch.setattr(signals, "_received", [])
-    monkeypatch.setattr(signals, "_detach_terminal", lambda: None)  # keep pytest's terminal
+    monkeypatch.setattr(signals, "detach_terminal", lambda: None)  # keep pytest's terminal
 
     class HungUp(io.StringIO):
         def write(self, text):

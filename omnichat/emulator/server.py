@@ -139,8 +139,10 @@ class Emulator:
         for connection in connections:
             connection.shut_down()
         self.pacer.wake()
-        if self._server is not None:
-            self._server.shutdown()
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()  # waits for serve_forever: only once it was started
+        elif self._server is not None:
+            self._server.socket.close()  # start() failed (or was interrupted) before serving
         if self._thread is not None:
             self._thread.join(JOIN_TIMEOUT_S)
             if self._thread.is_alive():
