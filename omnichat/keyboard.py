@@ -210,7 +210,9 @@ class TerminalMode:
             if self._saved is None:
                 self._saved = termios.tcgetattr(self._fd)
             tty.setcbreak(self._fd, termios.TCSANOW)
-            self._write(f"\x1b[>{KITTY_FLAGS}u")  # ignored by terminals without the protocol
+            # Push our flags, then ask which are in effect (``CSI ? u``): only a terminal
+            # that speaks the protocol answers (KeyDecoder.kitty_flags); others ignore both.
+            self._write(f"\x1b[>{KITTY_FLAGS}u\x1b[?u")
             self._kitty_pushed = True
 
     def restore(self) -> None:
@@ -247,8 +249,10 @@ class KeyReader:
     so it ends within POLL_S. End of input (stdin closed) is reported as ctrl+d.
     """
 
-    def __init__(self, on_key: Callable[[Key], None], stdin: TextIO | None = None) -> None:
+    def __init__(self, on_key: Callable[[Key], None], stdin: TextIO | None = None,
+                 on_kitty_flags: Callable[[int], None] | None = None) -> None:
         self._on_key = on_key
+        self._on_kitty_flags = on_kitty_flags  # the terminal answered the flags query
         self._fd = (stdin or sys.stdin).fileno()
         self._decoder = KeyDecoder()
         self._stop = threading.Event()
@@ -270,10 +274,18 @@ class KeyReader:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def kitty_flags(self) -> int | None:
+        return self._decoder.kitty_flags
+
     def _read_loop(self) -> None:
         while not self._stop.is_set():
+            known = self._decoder.kitty_flags
             for key in self._read_keys():
                 self._on_key(key)
+            flags = self._decoder.kitty_flags
+            if flags is not None and flags != known and self._on_kitty_flags is not None:
+                self._on_kitty_flags(flags)
 
     def _read_keys(self) -> Iterator[Key]:
         wait = ESC_TIMEOUT_S if self._decoder.escape_pending else POLL_S

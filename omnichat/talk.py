@@ -8,14 +8,19 @@ reverse, so every path — normal end, error, Ctrl+C — closes everything)::
 
 The main thread runs the view loop: ``engine.poll()`` every ≤100 ms, redraw, and — with
 ``--input`` — end once the file was sent and the conversation went idle (no speech, no reply
-pending, playback drained) for a settle time, or after ``finish_timeout_s``.
+pending, playback drained) for a settle time, or after ``finish_timeout_s``; ``q``, Ctrl+D
+and ``/quit`` end it normally too.
+
+``ptt`` is the same conversation with manual turns (``turn_detection: null``): the microphone
+goes through a push-to-talk gate. Everything that feeds a session besides the engine (the
+gate or file turns, ``--record``, pictures, camera, keyboard) is ``session_inputs``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,12 +33,12 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
+from omnichat.session_inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import make_view
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
-    from omnichat.audio.microphone import Microphone, WavMicrophone
     from omnichat.audio.speaker import FileSpeaker, Speaker
     from omnichat.ui import LiveView, PlainView
 
@@ -58,6 +63,16 @@ class TalkOptions:
     emulator_speed: str | float = "realtime"
     emulator_options: dict[str, Any] | None = None
     finish_timeout_s: float = FINISH_TIMEOUT_S
+    # ptt, several --input files, --image, --camera/--video, --record, the keyboard.
+    feed: InputOptions = field(default_factory=InputOptions)
+
+    def inputs(self) -> InputOptions:
+        """The input options with ``input_wav``/``input_pace`` folded in."""
+        feed = self.feed
+        if self.input_wav is not None and not feed.inputs:
+            feed.inputs = [self.input_wav]
+        feed.input_pace = self.input_pace
+        return feed
 
 
 @dataclass
@@ -83,8 +98,12 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         raise missing_key_error(settings)
     started = now_utc()
     transcript_path = options.transcript or session_path(settings.transcript_dir, started)
+    feed = options.inputs()
+    if settings.turn_detection is None:  # [turn_detection] type = "manual" is push-to-talk
+        feed.ptt = True
     view = None
     with contextlib.ExitStack() as stack:
+        prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         endpoint, key = _endpoint(settings, options, stack)
         writer = stack.enter_context(TranscriptWriter(transcript_path))
         playback = None if text_only else PlaybackBuffer()
@@ -94,7 +113,6 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                             key_env="" if options.local else settings.api_key_env,
                             connect_timeout_s=settings.connect_timeout_s,
                             allow_insecure=settings.allow_insecure))
-        mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream)
@@ -103,8 +121,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
         stack.callback(_final_report, engine, playback, view)
         stack.enter_context(engine)
-        stack.enter_context(mic)
-        _run(engine, mic, view, settings, options)
+        inputs = open_inputs(stack, engine, settings, feed, playback, prepared)
+        _run(engine, inputs, view, settings, options)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
 
@@ -144,31 +162,27 @@ def _speaker(playback: PlaybackBuffer, settings: Settings,
     return Speaker(playback, device=settings.output_device)
 
 
-def _microphone(engine: Engine, settings: Settings,
-                options: TalkOptions) -> Microphone | WavMicrophone:
-    from omnichat.audio.microphone import Microphone, WavMicrophone
-
-    if options.input_wav is not None:
-        return WavMicrophone(options.input_wav, engine.feed_mic, pace=options.input_pace)
-    return Microphone(engine.feed_mic, device=settings.input_device)
-
-
-def _run(engine: Engine, mic: Microphone | WavMicrophone, view: View, settings: Settings,
+def _run(engine: Engine, inputs: SessionInputs, view: View, settings: Settings,
          options: TalkOptions) -> None:
-    """The main-thread loop: updates -> view; ends on failure or when a file session is done."""
+    """The main-thread loop: updates -> view; ends on failure, on a quit key, or when a file
+    session is done."""
     td = settings.turn_detection
     settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S
+    mic, keys = inputs.source, inputs.keys
     file_done = getattr(mic, "file_done", None)
     idle_since: float | None = None
     done_at: float | None = None
     while True:
         for update in engine.poll(POLL_S):
+            if keys is not None:
+                keys.observe(update)
             view.apply(update)
         view.refresh(mic.level_dbfs)
-        if engine.failed or engine.stopping:
+        if engine.failed or engine.stopping or (keys is not None and keys.quit.is_set()):
             return
-        if mic.error is not None:
-            raise mic.error
+        for part in (mic, inputs.frames):
+            if part is not None and part.error is not None:
+                raise part.error
         if file_done is None or not file_done.is_set():
             continue
         now = time.monotonic()

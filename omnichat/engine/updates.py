@@ -113,3 +113,42 @@ class Failed(Update):
     """A thread failed; the engine is stopping. ``Engine.close()`` re-raises the error."""
 
     error: BaseException
+
+
+# ---- the keyboard session (push-to-talk, typing): put by omnichat.session_keys -----------------
+
+
+@dataclass(frozen=True)
+class EditorChanged(Update):
+    """The typed-message line under the conversation: its text, the cursor (an index into
+    ``text``) and whether the editor is open (closed: draw nothing)."""
+
+    text: str
+    cursor: int
+    open: bool
+
+
+@dataclass(frozen=True)
+class PushToTalkChanged(Update):
+    """Push-to-talk's state: ``recording`` (the microphone is sent), and ``hold`` — True when
+    the terminal reports key release (hold Space), False when Space toggles (press to start,
+    press again to send). The view shows it in the status line and picks its hint from it."""
+
+    recording: bool
+    hold: bool
+
+
+@dataclass(frozen=True)
+class MicMuted(Update):
+    """The microphone was muted (silence is sent) or unmuted with ``m`` or ``/mute``."""
+
+    muted: bool
+
+
+@dataclass(frozen=True)
+class InputMode(Update):
+    """How this session takes input, for the header and the hints: ``mode`` is "talk" or
+    "ptt"; ``keys`` says whether the keyboard is live (stdin and stdout are terminals)."""
+
+    mode: str
+    keys: bool
