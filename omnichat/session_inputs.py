@@ -80,6 +80,10 @@ def prepare_inputs(stack: contextlib.ExitStack, options: InputOptions) -> Prepar
                          "second above 0 and at most 1 (the service's limit)")
     if len(options.inputs) > 1 and not options.ptt:
         raise UsageError("talk takes one --input file; several files are for `omnichat ptt`")
+    keyboard = Keyboard.available() if options.keys is None else options.keys
+    if options.ptt and not options.inputs and not keyboard:
+        raise UsageError("ptt needs a terminal for its keys, or --input FILE.wav to take "
+                         "turns from recordings")
     for path in options.inputs:
         read_wav_mono(path, MIC_RATE_HZ)  # UsageError (one line) on a bad file
     prepared = Prepared([prepare_image(path) for path in options.images])
@@ -157,7 +161,4 @@ def _audio_source(stack: contextlib.ExitStack, engine: Engine, settings: Setting
     if options.inputs:  # talk's file, or ptt's keys over a file played as the microphone
         return stack.enter_context(WavMicrophone(options.inputs[0], on_block,
                                                  pace=options.input_pace))
-    if gate is not None and not keyboard:
-        raise UsageError("ptt needs a terminal for its keys, or --input FILE.wav to take "
-                         "turns from recordings")
     return stack.enter_context(Microphone(on_block, device=settings.input_device))
