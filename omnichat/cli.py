@@ -234,9 +234,9 @@ def voices(
 
 _IMAGE = typer.Option([], "--image", metavar="PATH",
                       help="Show the model a picture with your first words; repeatable.")
-_CAMERA = typer.Option(None, "--camera", metavar="[INDEX]", flag_value=0, is_flag=False,
-                       help="Send camera frames when the scene changes (needs "
-                       "'omnichat[camera]').")
+_CAMERA = typer.Option(None, "--camera", metavar="[INDEX]",
+                       help="Send camera frames when the scene changes; INDEX defaults to 0 "
+                       "(needs 'omnichat[camera]').")
 _VIDEO = typer.Option(None, "--video", metavar="FILE", help="Send frames of a video file.")
 _FRAME_RATE = typer.Option(1.0, "--frame-rate", help="Frames per second at most (<= 1).")
 _RECORD = typer.Option(None, "--record", metavar="FILE",
@@ -357,7 +357,18 @@ def config_path_command() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="omnichat")
+    app(args=camera_index_default(sys.argv[1:]), prog_name="omnichat")
+
+
+def camera_index_default(args: list[str]) -> list[str]:
+    """``--camera`` without a value means camera 0 (click has no optional option values)."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        out.append(arg)
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg == "--camera" and (following is None or following.startswith("-")):
+            out.append("0")
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover
