@@ -185,6 +185,7 @@ class TerminalMode:
         self._fd = self._stdin.fileno()
         self._saved: list[Any] | None = None
         self._kitty_pushed = False
+        self._suspended = False  # stopped by our own Ctrl+Z handler
         self._old_handlers: dict[int, Any] = {}
         self._lock = threading.Lock()  # enter/restore from the main thread and signal handlers
 
@@ -229,12 +230,22 @@ class TerminalMode:
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.restore()
+        self._suspended = True
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTSTP)  # stop for real; resumes in _on_continue
 
     def _on_continue(self, signum: int, frame: FrameType | None) -> None:
+        """``fg`` after our Ctrl+Z: cbreak again. A SIGCONT we did not stop for (the kernel
+        sends one with SIGHUP when the terminal hangs up) changes nothing, and a terminal
+        that is gone must not raise here: that would cut the unwinding short."""
+        import termios
+
         signal.signal(signal.SIGTSTP, self._on_stop)
-        self._enter()
+        if not self._suspended:
+            return
+        self._suspended = False
+        with contextlib.suppress(termios.error, OSError):
+            self._enter()
 
     def _write(self, sequence: str) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -295,8 +306,9 @@ class KeyReader:
             return
         try:
             data = os.read(self._fd, 1024)
-        except OSError:
-            data = b""
+        except OSError:  # EIO: the terminal hung up; SIGHUP follows and ends the session
+            self._stop.set()
+            return
         if not data:  # stdin closed: treat as Ctrl+D, once
             self._stop.set()
             yield Key("ctrl+d", ctrl=True)

@@ -106,6 +106,8 @@ def open_inputs(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
         keys = KeySession(engine, gate, model=settings.model,
                           text_only=list(settings.modalities) == ["text"])
     engine.updates.put(up.InputMode("ptt" if options.ptt else "talk", keys is not None))
+    if gate is not None:
+        engine.updates.put(up.PushToTalkChanged(False, gate.hold))
     for image in prepared.images:
         _attached(engine, image)
     source = _audio_source(stack, engine, settings, options, gate, feed, keyboard)

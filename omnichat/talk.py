@@ -103,9 +103,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         feed.ptt = True
     view = None
     with contextlib.ExitStack() as stack:
-        prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         endpoint, key = _endpoint(settings, options, stack)
         writer = stack.enter_context(TranscriptWriter(transcript_path))
+        prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         playback = None if text_only else PlaybackBuffer()
         engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
                         connect=lambda: WebSocketTransport(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pexpect
 import pytest
 from pty_session import finish, spawn, speech_then_silence
 
@@ -189,5 +188,3 @@ def test_without_a_terminal_ptt_needs_input(tmp_path):
     assert "ptt needs a terminal for its keys, or --input FILE.wav" in done.stderr
     assert done.stderr.count("\n") == 1
 
-
-_ = pexpect  # the harness needs it installed (the test extra)
