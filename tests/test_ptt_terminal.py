@@ -126,3 +126,44 @@ def _pcm(path: Path) -> np.ndarray:
 
     with wave.open(str(path), "rb") as handle:
         return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+
+
+def test_ctrl_z_gives_the_terminal_back_and_fg_takes_it_again(make_emulator, tmp_path):
+    """A job-control shell: Ctrl+Z stops omnichat with the terminal as it was, ``fg`` puts
+    it back in cbreak, and the session goes on."""
+    emu = make_emulator()
+    args = " ".join(shlex.quote(a) for a in [sys.executable, *omnichat_args("ptt", tmp_path)])
+    script = (f"set -m; stty -g > before.txt; {args}; stty -g > stopped.txt; echo STOPPED; "
+              "fg > /dev/null; echo rc=$? > rc.txt; stty -g > after.txt; echo SHELL-DONE")
+    child = pexpect.spawn("/bin/bash", ["--norc", "-c", script], env=config_for(emu, tmp_path),
+                          dimensions=(40, 200), encoding="utf-8", timeout=20,
+                          cwd=str(tmp_path))
+    child.expect_exact("keys:")
+    child.send("\x1a")  # Ctrl+Z
+    child.expect_exact("STOPPED")
+    assert (tmp_path / "stopped.txt").read_text() == (tmp_path / "before.txt").read_text()
+    child.expect_exact("\x1b[?u")  # fg: cbreak and the keyboard protocol again
+    child.send("q")
+    assert _restored(child, tmp_path) == "rc=0"
+
+
+def test_a_sigcont_without_our_stop_leaves_the_terminal_alone():
+    """Regression: the kernel sends SIGCONT with SIGHUP on a hang-up; re-entering cbreak on a
+    dead terminal raised inside the signal handler and cut the session's unwinding short."""
+    import os
+    import pty
+    import termios
+
+    from omnichat.keyboard import TerminalMode
+
+    master, slave = pty.openpty()
+    with open(slave, closefd=False) as stdin, open(slave, "w", closefd=False) as stdout:
+        mode = TerminalMode(stdin, stdout)
+        with mode:
+            mode.restore()  # as on the way out
+            mode._on_continue(signal.SIGCONT, None)
+            assert termios.tcgetattr(slave)[3] & termios.ICANON  # not put back in cbreak
+            os.close(master)
+            os.close(slave)
+            mode._suspended = True  # even after our own stop: a dead terminal does not raise
+            mode._on_continue(signal.SIGCONT, None)
