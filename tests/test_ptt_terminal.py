@@ -167,3 +167,16 @@ def test_a_sigcont_without_our_stop_leaves_the_terminal_alone():
             os.close(slave)
             mode._suspended = True  # even after our own stop: a dead terminal does not raise
             mode._on_continue(signal.SIGCONT, None)
+
+
+def test_talk_with_manual_turns_in_the_config_runs_as_push_to_talk(tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text('[turn_detection]\ntype = "manual"\n', encoding="utf-8")
+    monkeypatch.setenv("OMNICHAT_CONFIG", str(config))
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(16_000, np.int16))
+    result = CliRunner().invoke(app, [
+        "talk", "--local", "--emulator-speed", "fast", "--input", str(silent),
+        "--input-pace", "0", "--output", str(tmp_path / "o.wav"), "--output-pace", "0",
+        "--transcript", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "not sent: nothing heard" in result.output  # push-to-talk's check, not the VAD
