@@ -40,6 +40,7 @@ omnichat: talk with Qwen-Omni-Realtime models from the terminal.
 Common commands:
   omnichat talk --local      try it with the built-in emulator (no key, no cost)
   omnichat talk              talk to the service (needs DASHSCOPE_API_KEY)
+  omnichat ptt --local       push-to-talk: hold Space while you speak
   omnichat voices            list the voices of the configured model
   omnichat devices           list microphones and speakers
   omnichat config init       write a starter config file
@@ -232,6 +233,25 @@ def voices(
     list_voices(model, language=language, as_json=as_json)
 
 
+_IMAGE = typer.Option([], "--image", metavar="PATH",
+                      help="Show the model a picture with your first words; repeatable.")
+_CAMERA = typer.Option(None, "--camera", metavar="[INDEX]",
+                       help="Send camera frames when the scene changes; INDEX defaults to 0 "
+                       "(needs 'omnichat[camera]').")
+_VIDEO = typer.Option(None, "--video", metavar="FILE", help="Send frames of a video file.")
+_FRAME_RATE = typer.Option(1.0, "--frame-rate", help="Frames per second at most (<= 1).")
+_RECORD = typer.Option(None, "--record", metavar="FILE",
+                       help="Keep the conversation as a stereo WAV (you left, replies right).")
+
+
+def _feed(*, ptt: bool, inputs: list[Path], image: list[Path], camera: int | None,
+          video: Path | None, frame_rate: float, record: Path | None) -> Any:
+    from omnichat.session_inputs import InputOptions
+
+    return InputOptions(ptt=ptt, inputs=list(inputs), images=list(image), camera=camera,
+                        video=video, frame_rate=frame_rate, record=record)
+
+
 @app.command(short_help="Talk hands-free: speak, listen, interrupt by speaking.")
 @setting_flags
 def talk(
@@ -239,21 +259,62 @@ def talk(
     input_wav: Path | None = typer.Option(None, "--input", help="Speak from this WAV file."),
     output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
     transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    image: list[Path] = _IMAGE,
+    camera: int | None = _CAMERA,
+    video: Path | None = _VIDEO,
+    frame_rate: float = _FRAME_RATE,
+    record: Path | None = _RECORD,
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
     **settings: Any,
 ) -> None:
-    """Talk hands-free: speak, listen, interrupt by speaking; Ctrl+C ends.
+    """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
 
+    Keys (in a terminal): q end, m mute, Space interrupt, / or Enter type, ? keys.
     The setting flags (--model, --voice, ...) override the environment and the config file;
     see `omnichat config show`."""
     from omnichat.talk import TalkOptions, run_talk
 
+    feed = _feed(ptt=False, inputs=[], image=image, camera=camera, video=video,
+                 frame_rate=frame_rate, record=record)
     run_talk(settings_from_flags(settings),
              TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                          transcript=transcript, input_pace=input_pace,
-                         output_pace=output_pace, emulator_speed=emulator_speed))
+                         output_pace=output_pace, emulator_speed=emulator_speed, feed=feed))
+
+
+@app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
+@setting_flags
+def ptt(
+    local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
+    inputs: list[Path] = typer.Option(
+        [], "--input", metavar="WAV",
+        help="Without a terminal: one turn per file, or one file split on its pauses."),
+    output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
+    transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    image: list[Path] = _IMAGE,
+    camera: int | None = _CAMERA,
+    video: Path | None = _VIDEO,
+    frame_rate: float = _FRAME_RATE,
+    record: Path | None = _RECORD,
+    input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
+    output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
+    emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    **settings: Any,
+) -> None:
+    """Push-to-talk: hold Space while you speak (or press it to start and again to send).
+
+    Esc drops a recording, Space interrupts the model, q ends, m mutes, / or Enter type,
+    ? shows the keys. Manual turns: nothing is sent while Space is up."""
+    from omnichat.talk import TalkOptions, run_talk
+
+    feed = _feed(ptt=True, inputs=inputs, image=image, camera=camera, video=video,
+                 frame_rate=frame_rate, record=record)
+    flags = {**settings_from_flags(settings), "turn_detection": "manual"}
+    run_talk(flags, TalkOptions(local=local, output_wav=output_wav, transcript=transcript,
+                                input_pace=input_pace, output_pace=output_pace,
+                                emulator_speed=emulator_speed, feed=feed))
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",
@@ -297,7 +358,18 @@ def config_path_command() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="omnichat")
+    app(args=camera_index_default(sys.argv[1:]), prog_name="omnichat")
+
+
+def camera_index_default(args: list[str]) -> list[str]:
+    """``--camera`` without a value means camera 0 (click has no optional option values)."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        out.append(arg)
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg == "--camera" and (following is None or following.startswith("-")):
+            out.append("0")
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

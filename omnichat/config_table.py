@@ -50,9 +50,6 @@ class Setting:
     refused_values: Mapping[str, str] = field(default_factory=dict)  # value -> refusal
 
 
-_PTT_REFUSAL = ("\"manual\" (push-to-talk) is not available yet; use \"server_vad\" or "
-                "\"semantic_vad\" (speak, then pause), or give a recorded question with "
-                "`talk --input FILE.wav`")
 _ECHO_REFUSAL = ("echo handling is not available yet, so echo_mode has no effect; remove it "
                  "and use headphones (or a headset) so the assistant does not hear itself")
 
@@ -75,10 +72,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("modalities", "str_list", ("text", "audio"), "[\"text\", \"audio\"] or "
             "[\"text\"] (text replies only).", key="modalities", flag="--text-only",
             flag_value=("text",), flag_help="Text replies only, no audio.", sent=True),
-    Setting("turn_detection", "str", "server_vad", "How a turn ends: server_vad (silence) or "
-            "semantic_vad (also meaning; qwen3.5-omni).", key="turn_detection.type",
-            choices=("server_vad", "semantic_vad", "manual"), sent=True,
-            refused_values={"manual": _PTT_REFUSAL}),
+    Setting("turn_detection", "str", "server_vad", "How a turn ends: server_vad (silence), "
+            "semantic_vad (also meaning; qwen3.5-omni) or manual (push-to-talk: `talk` then "
+            "runs as `omnichat ptt`).", key="turn_detection.type",
+            choices=("server_vad", "semantic_vad", "manual"), sent=True),
     Setting("threshold", "float", 0.5, "Speech detection threshold; lower is more sensitive.",
             key="turn_detection.threshold", limits=limits.THRESHOLD, sent=True),
     Setting("silence_duration_ms", "int", 800, "Silence that ends a turn (ms).",

@@ -185,6 +185,7 @@ class TerminalMode:
         self._fd = self._stdin.fileno()
         self._saved: list[Any] | None = None
         self._kitty_pushed = False
+        self._suspended = False  # stopped by our own Ctrl+Z handler
         self._old_handlers: dict[int, Any] = {}
         self._lock = threading.Lock()  # enter/restore from the main thread and signal handlers
 
@@ -210,7 +211,9 @@ class TerminalMode:
             if self._saved is None:
                 self._saved = termios.tcgetattr(self._fd)
             tty.setcbreak(self._fd, termios.TCSANOW)
-            self._write(f"\x1b[>{KITTY_FLAGS}u")  # ignored by terminals without the protocol
+            # Push our flags, then ask which are in effect (``CSI ? u``): only a terminal
+            # that speaks the protocol answers (KeyDecoder.kitty_flags); others ignore both.
+            self._write(f"\x1b[>{KITTY_FLAGS}u\x1b[?u")
             self._kitty_pushed = True
 
     def restore(self) -> None:
@@ -227,12 +230,22 @@ class TerminalMode:
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.restore()
+        self._suspended = True
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTSTP)  # stop for real; resumes in _on_continue
 
     def _on_continue(self, signum: int, frame: FrameType | None) -> None:
+        """``fg`` after our Ctrl+Z: cbreak again. A SIGCONT we did not stop for (the kernel
+        sends one with SIGHUP when the terminal hangs up) changes nothing, and a terminal
+        that is gone must not raise here: that would cut the unwinding short."""
+        import termios
+
         signal.signal(signal.SIGTSTP, self._on_stop)
-        self._enter()
+        if not self._suspended:
+            return
+        self._suspended = False
+        with contextlib.suppress(termios.error, OSError):
+            self._enter()
 
     def _write(self, sequence: str) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -247,8 +260,10 @@ class KeyReader:
     so it ends within POLL_S. End of input (stdin closed) is reported as ctrl+d.
     """
 
-    def __init__(self, on_key: Callable[[Key], None], stdin: TextIO | None = None) -> None:
+    def __init__(self, on_key: Callable[[Key], None], stdin: TextIO | None = None,
+                 on_kitty_flags: Callable[[int], None] | None = None) -> None:
         self._on_key = on_key
+        self._on_kitty_flags = on_kitty_flags  # the terminal answered the flags query
         self._fd = (stdin or sys.stdin).fileno()
         self._decoder = KeyDecoder()
         self._stop = threading.Event()
@@ -270,10 +285,18 @@ class KeyReader:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def kitty_flags(self) -> int | None:
+        return self._decoder.kitty_flags
+
     def _read_loop(self) -> None:
         while not self._stop.is_set():
+            known = self._decoder.kitty_flags
             for key in self._read_keys():
                 self._on_key(key)
+            flags = self._decoder.kitty_flags
+            if flags is not None and flags != known and self._on_kitty_flags is not None:
+                self._on_kitty_flags(flags)
 
     def _read_keys(self) -> Iterator[Key]:
         wait = ESC_TIMEOUT_S if self._decoder.escape_pending else POLL_S
@@ -283,8 +306,9 @@ class KeyReader:
             return
         try:
             data = os.read(self._fd, 1024)
-        except OSError:
-            data = b""
+        except OSError:  # EIO: the terminal hung up; SIGHUP follows and ends the session
+            self._stop.set()
+            return
         if not data:  # stdin closed: treat as Ctrl+D, once
             self._stop.set()
             yield Key("ctrl+d", ctrl=True)

@@ -8,14 +8,19 @@ reverse, so every path — normal end, error, Ctrl+C — closes everything)::
 
 The main thread runs the view loop: ``engine.poll()`` every ≤100 ms, redraw, and — with
 ``--input`` — end once the file was sent and the conversation went idle (no speech, no reply
-pending, playback drained) for a settle time, or after ``finish_timeout_s``.
+pending, playback drained) for a settle time, or after ``finish_timeout_s``; ``q``, Ctrl+D
+and ``/quit`` end it normally too.
+
+``ptt`` is the same conversation with manual turns (``turn_detection: null``): the microphone
+goes through a push-to-talk gate. Everything that feeds a session besides the engine (the
+gate or file turns, ``--record``, pictures, camera, keyboard) is ``session_inputs``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,13 +33,13 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
+from omnichat.session_inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
 from omnichat.stderr_capture import StderrCapture, capture_stderr
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import LiveView, ViewConfig, make_view
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
-    from omnichat.audio.microphone import Microphone, WavMicrophone
     from omnichat.audio.speaker import FileSpeaker, Speaker
     from omnichat.ui import LiveView, PlainView
 
@@ -59,6 +64,16 @@ class TalkOptions:
     emulator_speed: str | float = "realtime"
     emulator_options: dict[str, Any] | None = None
     finish_timeout_s: float = FINISH_TIMEOUT_S
+    # ptt, several --input files, --image, --camera/--video, --record, the keyboard.
+    feed: InputOptions = field(default_factory=InputOptions)
+
+    def inputs(self) -> InputOptions:
+        """The input options with ``input_wav``/``input_pace`` folded in."""
+        feed = self.feed
+        if self.input_wav is not None and not feed.inputs:
+            feed.inputs = [self.input_wav]
+        feed.input_pace = self.input_pace
+        return feed
 
 
 @dataclass
@@ -84,10 +99,14 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         raise missing_key_error(settings)
     started = now_utc()
     transcript_path = options.transcript or session_path(settings.transcript_dir, started)
+    feed = options.inputs()
+    if settings.turn_detection is None:  # [turn_detection] type = "manual" is push-to-talk
+        feed.ptt = True
     view = None
     with contextlib.ExitStack() as stack:
         endpoint, key = _endpoint(settings, options, stack)
         writer = stack.enter_context(TranscriptWriter(transcript_path))
+        prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         playback = None if text_only else PlaybackBuffer()
         engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
                         connect=lambda: WebSocketTransport(
@@ -95,10 +114,10 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                             key_env="" if options.local else settings.api_key_env,
                             connect_timeout_s=settings.connect_timeout_s,
                             allow_insecure=settings.allow_insecure))
-        mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
-        view = make_view(console, stream, ViewConfig.from_settings(settings, local=options.local))
+        view = make_view(console, stream, ViewConfig.from_settings(
+            settings, local=options.local, mode="ptt" if feed.ptt else "talk"))
         # The C libraries' stderr would land inside the live region: held while it draws,
         # summarised in one line after it closed (callbacks unwind in reverse order).
         live = isinstance(view, LiveView)
@@ -109,10 +128,12 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
-        stack.callback(_final_report, engine, playback, view, mic)
+        opened: list[SessionInputs] = []  # filled once the inputs are open (for the report)
+        stack.callback(_final_report, engine, playback, view, opened)
         stack.enter_context(engine)
-        stack.enter_context(mic)
-        _run(engine, mic, view, settings, options)
+        inputs = open_inputs(stack, engine, settings, feed, playback, prepared)
+        opened.append(inputs)
+        _run(engine, inputs, view, settings, options)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
 
@@ -124,7 +145,7 @@ def _report_held_stderr(held: StderrCapture, view: View) -> None:
 
 
 def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
-                  mic: Microphone | WavMicrophone) -> None:
+                  opened: list[SessionInputs]) -> None:
     """Show the updates left after the engine closed, the counters the audio callbacks kept
     (they never print themselves), and why nothing was heard if nothing was."""
     for update in engine.poll(0):
@@ -135,7 +156,7 @@ def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
     if playback is not None and playback.underruns:
         view.apply(up.Notice(f"the speaker ran dry {_times(playback.underruns, 'time')} "
                              "mid-reply (reply audio arrived slower than it played)"))
-    hint = _never_heard_hint(engine, mic)
+    hint = _never_heard_hint(engine, opened[0].source) if opened else None
     if hint:
         view.apply(up.Notice(hint))
     view.refresh(None)
@@ -145,13 +166,13 @@ def _times(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _never_heard_hint(engine: Engine, mic: Microphone | WavMicrophone) -> str | None:
-    """A session that sent audio but in which the service never heard the user speak."""
-    if engine.failed or mic.stats["blocks_sent"] < 50:  # under a second: nothing to judge
-        return None
+def _never_heard_hint(engine: Engine, source: Any) -> str | None:
+    """A hands-free session that sent audio in which the service never heard the user."""
+    stats, peak = getattr(source, "stats", None), getattr(source, "peak_dbfs", None)
+    if engine.failed or stats is None or peak is None or stats["blocks_sent"] < 50:
+        return None  # push-to-talk turns, or under a second of audio: nothing to judge
     if any(turn.role == "user" for turn in engine.conversation.history()):
         return None
-    peak = mic.peak_dbfs
     level = "silent" if peak <= -100 else f"at most {peak:.0f} dBFS"
     return (f"no speech was heard: the input was {level}. Check the microphone "
             "('omnichat devices', --input-device) or speak louder; to hear quieter speech, "
@@ -179,31 +200,27 @@ def _speaker(playback: PlaybackBuffer, settings: Settings,
     return Speaker(playback, device=settings.output_device)
 
 
-def _microphone(engine: Engine, settings: Settings,
-                options: TalkOptions) -> Microphone | WavMicrophone:
-    from omnichat.audio.microphone import Microphone, WavMicrophone
-
-    if options.input_wav is not None:
-        return WavMicrophone(options.input_wav, engine.feed_mic, pace=options.input_pace)
-    return Microphone(engine.feed_mic, device=settings.input_device)
-
-
-def _run(engine: Engine, mic: Microphone | WavMicrophone, view: View, settings: Settings,
+def _run(engine: Engine, inputs: SessionInputs, view: View, settings: Settings,
          options: TalkOptions) -> None:
-    """The main-thread loop: updates -> view; ends on failure or when a file session is done."""
+    """The main-thread loop: updates -> view; ends on failure, on a quit key, or when a file
+    session is done."""
     td = settings.turn_detection
     settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S
+    mic, keys = inputs.source, inputs.keys
     file_done = getattr(mic, "file_done", None)
     idle_since: float | None = None
     done_at: float | None = None
     while True:
         for update in engine.poll(POLL_S):
+            if keys is not None:
+                keys.observe(update)
             view.apply(update)
         view.refresh(mic.level_dbfs)
-        if engine.failed or engine.stopping:
+        if engine.failed or engine.stopping or (keys is not None and keys.quit.is_set()):
             return
-        if mic.error is not None:
-            raise mic.error
+        for part in (mic, inputs.frames):
+            if part is not None and part.error is not None:
+                raise part.error
         if file_done is None or not file_done.is_set():
             continue
         now = time.monotonic()

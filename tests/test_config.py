@@ -384,10 +384,10 @@ def test_enable_search_false_is_fine_on_any_model(tmp_path):
 def test_unknown_turn_detection_type(tmp_path):
     message = error(tmp_path, '[turn_detection]\ntype = "push"\n')
     assert message.endswith("key 'turn_detection.type': turn_detection 'push' is unknown; "
-                            "use server_vad or semantic_vad")
+                            "use server_vad, semantic_vad or manual")
     message = error(tmp_path, "", flags={"turn_detection": "semantic-vad"})
     assert message == ("flag --turn-detection: turn_detection 'semantic-vad' is unknown; use "
-                       "server_vad or semantic_vad; did you mean 'semantic_vad'?")
+                       "server_vad, semantic_vad or manual; did you mean 'semantic_vad'?")
 
 
 def test_unknown_region(tmp_path):

@@ -15,7 +15,7 @@ from omnichat.config import Settings, load_settings
 from omnichat.config_commands import settings_glossary, settings_markdown, show_lines
 from omnichat.config_table import BY_NAME, SETTINGS
 from omnichat.emulator.config import Rejection, apply_update, default_session
-from omnichat.errors import ConfigError, ExitCode
+from omnichat.errors import ConfigError
 from omnichat.protocol import limits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +38,10 @@ def error(tmp_path: Path, text: str = "", flags=None, environ=None) -> str:
 
 @pytest.mark.parametrize("text,flags", [('[turn_detection]\ntype = "manual"\n', None),
                                         ("", {"turn_detection": "manual"})])
-def test_manual_turn_detection_is_refused_naming_what_to_use(tmp_path, text, flags):
-    message = error(tmp_path, text, flags)
-    assert '"manual" (push-to-talk) is not available yet; use "server_vad" or ' in message
-    assert "\n" not in message
+def test_manual_turn_detection_is_push_to_talk(tmp_path, text, flags):
+    settings = load(tmp_path, text, flags)
+    assert settings.turn_detection is None
+    assert settings.session_payload()["turn_detection"] is None
 
 
 @pytest.mark.parametrize("text,flags", [('[audio]\necho_mode = "half-duplex"\n', None),
@@ -49,17 +49,6 @@ def test_manual_turn_detection_is_refused_naming_what_to_use(tmp_path, text, fla
 def test_echo_mode_is_refused_naming_what_to_use(tmp_path, text, flags):
     message = error(tmp_path, text, flags)
     assert "echo_mode has no effect" in message and "headphones" in message
-
-
-def test_talk_with_manual_in_the_file_fails_before_connecting(tmp_path, monkeypatch):
-    config = tmp_path / "config.toml"
-    config.write_text('[turn_detection]\ntype = "manual"\n', encoding="utf-8")
-    monkeypatch.setenv("OMNICHAT_CONFIG", str(config))
-    result = runner.invoke(app, ["talk", "--local", "--input", str(tmp_path / "none.wav"),
-                                 "--transcript", str(tmp_path / "t.jsonl")])
-    assert result.exit_code == ExitCode.USAGE, result.output  # was 0, and no turn was sent
-    assert result.stderr.count("\n") == 1 and "push-to-talk" in result.stderr
-    assert not (tmp_path / "t.jsonl").exists()
 
 
 def test_nothing_unavailable_is_offered_anywhere(tmp_path):
@@ -71,7 +60,6 @@ def test_nothing_unavailable_is_offered_anywhere(tmp_path):
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for text in (shown, example, talk_help, settings_markdown()):
         assert "echo_mode" not in text and "echo-mode" not in text
-        assert "manual" not in text and "push-to-talk" not in text
     assert "`echo_mode`" not in doc.split("## Not available yet")[0]
 
 

@@ -25,10 +25,12 @@ class Action:
 class Send(Action):
     """Queue ``event`` for the socket of the current connection.
 
-    ``after_audio``: hold it until audio was sent on that connection (images)."""
+    ``after_audio``: hold it until audio was sent on that connection (images).
+    ``behind_audio``: send it after the microphone audio queued so far (commit, clear)."""
 
     event: Event
     after_audio: bool = False
+    behind_audio: bool = False
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,11 @@ class Outbox:
         # Guards everything below; held for deque operations only, never across a send. The
         # microphone callback takes it for one append.
         self._cond = threading.Condition()
-        self._control: deque[tuple[int, Event, bool]] = deque()  # (generation, event, hold)
-        self._held: list[tuple[int, Event, bool]] = []  # after_audio events: no audio yet
+        # (generation, event, hold for the first audio, audio blocks that must go first)
+        self._control: deque[tuple[int, Event, bool, int]] = deque()
+        self._held: list[tuple[int, Event, bool, int]] = []  # after_audio events: no audio yet
+        self._audio_in = 0  # blocks ever queued / taken into batches: behind_audio's marks
+        self._audio_out = 0
         self._audio: deque[tuple[float, bytes]] = deque()  # (capture time, 20 ms block)
         self._audio_capacity = audio_capacity_blocks
         self._conn: Connection | None = None
@@ -85,12 +88,17 @@ class Outbox:
 
     # ---- any thread -----------------------------------------------------------------------
 
-    def put_control(self, generation: int, event: Event, after_audio: bool = False) -> None:
+    def put_control(self, generation: int, event: Event, after_audio: bool = False,
+                    behind_audio: bool = False) -> None:
+        """Queue a control event. ``behind_audio``: it goes out only after every audio block
+        queued so far (a push-to-talk commit or clear must not overtake the turn's audio,
+        which otherwise waits for its batch while control events jump ahead)."""
         with self._cond:
             if len(self._control) >= CONTROL_CAPACITY:
                 self.control_drops += 1
                 return
-            self._control.append((generation, event, after_audio))
+            mark = self._audio_in if behind_audio else 0
+            self._control.append((generation, event, after_audio, mark))
             self._cond.notify()
 
     def put_audio(self, captured_at: float, block: bytes) -> bool:
@@ -100,8 +108,15 @@ class Outbox:
                 self.audio_drops += 1
                 return False
             self._audio.append((captured_at, block))
+            self._audio_in += 1
             self._cond.notify()
             return True
+
+    @property
+    def audio_room(self) -> int:
+        """Blocks that may still be queued before microphone blocks are dropped."""
+        with self._cond:
+            return self._audio_capacity - len(self._audio)
 
     def set_connection(self, conn: Connection | None) -> None:
         """Publish the connection the sender serves (None: pause it during a swap)."""
@@ -142,7 +157,7 @@ class Outbox:
                     event = self._next_control(conn)
                     if event is not None:
                         return Outgoing(conn, event=event)
-                    batch, timeout = self._next_batch(time.monotonic())
+                    batch, timeout = self._next_batch(time.monotonic(), self._audio_awaited())
                     if batch is not None:
                         return Outgoing(conn, audio=batch[0], captured_at=batch[1])
                 self._cond.wait(timeout)
@@ -161,28 +176,37 @@ class Outbox:
 
     def _next_control(self, conn: Connection) -> Event | None:
         while self._control:
-            generation, event, after_audio = self._control.popleft()
+            generation, event, after_audio, mark = self._control[0]
+            if generation == conn.generation and self._audio and mark > self._audio_out:
+                return None  # its audio goes first (and is due now: _audio_awaited)
+            self._control.popleft()
             if generation != conn.generation:
                 continue  # meant for a socket that is gone
             if after_audio and not conn.audio_sent:
-                self._held.append((generation, event, after_audio))
+                self._held.append((generation, event, after_audio, mark))
                 continue
             return event
         return None
 
-    def _next_batch(self, now: float) -> tuple[tuple[bytes, float] | None, float | None]:
-        """(batch, None) when one is due; else (None, seconds until it is, or None)."""
+    def _audio_awaited(self) -> bool:
+        """A behind_audio event waits for queued audio: send it without batching delay."""
+        return bool(self._control) and self._control[0][3] > self._audio_out
+
+    def _next_batch(self, now: float, flush: bool = False
+                    ) -> tuple[tuple[bytes, float] | None, float | None]:
+        """(batch, None) when one is due (or ``flush``); else (None, seconds until it is)."""
         if not self._audio:
             return None, None
         queued = sum(len(block) for _, block in self._audio)
         first_at = self._audio[0][0]
         due_at = first_at + (BATCH_MIN_MS - BLOCK_MS) / 1000.0
-        if queued < BATCH_MIN_MS * _BYTES_PER_MS and now < due_at:
+        if not flush and queued < BATCH_MIN_MS * _BYTES_PER_MS and now < due_at:
             return None, due_at - now
         parts: list[bytes] = []
         size, captured_at = 0, first_at
         while self._audio and size < BATCH_MAX_MS * _BYTES_PER_MS:
             captured_at, block = self._audio.popleft()
+            self._audio_out += 1
             parts.append(block)
             size += len(block)
         return (b"".join(parts), captured_at), None

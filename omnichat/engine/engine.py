@@ -254,7 +254,8 @@ class Engine:
         ``generation``: the receiver's socket, or the current (or next) one."""
         pb = self.playback
         if isinstance(action, act.Send):
-            self._outbox.put_control(generation, action.event, action.after_audio)
+            self._outbox.put_control(generation, action.event, action.after_audio,
+                                     action.behind_audio)
         elif isinstance(action, act.PlayAudio) and pb is not None:
             pb.write(action.pcm)
         elif isinstance(action, act.FlushPlayback) and pb is not None:
@@ -312,6 +313,12 @@ class Engine:
     @property
     def mic_drops(self) -> int:
         return self._outbox.audio_drops
+
+    @property
+    def mic_room(self) -> int:
+        """Blocks ``feed_mic`` may still queue before it drops (a file fed faster than real
+        time waits on this)."""
+        return self._outbox.audio_room
 
     def _send_loop(self) -> None:
         """omnichat-send: the only writer. Blocks in ``Outbox.next`` (unblocked by a put, a

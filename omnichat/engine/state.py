@@ -125,11 +125,11 @@ class ConversationState:
         """A local command (any thread, through the engine)."""
         self._begin(now)
         if isinstance(command, cmd.Commit):
-            self._emit(act.Send(cev.input_audio_commit()))
+            self._emit(act.Send(cev.input_audio_commit(), behind_audio=True))
             self._create_response()
             self._ask_for_reply(speech_ended_at=now)
         elif isinstance(command, cmd.ClearInput):
-            self._emit(act.Send(cev.input_audio_clear()))
+            self._emit(act.Send(cev.input_audio_clear(), behind_audio=True))
         elif isinstance(command, cmd.Interrupt):
             self._user_moved_on()
         elif isinstance(command, cmd.SendText):
@@ -141,6 +141,8 @@ class ConversationState:
                 self._ask_tools_reply()
         elif isinstance(command, cmd.SetMute):
             self._emit(act.SetMicMuted(command.muted))
+        elif isinstance(command, cmd.UpdateSession):
+            self._emit(act.Send(cev.session_update(command.session)))
         return self._flush_out()
 
     def heard(self, response_id: str, at: float, now: float) -> Actions:

@@ -1,0 +1,166 @@
+"""What feeds a ``talk``/``ptt`` session besides the microphone's voice: the push-to-talk gate
+or the file turns, ``--record``, pictures, the camera, and the keyboard.
+
+``open_inputs`` opens them in order on the caller's ``ExitStack`` (so they close in reverse
+on every exit path) and returns ``SessionInputs``: the audio source the main loop watches
+(``level_dbfs``, ``error``, ``file_done``), and the ``KeySession`` when the keyboard is live.
+
+Audio path::
+
+    microphone / WavMicrophone --on_block--> [MicGate: ptt only] --> tee --> engine.feed_mic
+                                                                       \\-> Recorder.on_mic
+    PlaybackBuffer tap --> Recorder.on_played (what the speaker or --output actually played)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from omnichat.audio.playback import PlaybackBuffer
+from omnichat.engine import Engine
+from omnichat.engine import updates as up
+from omnichat.errors import UsageError
+from omnichat.ptt import FileTurns, MicGate, file_turns
+from omnichat.session_keys import Keyboard, KeySession
+
+if TYPE_CHECKING:
+    from omnichat.config import Settings
+    from omnichat.images import PreparedImage
+
+
+class AudioSource(Protocol):
+    level_dbfs: Any
+    error: BaseException | None
+
+
+@dataclass
+class InputOptions:
+    """The flags that feed a session (part of ``TalkOptions``)."""
+
+    ptt: bool = False
+    inputs: list[Path] = field(default_factory=list)  # --input (ptt: repeatable)
+    input_pace: float = 1.0
+    images: list[Path] = field(default_factory=list)
+    camera: int | None = None
+    video: Path | None = None
+    frame_rate: float = 1.0
+    record: Path | None = None
+    keys: bool | None = None  # None: when stdin and stdout are terminals
+
+
+@dataclass
+class SessionInputs:
+    source: Any  # Microphone | WavMicrophone | FileTurns: level_dbfs, error, file_done
+    keys: KeySession | None
+    frames: Any = None  # FrameSender: error
+
+
+@dataclass
+class Prepared:
+    """What ``prepare_inputs`` checked and opened before any socket or device."""
+
+    images: list[PreparedImage]
+    frames: Any = None  # vision.FrameSource
+
+
+def prepare_inputs(stack: contextlib.ExitStack, options: InputOptions) -> Prepared:
+    """Fail early, before any socket or device, on a bad flag value, file or picture."""
+    from omnichat.audio import MIC_RATE_HZ
+    from omnichat.audio.wav import read_wav_mono
+    from omnichat.images import prepare_image
+
+    if options.camera is not None and options.video is not None:
+        raise UsageError("--camera and --video both given; choose one source of frames")
+    if not 0 < options.frame_rate <= 1:
+        raise UsageError(f"--frame-rate {options.frame_rate}: use a number of frames per "
+                         "second above 0 and at most 1 (the service's limit)")
+    if len(options.inputs) > 1 and not options.ptt:
+        raise UsageError("talk takes one --input file; several files are for `omnichat ptt`")
+    keyboard = Keyboard.available() if options.keys is None else options.keys
+    if options.ptt and not options.inputs and not keyboard:
+        raise UsageError("ptt needs a terminal for its keys, or --input FILE.wav to take "
+                         "turns from recordings")
+    for path in options.inputs:
+        read_wav_mono(path, MIC_RATE_HZ)  # UsageError (one line) on a bad file
+    prepared = Prepared([prepare_image(path) for path in options.images])
+    if options.camera is not None or options.video is not None:
+        from omnichat.vision import open_source
+
+        prepared.frames = open_source(camera=options.camera, video=options.video)
+        stack.callback(prepared.frames.close)
+    return prepared
+
+
+def open_inputs(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
+                options: InputOptions, playback: PlaybackBuffer | None,
+                prepared: Prepared) -> SessionInputs:
+    feed = _recording_tee(stack, engine, playback, options.record)
+    keyboard = Keyboard.available() if options.keys is None else options.keys
+    gate = MicGate(engine, feed=feed) if options.ptt else None
+    keys = None
+    if keyboard:
+        keys = KeySession(engine, gate, model=settings.model,
+                          text_only=list(settings.modalities) == ["text"])
+    engine.updates.put(up.InputMode("ptt" if options.ptt else "talk", keys is not None))
+    if gate is not None:
+        engine.updates.put(up.PushToTalkChanged(False, gate.hold))
+    for image in prepared.images:
+        _attached(engine, image)
+    source = _audio_source(stack, engine, settings, options, gate, feed, keyboard)
+    frames = None
+    if prepared.frames is not None:
+        from omnichat.camera import FrameSender
+
+        frames = stack.enter_context(FrameSender(prepared.frames, engine.command,
+                                                 max_fps=options.frame_rate))
+    if keys is not None:
+        stack.enter_context(Keyboard(keys))
+        keys.control.say(keys.hint)
+    return SessionInputs(source, keys, frames)
+
+
+def _attached(engine: Engine, image: PreparedImage) -> None:
+    from omnichat.engine import commands as cmd
+
+    engine.command(cmd.SendImage(image.jpeg))
+    engine.updates.put(up.Notice(f"attached {image.source.name}: {image.width}x{image.height}"
+                                 f" JPEG, about {image.tokens} tokens (sent with your first "
+                                 "words)", level="info"))
+
+
+def _recording_tee(stack: contextlib.ExitStack, engine: Engine,
+                   playback: PlaybackBuffer | None,
+                   path: Path | None) -> Callable[[bytes], None]:
+    if path is None:
+        return engine.feed_mic
+    from omnichat.audio.recorder import Recorder
+
+    latency = playback.output_latency_s if playback is not None else 0.0
+    recorder = stack.enter_context(Recorder(path, output_latency_s=latency))
+    if playback is not None:
+        playback.add_tap(recorder.on_played)
+    feed_mic = engine.feed_mic
+
+    def tee(block: bytes) -> None:  # the microphone callback: both only copy
+        feed_mic(block)
+        recorder.on_mic(block)
+    return tee
+
+
+def _audio_source(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
+                  options: InputOptions, gate: MicGate | None,
+                  feed: Callable[[bytes], None], keyboard: bool) -> Any:
+    from omnichat.audio.microphone import Microphone, WavMicrophone
+
+    on_block = gate.on_block if gate is not None else feed
+    if gate is not None and options.inputs and not keyboard:
+        turns = FileTurns(engine, gate, file_turns(options.inputs), pace=options.input_pace)
+        return stack.enter_context(turns)
+    if options.inputs:  # talk's file, or ptt's keys over a file played as the microphone
+        return stack.enter_context(WavMicrophone(options.inputs[0], on_block,
+                                                 pace=options.input_pace))
+    return stack.enter_context(Microphone(on_block, device=settings.input_device))
