@@ -176,7 +176,36 @@ def _completion(ctx: Context, command: str) -> None:
         or any((Path(ctx.env["HOME"]) / ".bash_completions").glob("*"))
 
 
+def _ptt_in_a_terminal(ctx: Context, command: str) -> None:
+    """Push-to-talk in a real terminal (a pty): the key hint shows, and `q` ends it with 0."""
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "omnichat", *_args(command)], cwd=str(ctx.tmp),
+                          env=ctx.env, dimensions=(24, 100), timeout=30, encoding="utf-8")
+    try:
+        child.expect("space to (start|talk)|hold space")
+        child.send("q")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+
+
+def _image_session(ctx: Context, command: str) -> None:
+    """A picture goes with the next words: the named file, made here, and a spoken turn."""
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(ctx.tmp / "photo.png")
+    write_wav(ctx.tmp / "q.wav", ctx.question)  # type: ignore[attr-defined]
+    result = ctx.run([*_args(command), "--input", "q.wav", "--output", "a.wav",
+                      "--transcript", "t.jsonl", *FAST])
+    assert result.returncode == 0, result.stderr
+    assert "attached photo.png" in result.stdout and "qwen:" in result.stdout
+
+
 RUNNERS: dict[str, Callable[[Context, str], None]] = {
+    "omnichat ptt": _ptt_in_a_terminal,
+    "omnichat talk --image photo.png": _image_session,
     "make demo": _make_target,
     "make test": _make_target,
     "pipx install .": _installable,
