@@ -241,6 +241,11 @@ def talk(
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    attach: list[Path] = typer.Option([], "--attach", help="Let the model read this text "
+                                      "file (repeatable; enables read_attachment)."),
+    tools: str | None = typer.Option(None, "--tools", metavar="NAME,...",
+                                     help="Built-in tools to offer: time, calculator."),
+    yes: bool = typer.Option(False, "--yes", help="Run tools that ask first without asking."),
     **settings: Any,
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; Ctrl+C ends.
@@ -248,11 +253,29 @@ def talk(
     The setting flags (--model, --voice, ...) override the environment and the config file;
     see `omnichat config show`."""
     from omnichat.talk import TalkOptions, run_talk
+    from omnichat.tool_session import ToolOptions, parse_tool_names
 
     run_talk(settings_from_flags(settings),
              TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                          transcript=transcript, input_pace=input_pace,
-                         output_pace=output_pace, emulator_speed=emulator_speed))
+                         output_pace=output_pace, emulator_speed=emulator_speed,
+                         tools=ToolOptions(tuple(attach), parse_tool_names(tools), yes)))
+
+
+@app.command("tools", short_help="List the tools the model may call, and their sources.")
+def tools_command(
+    attach: list[Path] = typer.Option([], "--attach", help="As for talk: offer this file."),
+    tools: str | None = typer.Option(None, "--tools", metavar="NAME,...",
+                                     help="As for talk: the built-in tools to offer."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """List every tool (built-in, attachment, MCP servers' tools): source, on or off, asks
+    first. MCP servers are started to list their tools."""
+    from omnichat.config import load_settings
+    from omnichat.tool_session import ToolOptions, parse_tool_names, show_tools
+
+    show_tools(load_settings(), ToolOptions(tuple(attach), parse_tool_names(tools)),
+               as_json=as_json)
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",

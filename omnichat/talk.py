@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,6 +28,7 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
+from omnichat.tool_session import ToolOptions, open_tools
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import make_view
@@ -58,6 +59,7 @@ class TalkOptions:
     emulator_speed: str | float = "realtime"
     emulator_options: dict[str, Any] | None = None
     finish_timeout_s: float = FINISH_TIMEOUT_S
+    tools: ToolOptions = field(default_factory=ToolOptions)  # --attach, --tools, --yes
 
 
 @dataclass
@@ -88,12 +90,15 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         endpoint, key = _endpoint(settings, options, stack)
         writer = stack.enter_context(TranscriptWriter(transcript_path))
         playback = None if text_only else PlaybackBuffer()
-        engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
+        tools = stack.enter_context(open_tools(settings, options.tools, writer=writer))
+        engine = Engine({**settings.session_payload(), **tools.session_fields()},
+                        playback=playback, on_turn=writer.write, **tools.engine_callbacks(),
                         connect=lambda: WebSocketTransport(
                             endpoint, key, region=settings.region,
                             key_env="" if options.local else settings.api_key_env,
                             connect_timeout_s=settings.connect_timeout_s,
                             allow_insecure=settings.allow_insecure))
+        tools.attach(engine)
         mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))

@@ -8,6 +8,7 @@ actions (events to send, a playback flush, view updates).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class Command:
@@ -50,6 +51,14 @@ class ToolResult(Command):
 
     call_id: str
     output: str
+
+
+@dataclass(frozen=True)
+class UpdateSession(Command):
+    """Change session settings mid-conversation (e.g. withdraw the tools of an MCP server
+    that died): one ``session.update`` with ``fields``, also replayed on a reconnect."""
+
+    fields: dict[str, Any]
 
 
 @dataclass(frozen=True)

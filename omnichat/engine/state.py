@@ -139,6 +139,8 @@ class ConversationState:
         elif isinstance(command, cmd.ToolResult):
             if self._replies.tool_result(command.call_id, command.output):
                 self._ask_tools_reply()
+        elif isinstance(command, cmd.UpdateSession):
+            self._emit(act.Send(cev.session_update(command.fields)))
         elif isinstance(command, cmd.SetMute):
             self._emit(act.SetMicMuted(command.muted))
         return self._flush_out()
@@ -170,7 +172,7 @@ class ConversationState:
         self._awaiting_since = None
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
-        self._replies.tools.drop_all()
+        self._drop_tool_calls()
         return self._flush_out()
 
     def close(self, now: float) -> Actions:
@@ -294,7 +296,12 @@ class ConversationState:
         tool calls nobody waits for any more."""
         if self._replies.interrupt():
             self._barged = self._user_speaking
-        self._replies.tools.drop_all()
+        self._drop_tool_calls()
+
+    def _drop_tool_calls(self) -> None:
+        dropped = self._replies.tools.drop_all()
+        if dropped:
+            self._emit(act.ToolCallsDropped(dropped))
 
     def _on_user_turn_ended(self, event: Event) -> None:
         """``speech_stopped`` (VAD) or ``committed`` (VAD after speech_stopped, or manual):

@@ -53,6 +53,9 @@ class ToolCalls:
             return True
         return False
 
-    def drop_all(self) -> None:
+    def drop_all(self) -> tuple[str, ...]:
+        """Forget every open call; the ids of those still waiting for a result."""
+        dropped = tuple(self._owner)
         self._rounds.clear()
         self._owner.clear()
+        return dropped
