@@ -9,8 +9,9 @@ to every request: a chat-template baseline (``TEMPLATE_TOKENS``, so audio-only t
 text tokens too, as the real service does), and with ``tools`` declared a function-calling
 preamble plus the schemas themselves, on every turn. Function-call items and their outputs
 carry their wrappers. Calibrated on the real capture with two tools (341/380/444 input text
-tokens; the emulator, with its own reply texts, gives 341/375/437). Output is the reply text the same way plus the reply
-audio's duration at the model's audio rate. Zero-valued detail keys are omitted.
+tokens; the emulator, with its own reply texts, gives 341/375/437). Output is the reply
+text the same way plus the reply audio's duration at the model's audio rate. Zero-valued
+detail keys are omitted.
 """
 
 from __future__ import annotations

@@ -1,0 +1,209 @@
+"""Tools in a conversation: the real engine, the real emulator (which calls functions by the
+rule in docs/emulator.md) and ``ToolSession`` - what ``talk`` and ``ptt`` run."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from test_engine_support import finished, make_engine, wait_for, wait_until
+
+from omnichat.confirm import ConfirmPrompt
+from omnichat.engine import updates as up
+from omnichat.tool_session import ToolOptions, ToolSession, parse_tool_names
+from omnichat.tools import Tool, ToolsConfig
+from omnichat.transcript import TranscriptWriter, read_transcript
+
+WAIT_S = 15.0
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def tool(name: str, handler, **fields) -> Tool:
+    return Tool(name, f"The {name} tool.", fields.pop("parameters", {"type": "object"}),
+                handler, **fields)
+
+
+class Chat:
+    """An engine (text only) with a ToolSession, against the emulator; collects updates."""
+
+    def __init__(self, emu, tools: list[Tool], tmp_path: Path, *, yes: bool = False,
+                 prompt: ConfirmPrompt | None = None, timeout_s: float = 10.0) -> None:
+        self.emu = emu
+        self.writer = TranscriptWriter(tmp_path / "t.jsonl")
+        self.tools = ToolSession(ToolsConfig(timeout_s=timeout_s),
+                                 ToolOptions(yes=yes, prompt=prompt), writer=self.writer)
+        for item in tools:
+            self.tools.box.registry.add(item)
+        self.engine = make_engine(emu, modalities=["text"], on_turn=self.writer.write,
+                                  engine_options=self.tools.engine_callbacks(),
+                                  **self.tools.session_fields())
+        self.tools.attach(self.engine)
+        self.seen: list[up.Update] = []
+        self.engine.start()
+
+    def say(self, text: str) -> str:
+        """Type ``text``; the assistant's final answer (after any tool round)."""
+        self.engine.send_text(text)
+        return self.answer()
+
+    def answer(self) -> str:
+        while True:
+            update = wait_for(self.engine, finished("assistant"), WAIT_S, self.seen)
+            assert isinstance(update, up.TurnFinished)
+            if update.turn.text:  # the function-call response has no words
+                wait_until(self.engine, self.engine.is_idle, WAIT_S, self.seen)
+                return update.turn.text
+
+    def notices(self) -> list[str]:
+        return [u.text for u in self.seen if isinstance(u, up.Notice)]
+
+    def outputs(self) -> list[dict]:
+        """The function_call_output items the emulator received."""
+        return [e.item for e in self.emu.session.received
+                if e.type == "conversation.item.create"
+                and e.item.get("type") == "function_call_output"]
+
+    def records(self) -> list[dict]:
+        return [r for r in read_transcript(self.writer.path) if r["role"] == "tool"]
+
+    def close(self) -> None:
+        try:
+            self.engine.close()
+        finally:
+            self.tools.close()
+            self.writer.close()
+
+
+@pytest.fixture
+def chat(emulator, tmp_path):
+    made: list[Chat] = []
+
+    def make(tools: list[Tool], **options) -> Chat:
+        made.append(Chat(emulator, tools, tmp_path, **options))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.close()
+
+
+def test_one_call_is_run_answered_shown_and_recorded(chat):
+    weather = tool("get_weather", lambda args: f"sunny in {args['city']}", parameters=CITY)
+    c = chat([weather])
+    assert c.say('call get_weather {"city": "Paris"}') == "The tool said: sunny in Paris."
+    [output] = c.outputs()
+    assert output["output"] == "sunny in Paris"
+    assert any(n.startswith('tool get_weather({"city": "Paris"})') for n in c.notices())
+    assert any(n == "tool get_weather: ok: sunny in Paris" for n in c.notices())
+    [record] = c.records()
+    assert record["name"] == "get_weather" and record["status"] == "ok"
+    assert record["arguments"] == '{"city": "Paris"}' and record["output"] == "sunny in Paris"
+    assert record["call_id"] == output["call_id"]
+    # Exactly one response.create after the output, none before it.
+    received = c.emu.session.received_types
+    after = received[received.index("conversation.item.create", 2):]
+    assert after.count("response.create") == 1
+
+
+def test_two_calls_of_one_response_run_at_the_same_time(chat):
+    both = threading.Barrier(2, timeout=WAIT_S)  # only passes if both run concurrently
+
+    def meet(label: str):
+        return lambda args: (both.wait(), label)[1]
+
+    c = chat([tool("test_color", meet("blue")), tool("test_shape", meet("square"))])
+    answer = c.say("Use test_color and test_shape, in one round.")
+    assert answer == "The tools said: blue; square."
+    assert [o["output"] for o in c.outputs()] == ["blue", "square"]
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ("call no_such_tool {}", "The tool said: error: unknown tool 'no_such_tool'."),
+    ("call get_weather {city", "The tool said: error: arguments are not valid JSON"),
+    ('call get_weather {"town": 1}', "The tool said: error: "),
+])
+def test_a_bad_call_is_answered_with_an_error_and_the_talk_goes_on(chat, typed, said):
+    ran: list[dict] = []
+    c = chat([tool("get_weather", lambda args: ran.append(args) or "x", parameters=CITY)])
+    assert c.say(typed).startswith(said)
+    assert not ran and c.records()[0]["status"] in ("unknown", "bad_arguments")
+    assert c.say("hello").startswith("I read")  # the conversation goes on
+
+
+def test_a_slow_tool_times_out_and_a_failing_one_reports_its_error(chat):
+    never = threading.Event()
+
+    def explode(args):
+        raise ValueError("boom")
+
+    c = chat([tool("slow", lambda args: never.wait(WAIT_S) and "late"),
+              tool("explode", explode)], timeout_s=0.2)
+    try:
+        answer = c.say("call slow {} && call explode {}")
+    finally:
+        never.set()
+    # Each output goes back as soon as its call ends (usually the failure first).
+    assert answer.startswith("The tools said: ")
+    assert set(answer[len("The tools said: "):-1].split("; ")) == {
+        "error: tool 'explode' failed: ValueError: boom",
+        "error: tool 'slow' timed out after 0.2 s"}
+    assert [r["status"] for r in sorted(c.records(), key=lambda r: r["name"])] == \
+        ["error", "timeout"]
+
+
+def test_barge_in_during_a_tool_run_drops_its_late_result(chat):
+    started, release = threading.Event(), threading.Event()
+
+    def lookup(args):
+        started.set()
+        release.wait(WAIT_S)
+        return "too late"
+
+    c = chat([tool("lookup", lookup)])
+    c.engine.send_text("call lookup {}")
+    assert started.wait(WAIT_S)
+    [run] = list(c.tools._runs.values())
+    assert c.say("never mind").startswith("I read 2 words")  # the user moved on
+    release.set()
+    assert run.join(WAIT_S)
+    assert c.say("hello").startswith("I read")  # anything sent late would be in by now
+    assert c.outputs() == []
+    assert c.records()[0]["status"] == "cancelled"
+    assert any("cancelled (you moved on)" in n for n in c.notices())
+
+
+def test_a_confirmed_tool_is_refused_when_not_interactive(chat):
+    ran: list[dict] = []
+    c = chat([tool("erase", lambda args: ran.append(args) or "erased", confirm=True)])
+    assert c.say("call erase {}") == "The tool said: error: the user did not allow 'erase' to run."
+    assert not ran and c.records()[0]["status"] == "refused"
+
+
+def test_yes_runs_a_confirmed_tool_without_asking(chat):
+    c = chat([tool("erase", lambda args: "erased", confirm=True)], yes=True)
+    assert c.say("call erase {}") == "The tool said: erased."
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_the_live_view_asks_and_the_key_answers(chat, allow):
+    questions: list[str] = []
+    prompt = ConfirmPrompt(show=questions.append)
+    c = chat([tool("erase", lambda args: "erased", confirm=True)], prompt=prompt)
+    c.engine.send_text('call erase {"all": true}')
+    wait_until(c.engine, lambda: prompt.pending is not None, WAIT_S, c.seen)
+    assert prompt.answer(allow)  # what the key handler does for y / n
+    expected = ("The tool said: erased." if allow
+                else "The tool said: error: the user did not allow 'erase' to run.")
+    assert c.answer() == expected
+    assert questions == ['allow tool erase({"all": true})? [y/n]']
+    assert prompt.pending is None and not prompt.answer(True)  # nothing open any more
+
+
+def test_tool_names_from_the_flag_are_checked():
+    from omnichat.errors import UsageError
+
+    assert parse_tool_names("time, calculator") == ("time", "calculator")
+    assert parse_tool_names(None) is None
+    with pytest.raises(UsageError, match="--tools: unknown built-in tool 'weather'"):
+        parse_tool_names("time,weather")
