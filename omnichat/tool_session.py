@@ -11,8 +11,9 @@ Then ``attach(engine)`` and the engine's callbacks do the rest::
     omnichat-mcp     a server died -> Notice, engine.command(UpdateSession(tools left))
 
 Each call runs as its own batch, so the calls of one response run concurrently, each with
-its timeout (``[tools] timeout_s``). ``_runs`` (call id -> run) is guarded by ``_lock``; the
-state machine drops a late result anyway, the cancel only stops it from being shown as sent.
+its timeout (``[tools] timeout_s``); results go back in the order of the calls. ``_runs``,
+``_calls``, ``_order`` and ``_ready`` are guarded by ``_lock`` (never held across an engine
+command). The state machine drops a late result anyway; the cancel stops it being shown.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ class ToolSession:
         self._lock = threading.Lock()  # guards _runs and _calls (receiver, tool threads)
         self._runs: dict[str, ToolRun] = {}
         self._calls: dict[str, FunctionCall] = {}
+        self._order: dict[str, list[str]] = {}  # response id -> its open calls, in order
+        self._ready: dict[str, CallResult] = {}  # finished, waiting for an earlier call
         self.early_notices: list[str] = []  # before attach(): shown by the caller
 
     @property
@@ -162,13 +165,22 @@ class ToolSession:
         self._notify(f"tool {cut(call.name, 40)}({cut(call.arguments, SCREEN_CHARS)}) ...")
         with self._lock:
             self._calls[call.call_id] = call
+            self._order.setdefault(call.response_id, []).append(call.call_id)
             self._runs[call.call_id] = self.box.runner.start([call], self._done)
 
     def on_dropped(self, call_ids: tuple[str, ...]) -> None:
+        """The user moved on: these results are not wanted (a finished one not yet sent
+        is forgotten too)."""
         for call_id in call_ids:
             with self._lock:
                 run = self._runs.pop(call_id, None)
                 call = self._calls.pop(call_id, None)
+                self._ready.pop(call_id, None)
+                for response_id, order in list(self._order.items()):
+                    if call_id in order:
+                        order.remove(call_id)
+                    if not order:
+                        del self._order[response_id]
             if run is None or call is None:
                 continue
             run.cancel()
@@ -187,6 +199,22 @@ class ToolSession:
             self._notify(f"tool {cut(result.call.name, 40)}: {result.status}: "
                          f"{cut(result.output, SCREEN_CHARS)}")
             self._record(result.call, result.output, result.status, result.elapsed_s)
+            with self._lock:
+                self._ready[result.call_id] = result
+            self._send_ready(result.response_id)
+
+    def _send_ready(self, response_id: str) -> None:
+        """Send the finished results of a response in the order the model made the calls
+        (as the real client in the capture does); a result waits for the calls before it."""
+        while True:
+            with self._lock:
+                order = self._order.get(response_id) or []
+                result = self._ready.pop(order[0], None) if order else None
+                if result is None:
+                    if not order:
+                        self._order.pop(response_id, None)
+                    return
+                order.pop(0)
             if self._engine is not None:
                 self._engine.command(cmd.ToolResult(result.call_id, result.output))
 
