@@ -125,7 +125,7 @@ class ToolSession:
         self.box = Toolbox(config, attachments=options.attachments, yes=options.yes,
                            confirm=self._confirm if prompt is not None else None,
                            on_change=self._server_changed)
-        self._writer = writer
+        self.writer = writer
         self._engine: Engine | None = None
         self._lock = threading.Lock()  # guards _runs and _calls (receiver, tool threads)
         self._runs: dict[str, ToolRun] = {}
@@ -153,6 +153,11 @@ class ToolSession:
         for text in self.early_notices:
             engine.updates.put(up.Notice(text, level="info"))
         self.early_notices.clear()
+
+    def running(self) -> list[ToolRun]:
+        """The runs whose results are still wanted."""
+        with self._lock:
+            return list(self._runs.values())
 
     def engine_callbacks(self) -> dict[str, Any]:
         """The ``Engine`` keyword arguments that hand calls to this session."""
@@ -240,13 +245,13 @@ class ToolSession:
 
     def _record(self, call: FunctionCall, output: str, status: str,
                 elapsed_s: float | None) -> None:
-        if self._writer is None:
+        if self.writer is None:
             return
         turn = ToolTurn("tool", text=f"{call.name}: {status}", response_id=call.response_id,
                         status=status, name=call.name, call_id=call.call_id,
                         arguments=call.arguments, output=output,
                         elapsed_ms=None if elapsed_s is None else elapsed_s * 1000)
-        self._writer.write(turn)
+        self.writer.write(turn)
 
     # ---- lifecycle ------------------------------------------------------------------------
 

@@ -227,8 +227,9 @@ class PlainView:
             self._say("listening")
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
-        elif isinstance(update, up.Notice):
-            self._say(f"warning: {excerpt(update.text)}")
+        elif isinstance(update, up.Notice):  # level "info": tool calls, MCP servers
+            prefix = "" if update.level == "info" else "warning: "
+            self._say(f"{prefix}{excerpt(update.text)}")
         elif isinstance(update, up.TurnFinished):
             self._say(self._turn_line(update.turn))
 

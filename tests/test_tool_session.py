@@ -29,11 +29,13 @@ class Chat:
     """An engine (text only) with a ToolSession, against the emulator; collects updates."""
 
     def __init__(self, emu, tools: list[Tool], tmp_path: Path, *, yes: bool = False,
-                 prompt: ConfirmPrompt | None = None, timeout_s: float = 10.0) -> None:
+                 prompt: ConfirmPrompt | None = None, timeout_s: float = 10.0,
+                 session: ToolSession | None = None) -> None:
         self.emu = emu
         self.writer = TranscriptWriter(tmp_path / "t.jsonl")
-        self.tools = ToolSession(ToolsConfig(timeout_s=timeout_s),
-                                 ToolOptions(yes=yes, prompt=prompt), writer=self.writer)
+        self.tools = session or ToolSession(ToolsConfig(timeout_s=timeout_s),
+                                            ToolOptions(yes=yes, prompt=prompt))
+        self.tools.writer = self.writer
         for item in tools:
             self.tools.box.registry.add(item)
         self.engine = make_engine(emu, modalities=["text"], on_turn=self.writer.write,
@@ -62,6 +64,10 @@ class Chat:
             if text is not None and self.engine.is_idle():
                 return text
         raise AssertionError(f"no answer within {WAIT_S} s; seen {self.seen}")
+
+    def wait_notice(self, start: str, timeout_s: float) -> None:
+        wait_until(self.engine, lambda: any(n.startswith(start) for n in self.notices()),
+                   timeout_s, self.seen)
 
     def notices(self) -> list[str]:
         return [u.text for u in self.seen if isinstance(u, up.Notice)]
@@ -167,11 +173,15 @@ def test_barge_in_during_a_tool_run_drops_its_late_result(chat):
         return "too late"
 
     c = chat([tool("lookup", lookup)])
-    c.engine.send_text("call lookup {}")
-    assert started.wait(WAIT_S)
-    [run] = list(c.tools._runs.values())
-    assert c.say("never mind").startswith("I read 2 words")  # the user moved on
-    release.set()
+    try:
+        c.engine.send_text("call lookup {}")
+        assert started.wait(WAIT_S)
+        wait_until(c.engine, lambda: bool(c.tools.running()), WAIT_S, c.seen)
+        [run] = c.tools.running()
+        assert c.say("never mind").startswith("I read 2 words")  # the user moved on
+        assert c.tools.running() == []
+    finally:
+        release.set()
     assert run.join(WAIT_S)
     assert c.say("hello").startswith("I read")  # anything sent late would be in by now
     assert c.outputs() == []
