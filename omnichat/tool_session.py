@@ -220,8 +220,9 @@ class ToolSession:
                         self._order.pop(response_id, None)
                     return
                 order.pop(0)
-            if self._engine is not None:
-                self._engine.command(cmd.ToolResult(result.call_id, result.output))
+            engine = self._engine
+            if engine is not None and not engine.stopping:  # nothing after the session ends
+                engine.command(cmd.ToolResult(result.call_id, result.output))
 
     def _confirm(self, call: FunctionCall, tool: Tool) -> bool:
         assert self.prompt is not None
