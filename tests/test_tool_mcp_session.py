@@ -80,12 +80,15 @@ def test_a_server_that_dies_mid_session_is_withdrawn_and_the_talk_goes_on(emulat
         chat = Chat(emulator, [], tmp_path, session=session)
         pid = int(chat.say("call pid {}").removeprefix("The tool said: ").rstrip("."))
         os.kill(pid, signal.SIGKILL)
-        chat.say('call echo {"text": "anyone?"}')  # fails, and the server is found dead
+        # The call fails (or its tool is already gone), the model is told, and the server is
+        # found dead.
+        assert chat.say('call echo {"text": "anyone?"}').startswith("The tool said: error:")
         chat.wait_notice("MCP server 'fx'", WAIT_S)
         update = emulator.session.wait_for("session.update", direction="received", count=2,
                                            timeout=WAIT_S)
         assert update.session["tools"] == []  # every tool it offered is withdrawn
-        assert "its tools are withdrawn" in next(n for n in chat.notices() if "fx" in n)
+        [gone] = [n for n in chat.notices() if n.startswith("MCP server 'fx'")]  # said once
+        assert gone.endswith("; its tools are withdrawn")
         assert chat.say("still there?").startswith("I read")  # the conversation goes on
     finally:
         if chat is not None:
