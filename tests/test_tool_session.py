@@ -223,3 +223,35 @@ def test_tool_names_from_the_flag_are_checked():
     assert parse_tool_names(None) is None
     with pytest.raises(UsageError, match="--tools: unknown built-in tool 'weather'"):
         parse_tool_names("time,weather")
+
+
+def test_an_unanswered_or_closed_question_is_a_no():
+    prompt = ConfirmPrompt(timeout_s=0.01)
+    assert prompt.ask("allow?") is False and prompt.pending is None
+    assert prompt.answer(True) is False  # no question open: the key keeps its meaning
+    answered = threading.Event()
+    result: list[bool] = []
+    shown = threading.Event()
+    closing = ConfirmPrompt(show=lambda text: shown.set())
+    asker = threading.Thread(target=lambda: (result.append(closing.ask("allow?")),
+                                             answered.set()))
+    asker.start()
+    assert shown.wait(WAIT_S)
+    closing.close()  # the session ends while the question is open
+    assert answered.wait(WAIT_S) and result == [False]
+    asker.join(WAIT_S)
+    assert closing.ask("again?") is False
+
+
+def test_withdrawn_tools_stay_withdrawn_after_a_reconnect(chat):
+    from omnichat.engine import commands as cmd
+
+    c = chat([tool("get_weather", lambda args: "x", parameters=CITY)])
+    c.engine.command(cmd.UpdateSession({"tools": []}))
+    update = c.emu.session.wait_for("session.update", direction="received", count=2,
+                                    timeout=WAIT_S)
+    assert update.session == {"tools": []}
+    c.engine.reconnect()
+    second = c.emu.wait_for_connection(timeout=WAIT_S, index=1)
+    replayed = second.wait_for("session.update", direction="received", timeout=WAIT_S)
+    assert replayed.session["tools"] == [] and replayed.session["modalities"] == ["text"]
