@@ -19,7 +19,7 @@ command). The state machine drops a late result anyway; the cancel stops it bein
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,14 +100,14 @@ class ToolTurn(Turn):
     arguments: str = ""
     output: str = ""
     elapsed_ms: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"role": "tool", "text": self.text,
-                  "timestamp": self.started_at.isoformat(timespec="milliseconds"),
-                  "name": self.name, "call_id": self.call_id,
-                  "arguments": cut(self.arguments, TRANSCRIPT_CHARS),
-                  "output": cut(self.output, TRANSCRIPT_CHARS), "status": self.status}
+        record: dict[str, Any] = {
+            "role": "tool", "text": self.text,
+            "timestamp": self.started_at.isoformat(timespec="milliseconds"),
+            "name": self.name, "call_id": self.call_id,
+            "arguments": cut(self.arguments, TRANSCRIPT_CHARS),
+            "output": cut(self.output, TRANSCRIPT_CHARS), "status": self.status}
         if self.response_id:
             record["response_id"] = self.response_id
         if self.elapsed_ms is not None:
@@ -127,7 +127,9 @@ class ToolSession:
                            on_change=self._server_changed)
         self.writer = writer
         self._engine: Engine | None = None
-        self._lock = threading.Lock()  # guards _runs and _calls (receiver, tool threads)
+        # Guards the four dicts below (receiver, main and tool threads); never held across
+        # an engine command or a transcript write.
+        self._lock = threading.Lock()
         self._runs: dict[str, ToolRun] = {}
         self._calls: dict[str, FunctionCall] = {}
         self._order: dict[str, list[str]] = {}  # response id -> its open calls, in order
