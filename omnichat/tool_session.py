@@ -21,11 +21,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 
-from omnichat.confirm import ConfirmPrompt
 from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
@@ -54,9 +53,13 @@ class ToolOptions:
     attachments: tuple[Path, ...] = ()
     builtin: tuple[str, ...] | None = None  # --tools: replaces [tools] builtin
     yes: bool = False
-    # The live view's y/n question (ptt's keyboard answers it); None: not interactive, so a
-    # call that needs confirmation is refused unless ``yes``.
-    prompt: ConfirmPrompt | None = None
+
+
+class Asker(Protocol):
+    """The live view's y/n question (``session_keys.ConfirmPrompt``): ``ask`` shows ``text``
+    and blocks the tool runner's thread until the user answers (or a timeout: no)."""
+
+    def ask(self, text: str) -> bool: ...
 
 
 def parse_tool_names(text: str | None) -> tuple[str, ...] | None:
@@ -116,15 +119,17 @@ class ToolTurn(Turn):
 
 
 class ToolSession:
-    """The tools of one conversation; a context manager (closes MCP servers, the prompt)."""
+    """The tools of one conversation; a context manager (closes the MCP servers)."""
 
     def __init__(self, config: ToolsConfig, options: ToolOptions, *,
                  writer: TranscriptWriter | None = None) -> None:
         check_attachments(options.attachments)
-        prompt = self.prompt = options.prompt
+        # Set once the keyboard is read (the key session is made after the engine); while
+        # None the run is not interactive: a call that must be confirmed is refused unless
+        # --yes. Read on the runner's thread at the moment it asks.
+        self.prompt: Asker | None = None
         self.box = Toolbox(config, attachments=options.attachments, yes=options.yes,
-                           confirm=self._confirm if prompt is not None else None,
-                           on_change=self._server_changed)
+                           confirm=self._confirm, on_change=self._server_changed)
         self.writer = writer
         self._engine: Engine | None = None
         # Guards the four dicts below (receiver, main and tool threads); never held across
@@ -135,6 +140,7 @@ class ToolSession:
         self._order: dict[str, list[str]] = {}  # response id -> its open calls, in order
         self._ready: dict[str, CallResult] = {}  # finished, waiting for an earlier call
         self.early_notices: list[str] = []  # before attach(): shown by the caller
+        self._closed = False
 
     @property
     def active(self) -> bool:
@@ -227,9 +233,11 @@ class ToolSession:
                 engine.command(cmd.ToolResult(result.call_id, result.output))
 
     def _confirm(self, call: FunctionCall, tool: Tool) -> bool:
-        assert self.prompt is not None
-        return self.prompt.ask(f"allow tool {cut(tool.name, 40)}"
-                               f"({cut(call.arguments, SCREEN_CHARS)})?")
+        prompt = self.prompt
+        if prompt is None or self._closed:
+            return False  # not interactive (the runner already let --yes through)
+        return prompt.ask(f"allow tool {cut(tool.name, 40)}"
+                          f"({cut(call.arguments, SCREEN_CHARS)})?")
 
     def _server_changed(self, change: ServerChange) -> None:
         """omnichat-mcp: a server came up late or went down; the session follows."""
@@ -259,8 +267,7 @@ class ToolSession:
     # ---- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.prompt is not None:
-            self.prompt.close()
+        self._closed = True
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
         for run in runs:

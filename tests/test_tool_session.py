@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from test_engine_support import finished, make_engine, wait_until
 
-from omnichat.confirm import ConfirmPrompt
 from omnichat.engine import updates as up
 from omnichat.tool_session import ToolOptions, ToolSession, parse_tool_names
 from omnichat.tools import Tool, ToolsConfig
@@ -18,6 +17,36 @@ from omnichat.transcript import TranscriptWriter, read_transcript
 
 WAIT_S = 15.0
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+class KeyPrompt:
+    """The keyboard's y/n hook as ptt's ``session_keys.ConfirmPrompt`` offers it: ``ask``
+    blocks the runner's thread, ``answer`` is what the key thread calls for y/n."""
+
+    def __init__(self) -> None:
+        self.questions: list[str] = []
+        self._asked = threading.Event()
+        self._answered = threading.Event()
+        self._answer = False
+
+    @property
+    def waiting(self) -> bool:
+        return self._asked.is_set() and not self._answered.is_set()
+
+    def ask(self, text: str, timeout_s: float = WAIT_S) -> bool:
+        self.questions.append(f"{text} [y/n]")
+        self._answered.clear()
+        self._asked.set()
+        answered = self._answered.wait(timeout_s)
+        self._asked.clear()
+        return answered and self._answer
+
+    def answer(self, yes: bool) -> bool:
+        if not self.waiting:
+            return False
+        self._answer = yes
+        self._answered.set()
+        return True
 
 
 def tool(name: str, handler, **fields) -> Tool:
@@ -29,12 +58,12 @@ class Chat:
     """An engine (text only) with a ToolSession, against the emulator; collects updates."""
 
     def __init__(self, emu, tools: list[Tool], tmp_path: Path, *, yes: bool = False,
-                 prompt: ConfirmPrompt | None = None, timeout_s: float = 10.0,
+                 prompt: KeyPrompt | None = None, timeout_s: float = 10.0,
                  session: ToolSession | None = None) -> None:
         self.emu = emu
         self.writer = TranscriptWriter(tmp_path / "t.jsonl")
         self.tools = session or ToolSession(ToolsConfig(timeout_s=timeout_s),
-                                            ToolOptions(yes=yes, prompt=prompt))
+                                            ToolOptions(yes=yes))
         self.tools.writer = self.writer
         for item in tools:
             self.tools.box.registry.add(item)
@@ -44,6 +73,7 @@ class Chat:
         self.tools.attach(self.engine)
         self.seen: list[up.Update] = []
         self.engine.start()
+        self.tools.prompt = prompt  # as talk does once its key session exists
 
     def say(self, text: str) -> str:
         """Type ``text``; the assistant's final answer (after any tool round)."""
@@ -203,17 +233,26 @@ def test_yes_runs_a_confirmed_tool_without_asking(chat):
 
 @pytest.mark.parametrize("allow", [True, False])
 def test_the_live_view_asks_and_the_key_answers(chat, allow):
-    questions: list[str] = []
-    prompt = ConfirmPrompt(show=questions.append)
-    c = chat([tool("erase", lambda args: "erased", confirm=True)], prompt=prompt)
+    prompt = KeyPrompt()
+    ran: list[dict] = []
+    c = chat([tool("erase", lambda args: ran.append(args) or "erased", confirm=True)],
+             prompt=prompt)
     c.engine.send_text('call erase {"all": true}')
-    wait_until(c.engine, lambda: prompt.pending is not None, WAIT_S, c.seen)
+    wait_until(c.engine, lambda: prompt.waiting, WAIT_S, c.seen)
+    assert not ran  # nothing runs while the question is open
     assert prompt.answer(allow)  # what the key handler does for y / n
     expected = ("The tool said: erased." if allow
                 else "The tool said: error: the user did not allow 'erase' to run.")
     assert c.answer() == expected
-    assert questions == ['allow tool erase({"all": true})? [y/n]']
-    assert prompt.pending is None and not prompt.answer(True)  # nothing open any more
+    assert prompt.questions == ['allow tool erase({"all": true})? [y/n]']
+    assert len(ran) == int(allow) and c.records()[0]["status"] == ("ok" if allow else "refused")
+
+
+def test_a_tool_that_needs_no_confirmation_does_not_ask(chat):
+    prompt = KeyPrompt()
+    c = chat([tool("get_weather", lambda args: "rain", parameters=CITY)], prompt=prompt)
+    assert c.say('call get_weather {"city": "Oslo"}') == "The tool said: rain."
+    assert prompt.questions == []
 
 
 def test_tool_names_from_the_flag_are_checked():
@@ -223,24 +262,6 @@ def test_tool_names_from_the_flag_are_checked():
     assert parse_tool_names(None) is None
     with pytest.raises(UsageError, match="--tools: unknown built-in tool 'weather'"):
         parse_tool_names("time,weather")
-
-
-def test_an_unanswered_or_closed_question_is_a_no():
-    prompt = ConfirmPrompt(timeout_s=0.01)
-    assert prompt.ask("allow?") is False and prompt.pending is None
-    assert prompt.answer(True) is False  # no question open: the key keeps its meaning
-    answered = threading.Event()
-    result: list[bool] = []
-    shown = threading.Event()
-    closing = ConfirmPrompt(show=lambda text: shown.set())
-    asker = threading.Thread(target=lambda: (result.append(closing.ask("allow?")),
-                                             answered.set()))
-    asker.start()
-    assert shown.wait(WAIT_S)
-    closing.close()  # the session ends while the question is open
-    assert answered.wait(WAIT_S) and result == [False]
-    asker.join(WAIT_S)
-    assert closing.ask("again?") is False
 
 
 def test_withdrawn_tools_stay_withdrawn_after_a_reconnect(chat):
