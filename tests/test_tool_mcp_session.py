@@ -95,14 +95,3 @@ def test_a_server_that_dies_mid_session_is_withdrawn_and_the_talk_goes_on(emulat
             chat.close()
         session.close()
 
-
-@pytest.mark.parametrize(("flags", "words"), [
-    (["--attach", "missing.txt"], "--attach missing.txt: no such file"),
-    (["--tools", "time,weather"], "--tools: unknown built-in tool 'weather'"),
-])
-def test_a_bad_tool_flag_is_one_line_and_exit_2(tmp_path, monkeypatch, flags, words):
-    monkeypatch.chdir(tmp_path)
-    question = write_wav(tmp_path / "q.wav", bytes(3200))
-    result = CliRunner().invoke(app, ["talk", "--local", "--input", str(question), *flags])
-    assert result.exit_code == 2, result.output
-    assert words in result.output and "Traceback" not in result.output

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_engine_support import finished, make_engine, wait_until
+from test_engine_support import finished, make_engine, wait_until, write_wav
+from typer.testing import CliRunner
 
+from omnichat.cli import app
 from omnichat.engine import updates as up
 from omnichat.tool_session import ToolOptions, ToolSession, parse_tool_names
 from omnichat.tools import Tool, ToolsConfig
@@ -276,3 +278,15 @@ def test_withdrawn_tools_stay_withdrawn_after_a_reconnect(chat):
     second = c.emu.wait_for_connection(timeout=WAIT_S, index=1)
     replayed = second.wait_for("session.update", direction="received", timeout=WAIT_S)
     assert replayed.session["tools"] == [] and replayed.session["modalities"] == ["text"]
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--attach", "missing.txt"], "--attach missing.txt: no such file"),
+    (["--tools", "time,weather"], "--tools: unknown built-in tool 'weather'"),
+])
+def test_a_bad_tool_flag_is_one_line_and_exit_2(tmp_path, monkeypatch, flags, words):
+    monkeypatch.chdir(tmp_path)
+    question = write_wav(tmp_path / "q.wav", bytes(3200))
+    result = CliRunner().invoke(app, ["talk", "--local", "--input", str(question), *flags])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
