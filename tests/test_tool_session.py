@@ -290,3 +290,25 @@ def test_a_bad_tool_flag_is_one_line_and_exit_2(tmp_path, monkeypatch, flags, wo
     result = CliRunner().invoke(app, ["talk", "--local", "--input", str(question), *flags])
     assert result.exit_code == 2, result.output
     assert words in result.output and "Traceback" not in result.output
+
+
+def test_a_running_tool_keeps_the_conversation_busy(chat):
+    # A file session (talk --input) ends once the conversation is idle: not mid-tool.
+    started, release = threading.Event(), threading.Event()
+
+    def slow(args):
+        started.set()
+        release.wait(WAIT_S)
+        return "done"
+
+    c = chat([tool("slow", slow)])
+    try:
+        c.engine.send_text("call slow {}")
+        assert started.wait(WAIT_S)
+        # The response that made the call is over (its empty assistant turn is final).
+        wait_until(c.engine, lambda: any(finished("assistant")(u) for u in c.seen),
+                   WAIT_S, c.seen)
+        assert not c.engine.is_idle()
+    finally:
+        release.set()
+    assert c.answer() == "The tool said: done."

@@ -209,9 +209,10 @@ class ConversationState:
         return self._replies.last_latency_ms
 
     def is_idle(self) -> bool:
-        """Nobody is talking and nothing is pending: no speech, no reply, nothing queued."""
+        """Nobody is talking and nothing is pending: no speech, no reply, no tool call
+        running, nothing queued."""
         return (self._ready and not self._user_speaking and self._awaiting_since is None
-                and self._replies.current is None
+                and self._replies.current is None and not self._replies.tools.waiting
                 and (self.playback is None or self.playback.queued_samples == 0))
 
     # ---- plumbing -------------------------------------------------------------------------

@@ -25,6 +25,11 @@ class ToolCalls:
         self._rounds: dict[str, _Round] = {}  # response id -> its open calls
         self._owner: dict[str, str] = {}  # call id -> response id
 
+    @property
+    def waiting(self) -> bool:
+        """A call is still running (its result is wanted): the conversation is not idle."""
+        return bool(self._owner)
+
     def called(self, response_id: str, call_id: str) -> None:
         self._rounds.setdefault(response_id, _Round()).pending.add(call_id)
         self._owner[call_id] = response_id
