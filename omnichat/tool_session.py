@@ -10,10 +10,13 @@ Then ``attach(engine)`` and the engine's callbacks do the rest::
     any thread       ToolCallsDropped --on_dropped--> ToolRun.cancel(): its result is dropped
     omnichat-mcp     a server died -> Notice, engine.command(UpdateSession(tools left))
 
-Each call runs as its own batch, so the calls of one response run concurrently, each with
-its timeout (``[tools] timeout_s``); results go back in the order of the calls. ``_runs``,
-``_calls``, ``_order`` and ``_ready`` are guarded by ``_lock`` (never held across an engine
-command). The state machine drops a late result anyway; the cancel stops it being shown.
+``omnichat-tools`` blocks in the tool (up to its timeout) and, for a tool that must be
+confirmed, in ``prompt.ask`` (the key thread's y/n unblocks it; set ``prompt`` once the
+keyboard is read). Each call runs as its own batch, so the calls of one response run
+concurrently, each with its timeout (``[tools] timeout_s``); results go back in the order of
+the calls. ``_runs``, ``_calls``, ``_order`` and ``_ready`` are guarded by ``_lock`` (never
+held across an engine command). The state machine drops a late result anyway; the cancel
+stops it being shown.
 """
 
 from __future__ import annotations
