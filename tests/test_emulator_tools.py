@@ -47,7 +47,14 @@ def _collapsed(types: list[str]) -> list[str]:
     return out
 
 
-def _replay(emu) -> tuple[list[str], list[str], list[dict]]:
+def _shapes(events: list[dict]) -> list[tuple[str, list[str], list[str]]]:
+    """(type, keys, item keys) of the function-call events, in order."""
+    return [(e["type"], list(e), list(e.get("item") or {})) for e in events
+            if "function_call" in e["type"] or (e.get("item") or {}).get("type")
+            in ("function_call", "function_call_output")]
+
+
+def _replay(emu, events: list[dict] | None = None) -> tuple[list[str], list[str], list[dict]]:
     """Send the capture's client frames (call ids mapped to the emulator's) and collect
     the server's answers; (expected types, got types, every response.done)."""
     client = RawClient(emu, model=MODEL)
@@ -71,6 +78,8 @@ def _replay(emu) -> tuple[list[str], list[str], list[dict]]:
                 continue
             for received in client.until(types[-1]):
                 got.append(received["type"])
+                if events is not None:
+                    events.append(received)
                 if received["type"] == "response.function_call_arguments.done":
                     call_ids.append(received["call_id"])
                 if received["type"] == "response.done":
@@ -81,8 +90,11 @@ def _replay(emu) -> tuple[list[str], list[str], list[dict]]:
 
 
 def test_replaying_the_real_capture_gives_the_same_events_in_the_same_order(emulator):
-    expected, got, done = _replay(emulator)
+    events: list[dict] = []
+    expected, got, done = _replay(emulator, events)
     assert _collapsed(got) == _collapsed(expected)
+    real = [f["event"] for f in _capture() if f["dir"] == "receive"]
+    assert _shapes(events) == _shapes(real)  # the same fields, in the same order
     calls = done[1]["output"]
     assert [c["type"] for c in calls] == ["function_call", "function_call"]
     assert [c["name"] for c in calls] == ["test_color", "test_shape"]
