@@ -227,9 +227,8 @@ class PlainView:
             self._say("listening")
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
-        elif isinstance(update, up.Notice):  # tool calls, MCP servers: level "info"
-            prefix = "warning: " if update.level == "warning" else ""
-            self._say(f"{prefix}{excerpt(update.text)}")
+        elif isinstance(update, up.Notice):
+            self._say(f"warning: {excerpt(update.text)}")
         elif isinstance(update, up.TurnFinished):
             self._say(self._turn_line(update.turn))
 
