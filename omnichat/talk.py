@@ -53,13 +53,13 @@ class TalkOptions:
     input_wav: Path | None = None
     output_wav: Path | None = None
     transcript: Path | None = None
+    tools: ToolOptions = field(default_factory=ToolOptions)  # --attach, --tools, --yes
     # Internal knobs (tests): pacing of the input file and output file, emulator speed.
     input_pace: float = 1.0
     output_pace: float = 1.0
     emulator_speed: str | float = "realtime"
     emulator_options: dict[str, Any] | None = None
     finish_timeout_s: float = FINISH_TIMEOUT_S
-    tools: ToolOptions = field(default_factory=ToolOptions)  # --attach, --tools, --yes
 
 
 @dataclass
@@ -91,14 +91,14 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         writer = stack.enter_context(TranscriptWriter(transcript_path))
         playback = None if text_only else PlaybackBuffer()
         tools = stack.enter_context(open_tools(settings, options.tools, writer=writer))
-        engine = Engine({**settings.session_payload(), **tools.session_fields()},
-                        playback=playback, on_turn=writer.write, **tools.engine_callbacks(),
-                        connect=lambda: WebSocketTransport(
-                            endpoint, key, region=settings.region,
-                            key_env="" if options.local else settings.api_key_env,
-                            connect_timeout_s=settings.connect_timeout_s,
-                            allow_insecure=settings.allow_insecure))
-        tools.attach(engine)
+        engine = tools.attach(Engine(
+            {**settings.session_payload(), **tools.session_fields()}, playback=playback,
+            on_turn=writer.write, **tools.engine_callbacks(),
+            connect=lambda: WebSocketTransport(
+                endpoint, key, region=settings.region,
+                key_env="" if options.local else settings.api_key_env,
+                connect_timeout_s=settings.connect_timeout_s,
+                allow_insecure=settings.allow_insecure)))
         mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))

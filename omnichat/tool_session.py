@@ -158,12 +158,13 @@ class ToolSession:
     def session_fields(self) -> dict[str, Any]:
         return self.box.session_fields() if self.active else {}
 
-    def attach(self, engine: Engine) -> None:
-        """From now on calls reach ``engine``; lines from the start are shown now."""
+    def attach(self, engine: Engine) -> Engine:
+        """From now on calls reach ``engine`` (returned); lines from the start are shown."""
         self._engine = engine
         for text in self.early_notices:
             engine.updates.put(up.Notice(text, level="info"))
         self.early_notices.clear()
+        return engine
 
     def running(self) -> list[ToolRun]:
         """The runs whose results are still wanted."""
