@@ -8,7 +8,8 @@ Then ``attach(engine)`` and the engine's callbacks do the rest::
     receiver   CallTool --on_tool_call--> Notice, ToolRunner.start([call]) (own thread)
     omnichat-tools   result -> Notice, transcript line, engine.command(ToolResult)
     any thread       ToolCallsDropped --on_dropped--> ToolRun.cancel(): its result is dropped
-    omnichat-mcp     a server died -> Notice, engine.command(UpdateSession(tools left))
+    omnichat-mcp     a server died -> Notice, engine.command(UpdateSession(session without
+                     its tools))
 
 ``omnichat-tools`` blocks in the tool (up to its timeout) and, for a tool that must be
 confirmed, in ``prompt.ask`` (the key thread's y/n unblocks it; set ``prompt`` once the
@@ -132,7 +133,7 @@ class ToolSession:
         # --yes. Read on the runner's thread at the moment it asks.
         self.prompt: Asker | None = None
         self.box = Toolbox(config, attachments=options.attachments, yes=options.yes,
-                           confirm=self._confirm, on_change=self._server_changed)
+                           confirm=self._confirm, on_change=self.on_server_change)
         self.writer = writer
         self._engine: Engine | None = None
         # Guards the four dicts below (receiver, main and tool threads); never held across
@@ -243,11 +244,15 @@ class ToolSession:
         return prompt.ask(f"allow tool {cut(tool.name, 40)}"
                           f"({cut(call.arguments, SCREEN_CHARS)})?")
 
-    def _server_changed(self, change: ServerChange) -> None:
-        """omnichat-mcp: a server came up late or went down; the session follows."""
+    def on_server_change(self, change: ServerChange) -> None:
+        """omnichat-mcp: a server came up late or went down; the session follows (the
+        engine's session object is updated too, so a reconnect replays it)."""
         self._notify(change.message)
-        if self._engine is not None and not change.up:
-            self._engine.command(cmd.UpdateSession(self.box.session_fields()))
+        engine = self._engine
+        if engine is not None and not change.up:
+            session = engine.conversation.session
+            session.update(self.box.session_fields())
+            engine.command(cmd.UpdateSession(dict(session)))
 
     # ---- output ---------------------------------------------------------------------------
 

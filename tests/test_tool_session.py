@@ -267,17 +267,20 @@ def test_tool_names_from_the_flag_are_checked():
 
 
 def test_withdrawn_tools_stay_withdrawn_after_a_reconnect(chat):
-    from omnichat.engine import commands as cmd
+    from omnichat.tools.mcp_client import ServerChange
 
-    c = chat([tool("get_weather", lambda args: "x", parameters=CITY)])
-    c.engine.command(cmd.UpdateSession({"tools": []}))
+    c = chat([tool("get_weather", lambda args: "x", parameters=CITY, source="mcp:fx")])
+    c.tools.box.registry.withdraw("mcp:fx")  # what the MCP hub does when a server dies
+    c.tools.on_server_change(ServerChange("fx", False, "MCP server 'fx' stopped: gone; "
+                                          "its tools are withdrawn", ("get_weather",)))
     update = c.emu.session.wait_for("session.update", direction="received", count=2,
                                     timeout=WAIT_S)
-    assert update.session == {"tools": []}
+    assert update.session["tools"] == [] and update.session["modalities"] == ["text"]
     c.engine.reconnect()
     second = c.emu.wait_for_connection(timeout=WAIT_S, index=1)
     replayed = second.wait_for("session.update", direction="received", timeout=WAIT_S)
     assert replayed.session["tools"] == [] and replayed.session["modalities"] == ["text"]
+    c.wait_notice("MCP server 'fx' stopped: gone; its tools are withdrawn", WAIT_S)
 
 
 @pytest.mark.parametrize(("flags", "words"), [

@@ -7,7 +7,7 @@ actions (events to send, a playback flush, view updates).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -54,15 +54,15 @@ class ToolResult(Command):
 
 
 @dataclass(frozen=True)
-class UpdateSession(Command):
-    """Change session settings mid-conversation (e.g. withdraw the tools of an MCP server
-    that died): one ``session.update`` with ``fields``, also replayed on a reconnect."""
-
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class SetMute(Command):
     """Mute (silence is sent instead of the microphone, so the server's VAD keeps its clock)."""
 
     muted: bool
+
+
+@dataclass(frozen=True)
+class UpdateSession(Command):
+    """Change session settings mid-conversation (``/voice``, ``/text``): ``session`` is the
+    whole new ``session`` object (the caller also keeps it for a reconnect's replay)."""
+
+    session: dict[str, Any] = field(default_factory=dict)

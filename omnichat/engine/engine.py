@@ -225,8 +225,6 @@ class Engine:
 
     def command(self, command: cmd.Command) -> None:
         """Any thread: a local command (commit, typed text, interrupt, tool result, ...)."""
-        if isinstance(command, cmd.UpdateSession):  # a reconnect replays the new settings
-            self.conversation.session = {**self.conversation.session, **command.fields}
         self._step(lambda now: self.state.command(command, now))
 
     def send_text(self, text: str) -> None:

@@ -139,10 +139,10 @@ class ConversationState:
         elif isinstance(command, cmd.ToolResult):
             if self._replies.tool_result(command.call_id, command.output):
                 self._ask_tools_reply()
-        elif isinstance(command, cmd.UpdateSession):
-            self._emit(act.Send(cev.session_update(command.fields)))
         elif isinstance(command, cmd.SetMute):
             self._emit(act.SetMicMuted(command.muted))
+        elif isinstance(command, cmd.UpdateSession):
+            self._emit(act.Send(cev.session_update(command.session)))
         return self._flush_out()
 
     def heard(self, response_id: str, at: float, now: float) -> Actions:
