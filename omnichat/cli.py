@@ -244,6 +244,19 @@ _RECORD = typer.Option(None, "--record", metavar="FILE",
                        help="Keep the conversation as a stereo WAV (you left, replies right).")
 
 
+_ATTACH = typer.Option([], "--attach", help="Let the model read this text file (repeatable; "
+                       "enables read_attachment).")
+_TOOLS = typer.Option(None, "--tools", metavar="NAME,...",
+                      help="Built-in tools to offer: time, calculator.")
+_YES = typer.Option(False, "--yes", help="Run tools that ask first without asking.")
+
+
+def _tool_options(attach: list[Path], tools: str | None, yes: bool) -> Any:
+    from omnichat.tool_session import ToolOptions, parse_tool_names
+
+    return ToolOptions(tuple(attach), parse_tool_names(tools), yes)
+
+
 def _feed(*, ptt: bool, inputs: list[Path], image: list[Path], camera: int | None,
           video: Path | None, frame_rate: float, record: Path | None) -> Any:
     from omnichat.session_inputs import InputOptions
@@ -267,6 +280,9 @@ def talk(
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    attach: list[Path] = _ATTACH,
+    tools: str | None = _TOOLS,
+    yes: bool = _YES,
     **settings: Any,
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
@@ -281,7 +297,8 @@ def talk(
     run_talk(settings_from_flags(settings),
              TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                          transcript=transcript, input_pace=input_pace,
-                         output_pace=output_pace, emulator_speed=emulator_speed, feed=feed))
+                         output_pace=output_pace, emulator_speed=emulator_speed, feed=feed,
+                         tools=_tool_options(attach, tools, yes)))
 
 
 @app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
@@ -301,6 +318,9 @@ def ptt(
     input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
     output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
     emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    attach: list[Path] = _ATTACH,
+    tools: str | None = _TOOLS,
+    yes: bool = _YES,
     **settings: Any,
 ) -> None:
     """Push-to-talk: hold Space while you speak (or press it to start and again to send).
@@ -314,7 +334,24 @@ def ptt(
     flags = {**settings_from_flags(settings), "turn_detection": "manual"}
     run_talk(flags, TalkOptions(local=local, output_wav=output_wav, transcript=transcript,
                                 input_pace=input_pace, output_pace=output_pace,
-                                emulator_speed=emulator_speed, feed=feed))
+                                emulator_speed=emulator_speed, feed=feed,
+                                tools=_tool_options(attach, tools, yes)))
+
+
+@app.command("tools", short_help="List the tools the model may call, and their sources.")
+def tools_command(
+    attach: list[Path] = typer.Option([], "--attach", help="As for talk: offer this file."),
+    tools: str | None = typer.Option(None, "--tools", metavar="NAME,...",
+                                     help="As for talk: the built-in tools to offer."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """List every tool (built-in, attachment, MCP servers' tools): source, on or off, asks
+    first. MCP servers are started to list their tools."""
+    from omnichat.config import load_settings
+    from omnichat.tool_session import ToolOptions, parse_tool_names, show_tools
+
+    show_tools(load_settings(), ToolOptions(tuple(attach), parse_tool_names(tools)),
+               as_json=as_json)
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",

@@ -35,6 +35,7 @@ from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
 from omnichat.session_inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
 from omnichat.stderr_capture import StderrCapture, capture_stderr
+from omnichat.tool_session import ToolOptions, open_tools
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import LiveView, ViewConfig, make_view
@@ -58,6 +59,7 @@ class TalkOptions:
     input_wav: Path | None = None
     output_wav: Path | None = None
     transcript: Path | None = None
+    tools: ToolOptions = field(default_factory=ToolOptions)  # --attach, --tools, --yes
     # Internal knobs (tests): pacing of the input file and output file, emulator speed.
     input_pace: float = 1.0
     output_pace: float = 1.0
@@ -108,12 +110,15 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         writer = stack.enter_context(TranscriptWriter(transcript_path))
         prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         playback = None if text_only else PlaybackBuffer()
-        engine = Engine(settings.session_payload(), playback=playback, on_turn=writer.write,
-                        connect=lambda: WebSocketTransport(
-                            endpoint, key, region=settings.region,
-                            key_env="" if options.local else settings.api_key_env,
-                            connect_timeout_s=settings.connect_timeout_s,
-                            allow_insecure=settings.allow_insecure))
+        tools = stack.enter_context(open_tools(settings, options.tools, writer=writer))
+        engine = tools.attach(Engine(
+            {**settings.session_payload(), **tools.session_fields()}, playback=playback,
+            on_turn=writer.write, **tools.engine_callbacks(),
+            connect=lambda: WebSocketTransport(
+                endpoint, key, region=settings.region,
+                key_env="" if options.local else settings.api_key_env,
+                connect_timeout_s=settings.connect_timeout_s,
+                allow_insecure=settings.allow_insecure)))
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream, ViewConfig.from_settings(
@@ -132,6 +137,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         stack.callback(_final_report, engine, playback, view, opened)
         stack.enter_context(engine)
         inputs = open_inputs(stack, engine, settings, feed, playback, prepared)
+        tools.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,

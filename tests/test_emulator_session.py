@@ -10,6 +10,8 @@ import pytest
 from fixtures_emulator import RawClient
 from PIL import Image
 
+from omnichat.emulator.usage import TEMPLATE_TOKENS
+
 SILENCE_1S = bytes(32_000)
 TONE_1S = (np.sin(np.arange(16_000) * 0.2) * 12_000).astype("<i2").tobytes()  # speech to a VAD
 
@@ -214,7 +216,9 @@ def test_image_usage_and_audio_tokens(emulator, emulator_client):
     assert done["output"][0]["content"][0]["transcript"] == \
         "I heard about 2.0 seconds of speech and 1 image."
     usage = done["usage"]
-    assert usage["input_tokens_details"] == {"audio_tokens": 14, "video_tokens": 225}
+    # Audio and image turns still read the chat template: a text-token baseline.
+    assert usage["input_tokens_details"] == {"text_tokens": TEMPLATE_TOKENS,
+                                             "audio_tokens": 14, "video_tokens": 225}
     out = usage["output_tokens_details"]
     assert out["audio_tokens"] > 0 and out["text_tokens"] == 12  # 48 characters / 4
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
@@ -233,7 +237,8 @@ def test_token_rules_per_model(emulator, emulator_client, model, audio_tokens, v
     client.send("input_audio_buffer.commit")
     client.send("response.create")
     usage = client.until("response.done")[-1]["response"]["usage"]
-    assert usage["input_tokens_details"] == {"audio_tokens": audio_tokens,
+    assert usage["input_tokens_details"] == {"text_tokens": TEMPLATE_TOKENS,
+                                             "audio_tokens": audio_tokens,
                                              "video_tokens": video_tokens}
 
 

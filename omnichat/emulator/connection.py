@@ -27,6 +27,7 @@ from omnichat import protocol
 from omnichat.catalog import Model
 from omnichat.emulator import config as cfg
 from omnichat.emulator.faults import Fault, FaultKind, FaultPlan
+from omnichat.emulator.function_calls import PlannedCall, answer_from_outputs, plan_calls
 from omnichat.emulator.history import History, Item
 from omnichat.emulator.input import UserInput
 from omnichat.emulator.options import EmulatorOptions
@@ -69,6 +70,7 @@ class EmulatorConnection:
         self.audio_generated = False
         self.last_item_id: str | None = None
         self._responses = 0
+        self._scripted = 0  # reply-script lines used (answers to tool outputs use none)
         self._response_threads: list[threading.Thread] = []
         self.started = time.monotonic()
         self._last_response_at = self.started
@@ -292,9 +294,10 @@ class EmulatorConnection:
 
     def start_response(self, modalities: list[str]) -> None:
         self._responses += 1
-        context = self.history.context(str(self.config.get("instructions") or ""))
-        text = self._reply_text(self.history.take_turn())
-        response = Response(self, self._responses, text, modalities, context)
+        context = self.history.context(str(self.config.get("instructions") or ""),
+                                       self.config.get("tools") or [])
+        text, calls = self._reply(self.history.take_turn())
+        response = Response(self, self._responses, text, modalities, context, calls)
         self.response = response
         self._last_response_at = time.monotonic()
         self._response_threads = [t for t in self._response_threads if t.is_alive()]
@@ -309,11 +312,20 @@ class EmulatorConnection:
     def remember(self, item: Item) -> None:
         self.history.add(item)
 
-    def _reply_text(self, turn: list[Item]) -> str:
+    def _reply(self, turn: list[Item]) -> tuple[str, list[PlannedCall]]:
+        """What the response says, or the functions it calls (function_calls.py's rule)."""
+        outputs = [item.text for item in turn if item.role == "tool"]
+        if outputs:  # the client answered our calls: say what they returned
+            return answer_from_outputs(outputs), []
         replies = self.options.replies
+        script_line = None
         if replies:
-            return replies[(self._responses - 1) % len(replies)]
-        return describe_turn(turn)
+            script_line = replies[self._scripted % len(replies)]
+            self._scripted += 1
+        user_text = " ".join(item.transcript or item.text for item in turn
+                             if item.role == "user")
+        calls = plan_calls(self.config, script_line, user_text)
+        return (script_line if script_line is not None else describe_turn(turn)), calls
 
 
 def describe_turn(turn: list[Item]) -> str:

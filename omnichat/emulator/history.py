@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from omnichat.catalog import Model, image_tokens
-from omnichat.emulator.usage import Context
+from omnichat.emulator.usage import (
+    CALL_ITEM_TOKENS,
+    CALL_OUTPUT_TOKENS,
+    TEMPLATE_TOKENS,
+    Context,
+    text_tokens,
+    tools_tokens,
+)
 
 RECENT_ITEMS = 64
-Role = Literal["user", "assistant", "tool"]
+_WRAPPER_TOKENS = {"call": CALL_ITEM_TOKENS, "tool": CALL_OUTPUT_TOKENS}
+# "call": a function_call the model made; "tool": a function_call_output the client sent.
+Role = Literal["user", "assistant", "tool", "call"]
 
 
 @dataclass
@@ -27,6 +36,7 @@ class Item:
     text: str = ""
     audio_s: float = 0.0
     images: list[tuple[int, int]] = field(default_factory=list)
+    transcript: str = ""  # of an audio item: read for the function-call rule, not billed
 
 
 class History:
@@ -38,17 +48,19 @@ class History:
 
     def add(self, item: Item) -> None:
         self.recent.append(item)
-        if item.role != "assistant":
+        if item.role in ("user", "tool"):
             self._turn.append(item)
-        self._totals.text_chars += len(item.text)
+        self._totals.text_tokens += text_tokens(item.text) + _WRAPPER_TOKENS.get(item.role, 0)
         self._totals.audio_s += item.audio_s
         self._totals.video_tokens += sum(image_tokens(self._model, w, h)
                                          for w, h in item.images)
 
-    def context(self, instructions: str) -> Context:
-        """What the next response reads: the instructions plus everything so far."""
+    def context(self, instructions: str, tools: list[Any] | None = None) -> Context:
+        """What the next response reads: the template, instructions, tool schemas and
+        everything so far."""
         totals = self._totals
-        return Context(text_chars=len(instructions) + totals.text_chars,
+        return Context(text_tokens=(TEMPLATE_TOKENS + text_tokens(instructions)
+                                    + tools_tokens(tools or []) + totals.text_tokens),
                        audio_s=totals.audio_s, video_tokens=totals.video_tokens)
 
     def take_turn(self) -> list[Item]:

@@ -149,9 +149,11 @@ class UserInput:
                 "status": "in_progress", "role": "user", "content": [{"type": "input_audio"}]}
         conn.send(protocol.item_created(item, conn.last_item_id))
         conn.last_item_id = item_id
-        conn.remember(Item(item_id, "user", audio_s=audio_s, images=images))
+        heard = Item(item_id, "user", audio_s=audio_s, images=images)
+        conn.remember(heard)
         if conn.config.get("input_audio_transcription") is not None:
-            for event in conn.transcription.committed(item_id, self._transcript(pcm, audio_s)):
+            heard.transcript = self._transcript(pcm, audio_s)
+            for event in conn.transcription.committed(item_id, heard.transcript):
                 conn.send(event)
 
     def _transcript(self, pcm: bytes, audio_s: float) -> str:

@@ -7,8 +7,9 @@ slower than we stream; ends when the connection closes) - never with a lock held
 is queued under the connection's state lock, and the thread re-checks ``cancelled`` under
 that lock, so once ``cancel()`` returned no further delta of this response is queued.
 
-Output items: a response produces its output items in ``_stream_items``; today that is one
-assistant message (audio+transcript or text). Other item kinds (function calls) belong there.
+Output items: a response produces its output items in ``_stream_items``: one assistant
+message (audio+transcript or text), or - when ``calls`` is not empty - one ``function_call``
+item per call, as the real service streams them (function_calls.py has the rule).
 """
 
 from __future__ import annotations
@@ -16,14 +17,22 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from omnichat import protocol
 from omnichat.emulator import config as cfg
 from omnichat.emulator import speech
+from omnichat.emulator.function_calls import PlannedCall, obfuscation
 from omnichat.emulator.history import Item
-from omnichat.emulator.usage import Context, usage
+from omnichat.emulator.usage import (
+    CALL_GENERATED_TOKENS,
+    Context,
+    call_json,
+    text_tokens,
+    usage,
+)
 from omnichat.protocol.ids import new_id
 
 if TYPE_CHECKING:
@@ -72,7 +81,8 @@ class Response:
     """State of the one active response of a connection (guarded by the connection lock)."""
 
     def __init__(self, connection: EmulatorConnection, index: int, text: str,
-                 modalities: list[str], context: Context) -> None:
+                 modalities: list[str], context: Context,
+                 calls: list[PlannedCall] | None = None) -> None:
         self.conn = connection  # the connection whose service session this answers
         self.id = new_id("resp")
         self.item_id = new_id("item")
@@ -80,6 +90,8 @@ class Response:
         self.audio = "audio" in modalities
         self.modalities = ["text", "audio"] if self.audio else ["text"]
         self.context = context
+        self.calls = list(calls or [])
+        self.call_items: list[dict[str, Any]] = []  # function_call items completed so far
         self.cancelled = False
         self.sent_text = ""  # what the client has seen so far (for interrupted item events)
         self.sent_audio_s = 0.0
@@ -115,18 +127,21 @@ class Response:
             if self._stopped():
                 return
             s.send(protocol.response_created(self.envelope("in_progress")))
-            s.send(protocol.output_item_added(self.id, 0, self.item("in_progress")))
-            s.send(protocol.item_created(self.item("in_progress"), s.last_item_id))
-            s.last_item_id = self.item_id
-            s.send(protocol.content_part_added(self.id, self.item_id, self.part("")))
+            if not self.calls:
+                s.send(protocol.output_item_added(self.id, 0, self.item("in_progress")))
+                s.send(protocol.item_created(self.item("in_progress"), s.last_item_id))
+                s.last_item_id = self.item_id
+                s.send(protocol.content_part_added(self.id, self.item_id, self.part("")))
         self._stream_items()
         with s.lock:
             if not self._stopped():
                 self._finish()
 
     def _stream_items(self) -> None:
-        """Stream this response's output items (today: the one assistant message)."""
-        if self.audio:
+        """Stream this response's output items: function calls, or the assistant message."""
+        if self.calls:
+            self._stream_calls()
+        elif self.audio:
             self._stream_audio()
         else:
             self._stream_text()
@@ -190,6 +205,43 @@ class Response:
                 self.sent_text += piece
                 self._delta_sent(index)
 
+    def _stream_calls(self) -> None:
+        """One function_call item per call, shaped and ordered like the real capture: the
+        first call's arguments come as a ``.delta`` (with ``obfuscation``), later calls of
+        the same response only with ``.done``."""
+        s, pacer = self.conn, self.conn.pacer
+        t0 = time.monotonic()
+        for index, call in enumerate(self.calls):
+            self._step(index)
+            pacer.wait_until(t0 + index * TEXT_DELTA_S / pacer.factor, self._stopped)
+            with s.lock:
+                if self._stopped():
+                    return
+                self._send_call(index, call)
+
+    def _send_call(self, index: int, call: PlannedCall) -> None:
+        s = self.conn
+        item_id, call_id = new_id("item"), "call_" + uuid.uuid4().hex[:24]
+        item = {"id": item_id, "object": "realtime.item", "type": "function_call",
+                "status": "in_progress", "call_id": call_id, "name": call.name,
+                "arguments": ""}
+        s.send(protocol.output_item_added(self.id, index, item))
+        s.send(protocol.item_created(item, s.last_item_id))
+        s.last_item_id = item_id
+        where = {"response_id": self.id, "item_id": item_id, "output_index": index}
+        if index == 0:
+            s.send(protocol.server_event("response.function_call_arguments.delta", **where,
+                                         call_id=call_id, delta=call.arguments,
+                                         obfuscation=obfuscation(call.arguments)))
+        s.send(protocol.server_event("response.function_call_arguments.done", **where,
+                                     name=call.name, call_id=call_id,
+                                     arguments=call.arguments))
+        done = {**item, "status": "completed", "arguments": call.arguments}
+        s.send(protocol.output_item_done(self.id, index, done))
+        s.remember(Item(item_id, "call", text=call_json(call.name, call.arguments)))
+        self.call_items.append(done)
+        self.sent_text += call_json(call.name, call.arguments)
+
     # --- endings (called with the connection lock held) ----------------------------------------
 
     def _close_item(self, text: str, status: str) -> dict[str, Any]:
@@ -210,6 +262,12 @@ class Response:
 
     def _finish(self) -> None:
         s = self.conn
+        if self.calls:
+            done = self.envelope("completed", self.call_items)
+            done["usage"] = self._usage(self.sent_text)
+            s.send(protocol.response_done(done))
+            self._ended()
+            return
         item = self._close_item(self.text, "completed")
         done = self.envelope("completed", [item])
         done["usage"] = self._usage(self.text)
@@ -227,15 +285,19 @@ class Response:
         s = self.conn
         self.cancelled = True
         s.pacer.wake()
-        item = self._close_item(self.sent_text, "incomplete")
+        items = (self.call_items if self.calls
+                 else [self._close_item(self.sent_text, "incomplete")])
         if done_status:
-            done = self.envelope(done_status, [item])
+            done = self.envelope(done_status, items)
             done["usage"] = self._usage(self.sent_text)
             s.send(protocol.response_done(done))
         self._ended()
 
     def _usage(self, text: str) -> dict[str, Any]:
         s = self.conn
-        return usage(s.model, self.context, output_text=text,
+        generated = None
+        if self.calls:  # each call's JSON plus the tokens around it
+            generated = text_tokens(text) + CALL_GENERATED_TOKENS * len(self.call_items)
+        return usage(s.model, self.context, output_text=text, output_text_tokens=generated,
                      output_audio_s=self.sent_audio_s if self.audio else 0.0,
                      searched=bool(s.config.get("enable_search")))

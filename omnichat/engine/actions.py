@@ -91,6 +91,14 @@ class CallTool(Action):
 
 
 @dataclass(frozen=True)
+class ToolCallsDropped(Action):
+    """The user moved on (spoke, typed, interrupted, reconnected): the results of these calls
+    will not be sent; a tool run still working on them may stop."""
+
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SetMicMuted(Action):
     """Send silence instead of the microphone (True) or the microphone again (False)."""
 

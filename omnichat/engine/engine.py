@@ -65,13 +65,15 @@ class Engine:
     ``connect`` builds an unconnected transport (called again by ``reconnect``). ``playback``
     is None in text-only mode. ``on_turn`` gets each finished turn, in conversation order
     (the transcript writer); ``on_tool_call`` gets each ``CallTool`` (answer with
-    ``command(ToolResult(...))``). Both run on the receiver or the main thread.
+    ``command(ToolResult(...))``), ``on_tools_dropped`` the call ids whose results are no
+    longer wanted (barge-in). They run on the receiver, the main or a commanding thread.
     """
 
     def __init__(self, session: Mapping[str, Any], connect: Callable[[], Transport],
                  playback: PlaybackBuffer | None = None, *,
                  on_turn: Callable[[Turn], None] | None = None,
                  on_tool_call: Callable[[act.CallTool], None] | None = None,
+                 on_tools_dropped: Callable[[tuple[str, ...]], None] | None = None,
                  ready_timeout_s: float = READY_TIMEOUT_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
                  await_response_s: float = AWAIT_RESPONSE_S):
@@ -80,6 +82,7 @@ class Engine:
         self._connect = connect
         self._on_turn = on_turn
         self._on_tool_call = on_tool_call
+        self._on_tools_dropped = on_tools_dropped
         self._ready_timeout_s = ready_timeout_s
         self.state = ConversationState(playback, wall_anchor=(time.monotonic(), now_utc()),
                                        await_response_s=await_response_s,
@@ -291,6 +294,8 @@ class Engine:
                 self._on_tool_call(action)
             else:
                 self.tool_calls.append(action)
+        elif isinstance(action, act.ToolCallsDropped) and self._on_tools_dropped is not None:
+            self._on_tools_dropped(action.call_ids)
 
     def _hand_out_turns(self) -> None:
         with self._turn_lock:  # in order, even when the receiver and main both finish some

@@ -172,7 +172,7 @@ class ConversationState:
         self._awaiting_since = None
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
-        self._replies.tools.drop_all()
+        self._drop_tool_calls()
         return self._flush_out()
 
     def close(self, now: float) -> Actions:
@@ -209,9 +209,10 @@ class ConversationState:
         return self._replies.last_latency_ms
 
     def is_idle(self) -> bool:
-        """Nobody is talking and nothing is pending: no speech, no reply, nothing queued."""
+        """Nobody is talking and nothing is pending: no speech, no reply, no tool call
+        running, nothing queued."""
         return (self._ready and not self._user_speaking and self._awaiting_since is None
-                and self._replies.current is None
+                and self._replies.current is None and not self._replies.tools.waiting
                 and (self.playback is None or self.playback.queued_samples == 0))
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -297,7 +298,12 @@ class ConversationState:
         tool calls nobody waits for any more."""
         if self._replies.interrupt():
             self._barged = self._user_speaking
-        self._replies.tools.drop_all()
+        self._drop_tool_calls()
+
+    def _drop_tool_calls(self) -> None:
+        dropped = self._replies.tools.drop_all()
+        if dropped:
+            self._emit(act.ToolCallsDropped(dropped))
 
     def _on_user_turn_ended(self, event: Event) -> None:
         """``speech_stopped`` (VAD) or ``committed`` (VAD after speech_stopped, or manual):

@@ -25,6 +25,11 @@ class ToolCalls:
         self._rounds: dict[str, _Round] = {}  # response id -> its open calls
         self._owner: dict[str, str] = {}  # call id -> response id
 
+    @property
+    def waiting(self) -> bool:
+        """A call is still running (its result is wanted): the conversation is not idle."""
+        return bool(self._owner)
+
     def called(self, response_id: str, call_id: str) -> None:
         self._rounds.setdefault(response_id, _Round()).pending.add(call_id)
         self._owner[call_id] = response_id
@@ -53,6 +58,9 @@ class ToolCalls:
             return True
         return False
 
-    def drop_all(self) -> None:
+    def drop_all(self) -> tuple[str, ...]:
+        """Forget every open call; the ids of those still waiting for a result."""
+        dropped = tuple(self._owner)
         self._rounds.clear()
         self._owner.clear()
+        return dropped
