@@ -216,6 +216,8 @@ RUNNERS: dict[str, Callable[[Context, str], None]] = {
     "omnichat talk --region cn": _until_listening_then_ctrl_c,
     "omnichat talk --input q.wav --output a.wav": _files_session,
     "omnichat talk --text-only": _until_listening_then_ctrl_c,
+    "omnichat talk --tools time,calculator": _until_listening_then_ctrl_c,
+    "omnichat tools": _exits_zero,
     "omnichat voices": _exits_zero,
     "omnichat devices": _exits_zero,
     "omnichat config init": _config_init,
