@@ -26,6 +26,7 @@ from omnichat.audio.playback import PlaybackBuffer
 from omnichat.config import Settings
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
+from omnichat.engine.reconnect import reconnect_policy
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
 from omnichat.transcript import TranscriptWriter, session_path
@@ -93,7 +94,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                             endpoint, key, region=settings.region,
                             key_env="" if options.local else settings.api_key_env,
                             connect_timeout_s=settings.connect_timeout_s,
-                            allow_insecure=settings.allow_insecure))
+                            allow_insecure=settings.allow_insecure),
+                        reconnect=reconnect_policy(settings))
         mic = _microphone(engine, settings, options)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))

@@ -47,9 +47,10 @@ from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox, Outgoing
 from omnichat.engine.heard import HeardWatch
+from omnichat.engine.reconnect import Reconnector, ReconnectPolicy, session_with_history
 from omnichat.engine.state import AWAIT_RESPONSE_S, STALL_TIMEOUT_S, ConversationState
 from omnichat.engine.turns import Conversation, Turn, now_utc
-from omnichat.errors import ConnectionLost
+from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.protocol import client as cev
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
@@ -74,7 +75,8 @@ class Engine:
                  on_tool_call: Callable[[act.CallTool], None] | None = None,
                  ready_timeout_s: float = READY_TIMEOUT_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
-                 await_response_s: float = AWAIT_RESPONSE_S):
+                 await_response_s: float = AWAIT_RESPONSE_S,
+                 reconnect: ReconnectPolicy | None = None):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
@@ -88,7 +90,14 @@ class Engine:
         self._turn_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._failure_lock = threading.Lock()
-        self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS))
+        self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS),
+                              reconnect.ping_every_s if reconnect else None)
+        # Reconnection (reconnect.py): decided on the main thread in poll(); a drop found by
+        # any thread is recorded under _swap_lock (first report of a connection wins).
+        self.keeper = Reconnector(reconnect) if reconnect is not None else None
+        self._swap_lock = threading.Lock()
+        self._lost: OmnichatError | None = None  # the current connection dropped
+        self._offline_blocks = 0  # microphone blocks dropped while the connection was down
         self._heard = HeardWatch(lambda: playback.output_latency_s if playback else 0.0)
         if playback is not None:
             playback.add_tap(self._heard.on_block)
@@ -120,13 +129,21 @@ class Engine:
             self.close()
             raise
 
-    def _open_connection(self) -> None:
+    def _open_connection(self, transport: Transport | None = None) -> None:
         """A new connection: connect, start its receiver, let the sender configure it, and
-        wait for ``session.updated``."""
-        transport = self._connect()
-        transport.connect()
-        conn = Connection(transport, self._generation)
-        self._conn = conn
+        wait for ``session.updated``. After the first, the session carries the history."""
+        if transport is None:
+            transport = self._connect()
+            transport.connect()
+        session = None
+        if self._generation > 1 and self.keeper is not None:
+            policy = self.keeper.policy
+            session = session_with_history(self.conversation.session,
+                                           self.conversation.history(),
+                                           policy.context_turns, policy.context_chars)
+        conn = Connection(transport, self._generation, session, time.monotonic())
+        with self._swap_lock:
+            self._conn, self._lost = conn, None
         self._spawn(self._recv_loop, "omnichat-recv", conn)
         self._outbox.set_connection(conn)  # the sender writes session.update first
         if not conn.settled.wait(self._ready_timeout_s):
@@ -134,6 +151,10 @@ class Engine:
                                  f"{self._ready_timeout_s:.0f} s")
         if self._failure is not None:
             raise self._failure
+        with self._swap_lock:
+            lost = self._lost
+        if lost is not None:
+            raise lost
 
     def reconnect(self) -> None:
         """Replace the socket mid-conversation (main thread): the old one is closed with 1000
@@ -143,16 +164,22 @@ class Engine:
         as context items is the next step and fits here. Raises like ``start()``.
         """
         self._step(lambda now: self.state.disconnected(now))
+        self._drop_connection(new_generation=True)
+        self._open_connection()
+
+    def _drop_connection(self, new_generation: bool) -> None:
+        """Pause the sender, close the current socket and join its receiver (main thread)."""
         with self._send_lock:  # no write in flight, and none starts on the old socket
             self._outbox.set_connection(None)
-        old, self._conn = self._conn, None
-        self._generation += 1  # from now on, commands queue for the new connection
+        with self._swap_lock:
+            old, self._conn = self._conn, None
+            if new_generation:
+                self._generation += 1  # from now on, commands queue for the new connection
         if old is not None:
             old.transport.close()
             self._join("omnichat-recv")
             old.transport.release()
         self._threads = [t for t in self._threads if t.is_alive()]
-        self._open_connection()
 
     def close(self) -> None:
         """Stop, close the socket with 1000, join every thread; re-raise the first failure.
@@ -280,9 +307,11 @@ class Engine:
         if isinstance(action, act.Fail):
             self._fail(action.error)
         elif isinstance(action, act.Stalled):
-            url = self._conn.url if self._conn is not None else "the service"
-            self._fail(ConnectionLost(f"the service stopped answering: nothing from {url} for "
-                                      f"{action.silent_s:.0f} s in the middle of a reply"))
+            conn = self._conn
+            url = conn.url if conn is not None else "the service"
+            self._connection_lost(conn, ConnectionLost(
+                f"the service stopped answering: nothing from {url} for "
+                f"{action.silent_s:.0f} s in the middle of a reply"))
         elif isinstance(action, act.ServiceClosing):
             self.closing_reason = action
         elif isinstance(action, act.CallTool):
@@ -307,6 +336,9 @@ class Engine:
         """The microphone's ``on_block``: never blocks (it may run in the audio callback)."""
         if self._stop.is_set():
             return
+        if self._lost is not None:  # the connection is down: this would arrive late
+            self._offline_blocks += 1
+            return
         self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
 
     @property
@@ -321,7 +353,10 @@ class Engine:
                 item = self._outbox.next()
                 if item is None:
                     return
-                self._write(item)
+                try:
+                    self._write(item)
+                except ConnectionLost as exc:
+                    self._connection_lost(item.connection, exc)
         except BaseException as exc:
             self._fail(exc)
 
@@ -331,8 +366,13 @@ class Engine:
             if self._outbox.current() is not conn:
                 return  # swapped while this waited: the old socket gets nothing more
             try:
-                if item.setup:
-                    conn.transport.send(cev.session_update(self.conversation.session))
+                if item.ping:
+                    ping = getattr(conn.transport, "ping", None)
+                    if ping is not None:
+                        ping()
+                elif item.setup:
+                    conn.transport.send(cev.session_update(conn.session
+                                                           or self.conversation.session))
                 elif item.event is not None:
                     conn.transport.send(item.event)
                 else:
@@ -356,6 +396,8 @@ class Engine:
                 if event is None:
                     return
                 self._step(self._handler(event, conn), conn)
+        except ConnectionLost as exc:
+            self._connection_lost(conn, exc)
         except BaseException as exc:
             if conn.generation == self._generation:  # not a socket being swapped out
                 self._fail(exc)
@@ -363,10 +405,94 @@ class Engine:
     def _handler(self, event: Event, conn: Connection) -> Callable[[float], list[act.Action]]:
         return lambda now: self.state.handle(event, now, conn.mic_clock)
 
+    # ---- reconnection and rollover (reconnect.py decides) ---------------------------------
+
+    def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
+        """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
+        while stopping) that ends the conversation; else the sender is paused, the reply is
+        ended, and the main thread reconnects."""
+        if self.keeper is None or not exc.retryable or self._stop.is_set():
+            if conn is None or conn.generation == self._generation:
+                self._fail(exc)
+            return
+        with self._swap_lock:
+            if conn is None or conn is not self._conn or self._lost is not None:
+                return  # an older socket, or this drop was reported already
+            self._lost = exc
+            self._generation += 1  # commands given from now on wait for the new socket
+        self._outbox.set_connection(None)
+        conn.settled.set()
+        self._step(lambda now: self.state.disconnected(now))
+
+    def _keep_alive(self) -> None:
+        """Main thread: reconnect when an attempt is due; roll over an old idle session."""
+        keeper = self.keeper
+        if keeper is None or self._stop.is_set() or self._closed:
+            return
+        now = time.monotonic()
+        with self._swap_lock:
+            lost = self._lost
+        if lost is not None and keeper.outage is None:
+            planned = self.closing_reason is not None
+            for update in keeper.lost(now, lost, planned):
+                self.updates.put(update)
+        if keeper.due(now):
+            self._reconnect_attempt()
+        elif self._conn is not None and keeper.rollover_due(now, self._conn.opened_at,
+                                                            self.is_idle()):
+            self._rollover()
+
+    def _reconnect_attempt(self) -> None:
+        keeper = self.keeper
+        assert keeper is not None
+        self._drop_connection(new_generation=False)
+        try:
+            self._open_connection()
+        except OmnichatError as exc:
+            self._drop_connection(new_generation=self._conn is not None)
+            with self._swap_lock:
+                self._lost = self._lost or exc  # still down; the microphone keeps dropping
+            final = keeper.attempt_failed(time.monotonic(), exc)
+            if final is not None:
+                self._fail(final)
+            return
+        dropped = self._offline_blocks + self._outbox.discard_audio()
+        self._offline_blocks = 0
+        self.closing_reason = None
+        for update in keeper.restored(time.monotonic(), dropped * BLOCK_MS / 1000.0):
+            self.updates.put(update)
+
+    def _rollover(self) -> None:
+        """A planned move to a fresh session during a pause: the new socket is opened before
+        the old one is closed; queued microphone audio goes to the new one."""
+        keeper = self.keeper
+        assert keeper is not None
+        try:
+            transport = self._connect()
+            transport.connect()
+        except OmnichatError as exc:  # the old session still works: try again later
+            if self._conn is not None:
+                self._conn.opened_at += 60.0
+            self.updates.put(up.Notice(f"could not open a fresh session yet ({exc})"))
+            return
+        self._step(lambda now: self.state.disconnected(now))
+        self._drop_connection(new_generation=True)
+        keeper.rollovers += 1
+        try:
+            self._open_connection(transport)
+        except OmnichatError as exc:
+            self._drop_connection(new_generation=True)
+            with self._swap_lock:
+                self._lost = exc
+            keeper.lost(time.monotonic(), exc, planned=False)
+
     # ---- main thread ----------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[up.Update]:
-        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping."""
+        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping and
+        the reconnection policy (a reconnect attempt blocks here, bounded by the connect
+        and ready timeouts)."""
+        self._keep_alive()
         self._step(self.state.tick)
         items: list[up.Update] = []
         try:
