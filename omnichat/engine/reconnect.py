@@ -114,7 +114,7 @@ class Reconnector:
         if outage is None:
             return []
         self.reconnections += 1
-        notices = [] if outage.planned else [up.Notice(
+        notices: list[up.Update] = [] if outage.planned else [up.Notice(
             f"reconnected after {now - outage.started_at:.1f} s", level="info")]
         if dropped_audio_s > 0.05:
             notices.append(up.Notice(f"{dropped_audio_s:.1f} s of microphone audio from "
