@@ -127,11 +127,11 @@ class Outbox:
             return self._conn
 
     def discard_audio(self) -> int:
-        """Drop the queued microphone audio (it would reach the service late); its blocks."""
+        """Drop the queued microphone audio (it would reach the service late); its bytes."""
         with self._cond:
-            count = len(self._audio)
+            size = sum(len(block) for _, block in self._audio)
             self._audio.clear()
-            return count
+            return size
 
     def stop(self) -> None:
         """Unblock the sender for good (``next`` returns None)."""

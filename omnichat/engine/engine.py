@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from omnichat.audio import BLOCK_MS
+from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
@@ -58,6 +58,7 @@ from omnichat.transport import Transport
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
+MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
 class Engine:
@@ -97,7 +98,7 @@ class Engine:
         self.keeper = Reconnector(reconnect) if reconnect is not None else None
         self._swap_lock = threading.Lock()
         self._lost: OmnichatError | None = None  # the current connection dropped
-        self._offline_blocks = 0  # microphone blocks dropped while the connection was down
+        self._offline_bytes = 0  # microphone audio dropped while the connection was down
         self._heard = HeardWatch(lambda: playback.output_latency_s if playback else 0.0)
         if playback is not None:
             playback.add_tap(self._heard.on_block)
@@ -337,7 +338,7 @@ class Engine:
         if self._stop.is_set():
             return
         if self._lost is not None:  # the connection is down: this would arrive late
-            self._offline_blocks += 1
+            self._offline_bytes += len(block)
             return
         self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
 
@@ -456,10 +457,10 @@ class Engine:
             if final is not None:
                 self._fail(final)
             return
-        dropped = self._offline_blocks + self._outbox.discard_audio()
-        self._offline_blocks = 0
+        dropped = self._offline_bytes + self._outbox.discard_audio()
+        self._offline_bytes = 0
         self.closing_reason = None
-        for update in keeper.restored(time.monotonic(), dropped * BLOCK_MS / 1000.0):
+        for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
             self.updates.put(update)
 
     def _rollover(self) -> None:
