@@ -193,10 +193,14 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     import sys
 
     from omnichat.config import load_settings
+    from omnichat.config_warning import readable_by_others
 
     if text_only:
         flags = {**flags, "modalities": ["text"]}
     settings = load_settings(flags)
+    warning = readable_by_others(settings.config_file)
+    if warning:
+        sys.stderr.write(f"omnichat: warning: {warning}\n")
     if options.transcript is None:
         options.transcript = session_path(settings.transcript_dir, now_utc())
     out = stream if stream is not None else sys.stdout
