@@ -9,11 +9,12 @@ thread is left behind.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
 from fault_proxy import FaultProxy
-from test_engine_support import finished, session_for, speak, wait_for, wait_until
+from test_engine_support import finished, session_for, speak, wait_until
 
 from omnichat.config import Settings
 from omnichat.engine import Engine
@@ -27,6 +28,23 @@ from omnichat.transport import Backoff, WebSocketTransport
 FAST_BACKOFF = Backoff(base_s=0.05, cap_s=0.2, floor_s=0.01, max_attempts=4)
 LONG_REPLY = ("Once upon a time there was a very patient robot who liked to explain every "
               "small detail of the weather, the tides and the stars to anyone who listened")
+
+
+def wait_for(engine: Engine, predicate, timeout_s: float = 15.0, seen: list | None = None):
+    """Like test_engine_support.wait_for, but every update of the batch that matched still
+    reaches ``seen`` (a reconnection's updates come in one batch)."""
+    seen = [] if seen is None else seen
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batch = engine.poll(0.05)
+        seen.extend(batch)
+        for update in batch:
+            if isinstance(update, up.Failed):
+                raise update.error
+        match = next((u for u in batch if predicate(u)), None)
+        if match is not None:
+            return match
+    raise AssertionError(f"no matching update within {timeout_s} s; seen {seen}")
 
 
 def _engine(url: str, turns: list[Turn], policy: ReconnectPolicy | None = None,
@@ -73,7 +91,7 @@ def test_a_drop_mid_reply_ends_it_marked_and_the_next_question_is_answered(
     with _engine(emu.url, turns) as engine:
         first = _ask(engine, speech_pcm, "Tell me a story.", seen)
         assert first.status == NETWORK_STATUS and first.text  # what arrived is kept
-        wait_for(engine, _status(up.LISTENING), seen=seen)
+        wait_until(engine, lambda: engine.status == up.LISTENING, seen=seen)
         second = _ask(engine, speech_pcm, "What is the capital of France?", seen)
     _answered_in_new_session(emu, second)
     assert any(_status(up.RECONNECTING)(u) for u in seen)
@@ -226,7 +244,7 @@ def test_the_service_closing_the_session_moves_to_a_new_one(limit, seconds, make
         _ask(engine, speech_pcm, "Hello there.", seen)
         wait_for(engine, lambda u: isinstance(u, up.Notice) and "new one" in u.text, seen=seen,
                  timeout_s=10)
-        wait_for(engine, _status(up.LISTENING), seen=seen)
+        wait_until(engine, lambda: engine.status == up.LISTENING, seen=seen)
         second = _ask(engine, speech_pcm, "What is the capital of France?", seen)
     _answered_in_new_session(emu, second)
     assert any("closing the session" in text for text in _notices(seen))

@@ -410,8 +410,8 @@ class Engine:
 
     def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
         """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
-        while stopping) that ends the conversation; else the sender is paused, the reply is
-        ended, and the main thread reconnects."""
+        while stopping) that ends the conversation; else the sender is paused and the main
+        thread (``_keep_alive``, in ``poll``) ends the reply and reconnects."""
         if self.keeper is None or not exc.retryable or self._stop.is_set():
             if conn is None or conn.generation == self._generation:
                 self._fail(exc)
@@ -422,8 +422,7 @@ class Engine:
             self._lost = exc
             self._generation += 1  # commands given from now on wait for the new socket
         self._outbox.set_connection(None)
-        conn.settled.set()
-        self._step(lambda now: self.state.disconnected(now))
+        conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
 
     def _keep_alive(self) -> None:
         """Main thread: reconnect when an attempt is due; roll over an old idle session."""
@@ -433,9 +432,9 @@ class Engine:
         now = time.monotonic()
         with self._swap_lock:
             lost = self._lost
-        if lost is not None and keeper.outage is None:
-            planned = self.closing_reason is not None
-            for update in keeper.lost(now, lost, planned):
+        if lost is not None and keeper.outage is None:  # a new outage: end the reply
+            self._step(lambda at: self.state.disconnected(at))
+            for update in keeper.lost(now, lost, self.closing_reason is not None):
                 self.updates.put(update)
         if keeper.due(now):
             self._reconnect_attempt()
