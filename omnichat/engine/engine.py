@@ -436,6 +436,7 @@ class Engine:
             self._step(lambda at: self.state.disconnected(at))
             for update in keeper.lost(now, lost, self.closing_reason is not None):
                 self.updates.put(update)
+            return  # "reconnecting" reaches the screen before an attempt blocks this thread
         if keeper.due(now):
             self._reconnect_attempt()
         elif self._conn is not None and keeper.rollover_due(now, self._conn.opened_at,
