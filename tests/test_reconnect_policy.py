@@ -90,3 +90,50 @@ def test_the_session_gets_the_history_after_its_own_instructions():
     assert fresh["instructions"].startswith(HISTORY_HEADER)
     assert isinstance(Reconnector(ReconnectPolicy()).lost(0, ConnectionLost("x"), True)[0],
                       up.Notice)
+
+
+# ---- the state across a reconnection (pure, tests/state_harness.py) ---------------------------
+
+
+def _streaming(h, rid: str, at: float) -> None:
+    from state_harness import response, transcription, user_speaks
+
+    user_speaks(h, f"item_{rid}", at, at + 1.0)
+    transcription(h, f"item_{rid}", "Tell me a story.")
+    response(h, rid, text="once upon a time", audio_samples=48_000, chunks=2, done=False)
+
+
+def test_a_reply_cut_by_the_network_is_marked_flushed_and_the_status_says_reconnecting():
+    from state_harness import Harness, ready
+
+    from omnichat.engine import actions as act
+    from omnichat.engine.state import NETWORK_STATUS
+
+    h = Harness()
+    ready(h)
+    _streaming(h, "resp_1", 1.0)
+    h.actions.clear()
+    h._run(h.state.disconnected(h.now))
+    assert any(isinstance(a, act.FlushPlayback) for a in h.actions)
+    (reply,) = [t for t in h.turns() if t.role == "assistant"]
+    assert reply.status == NETWORK_STATUS and reply.to_record()["status"] == NETWORK_STATUS
+    assert h.statuses()[-1] == up.RECONNECTING
+
+
+def test_the_stall_timer_works_again_on_the_new_connection():
+    """Regression: the stall was reported once per conversation, so after one stall and a
+    reconnection a second hung reply was never noticed."""
+    from state_harness import Harness, ready
+
+    from omnichat.engine import actions as act
+
+    h = Harness()
+    ready(h)
+    _streaming(h, "resp_1", 1.0)
+    h.at(h.now + 20.5).tick()
+    assert len(h.of(act.Stalled)) == 1
+    h._run(h.state.disconnected(h.now))
+    ready(h)
+    _streaming(h, "resp_2", h.now + 1.0)
+    h.at(h.now + 20.5).tick()
+    assert len(h.of(act.Stalled)) == 2

@@ -179,6 +179,7 @@ class ConversationState:
         self._awaiting_since = None
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
+        self._stall_reported, self._last_frame_at = False, None  # the next socket's own
         self._replies.tools.drop_all()
         return self._flush_out()
 
