@@ -27,6 +27,13 @@ receiver joined, a new ``Connection`` (generation + 1, fresh microphone clock) i
 and the sender writes its ``session.update`` first and nothing else until ``session.updated``.
 Control events queued for an older generation are dropped.
 
+With a ``ReconnectPolicy`` (reconnect.py) a retryable drop found by any thread only marks the
+connection lost (``_connection_lost``: sender paused, microphone blocks dropped and counted);
+the main thread, in ``poll()``, ends the reply, then swaps connections with backoff
+(``_reconnect_attempt``) or, for an old session during a pause, rolls over (``_rollover``,
+the new socket opened before the old one is closed). The sender calls ``transport.ping()``
+about once a second (the keep-alive that finds a silent peer).
+
 The first failure of any thread is kept and re-raised by ``close()`` after every thread is
 joined.
 """
