@@ -270,3 +270,23 @@ def test_rollover_moves_to_a_fresh_session_during_a_pause_and_closes_the_old_wit
     _answered_in_new_session(emu, second)
     assert not any("connection lost" in text for text in _notices(seen))
     assert "Assistant: Hello." in _history_sent(emu, 1)
+
+
+def test_speech_while_moving_to_a_new_session_is_kept_not_dropped(make_emulator, speech_pcm):
+    """The service announcing its close (idle, cap) is a planned move: omnichat leaves the
+    closing session at once, and what the user says meanwhile goes to the new one."""
+    emu = make_emulator(replies=["Hello."])
+    turns: list[Turn] = []
+    seen: list = []
+    with _engine(emu.url, turns) as engine:
+        wait_until(engine, lambda: engine.status == up.LISTENING, seen=seen)
+        emu.faults.send_error("Your session was closed because no response was generated "
+                              "for 300 seconds.", code="response_idle_timeout")
+        wait_for(engine, _status(up.RECONNECTING), seen=seen)
+        speak(engine, speech_pcm("Are you still there?"))  # before the new session exists
+        reply = wait_for(engine, finished("assistant"), seen=seen, timeout_s=20).turn
+    assert reply.text == "Hello." and [t.role for t in turns] == ["user", "assistant"]
+    assert not any("not sent" in text for text in _notices(seen))
+    first = emu.wait_for_session(index=0)
+    assert "input_audio_buffer.append" not in first.received_types
+    assert first.wait_closed(5.0) and first.connection.close_code == 1000

@@ -322,6 +322,9 @@ class Engine:
                 f"{action.silent_s:.0f} s in the middle of a reply"))
         elif isinstance(action, act.ServiceClosing):
             self.closing_reason = action
+            if self.keeper is not None:  # move on now: nothing more goes to a closing session
+                self._connection_lost(self._conn, ConnectionLost(
+                    f"the service closed the session ({action.message})"))
         elif isinstance(action, act.CallTool):
             if self._on_tool_call is not None:
                 self._on_tool_call(action)
@@ -344,8 +347,8 @@ class Engine:
         """The microphone's ``on_block``: never blocks (it may run in the audio callback)."""
         if self._stop.is_set():
             return
-        if self._lost is not None:  # the connection is down: this would arrive late
-            self._offline_bytes += len(block)
+        if self._lost is not None and self.closing_reason is None:
+            self._offline_bytes += len(block)  # the connection is down: it would arrive late
             return
         self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
 
@@ -460,12 +463,15 @@ class Engine:
             self._drop_connection(new_generation=self._conn is not None)
             with self._swap_lock:
                 self._lost = self._lost or exc  # still down; the microphone keeps dropping
+            self.closing_reason = None  # no longer a quick planned move: drop what waits
             final = keeper.attempt_failed(time.monotonic(), exc)
             if final is not None:
                 self._fail(final)
             return
-        dropped = self._offline_bytes + self._outbox.discard_audio()
-        self._offline_bytes = 0
+        # After an outage queued audio is late; after a planned move (the service closed the
+        # session, the new one opened at once) it is the start of what the user says now.
+        queued = self._outbox.discard_audio() if self.closing_reason is None else 0
+        dropped, self._offline_bytes = self._offline_bytes + queued, 0
         self.closing_reason = None
         for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
             self.updates.put(update)
