@@ -84,6 +84,10 @@ class Settings:
     transcript_dir: Path = field(default_factory=default_transcript_dir)
     allow_insecure: bool = False  # ws:// to a host that is not this machine
     connect_timeout_s: float = 10.0
+    reconnect_attempts: int = 8  # omnichat.engine.reconnect and docs/reliability.md
+    session_rollover_min: float = 110.0
+    context_replay_turns: int = 20
+    context_replay_chars: int = 4000
     # Passed through unchecked for the tools and MCP code: the [tools] table and the
     # [mcp.servers.NAME] tables, as read from the file.
     tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -143,6 +143,10 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
                                            get("connect_timeout_s"))),
     }
     resolved.update(_sampling(layered, model))
+    for name in ("reconnect_attempts", "context_replay_turns", "context_replay_chars"):
+        resolved[name] = int(checked(BY_NAME[name], get(name)))
+    resolved["session_rollover_min"] = float(checked(BY_NAME["session_rollover_min"],
+                                                     get("session_rollover_min")))
     if "transcript_dir" in layered:
         resolved["transcript_dir"] = _transcript_dir(layered["transcript_dir"])
     return resolved

@@ -116,6 +116,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("connect_timeout_s", "float", 10.0, "Seconds to wait for the connection and its "
             "handshake.", key="connect_timeout_s", flag="--connect-timeout",
             env="OMNICHAT_CONNECT_TIMEOUT_S", limits=Range(0, 300, open_low=True)),
+    Setting("reconnect_attempts", "int", 8, "Attempts to restore a dropped connection "
+            "(exponential backoff with jitter, up to 30 s apart); 0: end at the first drop.",
+            key="reconnect_attempts", limits=Range(0, 100)),
+    Setting("session_rollover_min", "float", 110.0, "Minutes after which a session is "
+            "replaced by a fresh one during a pause (the service ends sessions at 120).",
+            key="session_rollover_min", limits=Range(1, 119)),
+    Setting("context_replay_turns", "int", 20, "After a reconnection or rollover, how many "
+            "recent turns the new session is told.", key="context_replay_turns",
+            limits=Range(0, 500)),
+    Setting("context_replay_chars", "int", 4000, "Character budget of those turns.",
+            key="context_replay_chars", limits=Range(0, 100_000)),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

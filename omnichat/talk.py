@@ -31,6 +31,7 @@ from omnichat.audio.playback import PlaybackBuffer
 from omnichat.config import Settings
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
+from omnichat.engine.reconnect import reconnect_policy
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
 from omnichat.session_inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
@@ -118,7 +119,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 endpoint, key, region=settings.region,
                 key_env="" if options.local else settings.api_key_env,
                 connect_timeout_s=settings.connect_timeout_s,
-                allow_insecure=settings.allow_insecure)))
+                allow_insecure=settings.allow_insecure),
+            reconnect=reconnect_policy(settings)))
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream, ViewConfig.from_settings(
@@ -249,10 +251,14 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     import sys
 
     from omnichat.config import load_settings
+    from omnichat.config_warning import readable_by_others
 
     if text_only:
         flags = {**flags, "modalities": ["text"]}
     settings = load_settings(flags)
+    warning = readable_by_others(settings.config_file)
+    if warning:
+        sys.stderr.write(f"omnichat: warning: {warning}\n")
     if options.transcript is None:
         options.transcript = session_path(settings.transcript_dir, now_utc())
     out = stream if stream is not None else sys.stdout

@@ -22,6 +22,7 @@ def test_a_redirect_stops_the_session_in_one_line_and_the_key_goes_nowhere(
             config = tmp_path / "config.toml"
             endpoint = redirector.url("/api-ws/v1/realtime")
             config.write_text(f'[regions.intl]\nurl = "{endpoint}"\n', encoding="utf-8")
+            config.chmod(0o600)  # a config others can read adds a warning line
             transcript = tmp_path / "t.jsonl"
             env = {**os.environ, "OMNICHAT_CONFIG": str(config), "DASHSCOPE_API_KEY": SECRET}
             result = subprocess.run(

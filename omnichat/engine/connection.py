@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
 from omnichat.engine.clocks import MicClock
@@ -40,9 +41,12 @@ _BYTES_PER_MS = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES // 1000
 class Connection:
     """A transport with its generation and microphone clock; see the module docstring."""
 
-    def __init__(self, transport: Transport, generation: int):
+    def __init__(self, transport: Transport, generation: int,
+                 session: dict[str, Any] | None = None, opened_at: float = 0.0):
         self.transport = transport
         self.generation = generation
+        self.session = session  # the session.update payload for this socket (None: default)
+        self.opened_at = opened_at  # monotonic time it was connected (rollover age)
         # Replaced whole by the sender after each batch sent on this socket (a reference
         # store is atomic); read by the receiver for each event.
         self.mic_clock = MicClock()
@@ -65,12 +69,13 @@ class Outgoing:
     audio: bytes = b""
     captured_at: float = 0.0  # capture time of the batch's last block
     setup: bool = False
+    ping: bool = False  # let the transport check its keep-alive (send a ping if due)
 
 
 class Outbox:
     """Control events ahead of audio batches, for the current connection; see the module."""
 
-    def __init__(self, audio_capacity_blocks: int):
+    def __init__(self, audio_capacity_blocks: int, ping_every_s: float | None = None):
         # Guards everything below; held for deque operations only, never across a send. The
         # microphone callback takes it for one append.
         self._cond = threading.Condition()
@@ -83,6 +88,8 @@ class Outbox:
         self._audio_capacity = audio_capacity_blocks
         self._conn: Connection | None = None
         self._stopped = False
+        self._ping_every_s = ping_every_s
+        self._ping_at = 0.0  # when the next keep-alive check is due
         self.audio_drops = 0
         self.control_drops = 0
 
@@ -134,6 +141,13 @@ class Outbox:
         with self._cond:
             return self._conn
 
+    def discard_audio(self) -> int:
+        """Drop the queued microphone audio (it would reach the service late); its bytes."""
+        with self._cond:
+            size = sum(len(block) for _, block in self._audio)
+            self._audio.clear()
+            return size
+
     def stop(self) -> None:
         """Unblock the sender for good (``next`` returns None)."""
         with self._cond:
@@ -154,14 +168,29 @@ class Outbox:
                     conn.configured = True
                     return Outgoing(conn, setup=True)
                 if conn is not None and conn.ready:
+                    timeout = self._ping_due(conn)
+                    if timeout is None:
+                        return Outgoing(conn, ping=True)
                     event = self._next_control(conn)
                     if event is not None:
                         return Outgoing(conn, event=event)
-                    batch, timeout = self._next_batch(time.monotonic(), self._audio_awaited())
+                    batch, batch_wait = self._next_batch(time.monotonic(),
+                                                         self._audio_awaited())
                     if batch is not None:
                         return Outgoing(conn, audio=batch[0], captured_at=batch[1])
+                    timeout = _earliest(timeout, batch_wait)
                 self._cond.wait(timeout)
             return None
+
+    def _ping_due(self, conn: Connection) -> float | None:
+        """None when a keep-alive check is due now; else how long until it is (inf: never)."""
+        if self._ping_every_s is None:
+            return float("inf")
+        now = time.monotonic()
+        if now >= self._ping_at:
+            self._ping_at = now + self._ping_every_s
+            return None
+        return self._ping_at - now
 
     def audio_went_out(self, conn: Connection) -> None:
         """Audio was written on ``conn``: events held for it may go now (images)."""
@@ -210,3 +239,9 @@ class Outbox:
             parts.append(block)
             size += len(block)
         return (b"".join(parts), captured_at), None
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    """The shorter of two waits (None: no limit; inf counts as no limit)."""
+    waits = [w for w in (a, b) if w is not None and w != float("inf")]
+    return min(waits) if waits else None

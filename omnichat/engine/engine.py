@@ -27,6 +27,13 @@ receiver joined, a new ``Connection`` (generation + 1, fresh microphone clock) i
 and the sender writes its ``session.update`` first and nothing else until ``session.updated``.
 Control events queued for an older generation are dropped.
 
+With a ``ReconnectPolicy`` (reconnect.py) a retryable drop found by any thread only marks the
+connection lost (``_connection_lost``: sender paused, microphone blocks dropped and counted);
+the main thread, in ``poll()``, ends the reply, then swaps connections with backoff
+(``_reconnect_attempt``) or, for an old session during a pause, rolls over (``_rollover``,
+the new socket opened before the old one is closed). The sender calls ``transport.ping()``
+about once a second (the keep-alive that finds a silent peer).
+
 The first failure of any thread is kept and re-raised by ``close()`` after every thread is
 joined.
 """
@@ -40,16 +47,17 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from omnichat.audio import BLOCK_MS
+from omnichat.audio import BLOCK_MS, MIC_RATE_HZ, SAMPLE_WIDTH_BYTES
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox, Outgoing
 from omnichat.engine.heard import HeardWatch
+from omnichat.engine.reconnect import Reconnector, ReconnectPolicy, session_with_history
 from omnichat.engine.state import AWAIT_RESPONSE_S, STALL_TIMEOUT_S, ConversationState
 from omnichat.engine.turns import Conversation, Turn, now_utc
-from omnichat.errors import ConnectionLost
+from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.protocol import client as cev
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
@@ -57,6 +65,7 @@ from omnichat.transport import Transport
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
+MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
 class Engine:
@@ -76,7 +85,8 @@ class Engine:
                  on_tools_dropped: Callable[[tuple[str, ...]], None] | None = None,
                  ready_timeout_s: float = READY_TIMEOUT_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
-                 await_response_s: float = AWAIT_RESPONSE_S):
+                 await_response_s: float = AWAIT_RESPONSE_S,
+                 reconnect: ReconnectPolicy | None = None):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
@@ -91,7 +101,14 @@ class Engine:
         self._turn_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._failure_lock = threading.Lock()
-        self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS))
+        self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS),
+                              reconnect.ping_every_s if reconnect else None)
+        # Reconnection (reconnect.py): decided on the main thread in poll(); a drop found by
+        # any thread is recorded under _swap_lock (first report of a connection wins).
+        self.keeper = Reconnector(reconnect) if reconnect is not None else None
+        self._swap_lock = threading.Lock()
+        self._lost: OmnichatError | None = None  # the current connection dropped
+        self._offline_bytes = 0  # microphone audio dropped while the connection was down
         self._heard = HeardWatch(lambda: playback.output_latency_s if playback else 0.0)
         if playback is not None:
             playback.add_tap(self._heard.on_block)
@@ -123,13 +140,21 @@ class Engine:
             self.close()
             raise
 
-    def _open_connection(self) -> None:
+    def _open_connection(self, transport: Transport | None = None) -> None:
         """A new connection: connect, start its receiver, let the sender configure it, and
-        wait for ``session.updated``."""
-        transport = self._connect()
-        transport.connect()
-        conn = Connection(transport, self._generation)
-        self._conn = conn
+        wait for ``session.updated``. After the first, the session carries the history."""
+        if transport is None:
+            transport = self._connect()
+            transport.connect()
+        session = None
+        if self._generation > 1 and self.keeper is not None:
+            policy = self.keeper.policy
+            session = session_with_history(self.conversation.session,
+                                           self.conversation.history(),
+                                           policy.context_turns, policy.context_chars)
+        conn = Connection(transport, self._generation, session, time.monotonic())
+        with self._swap_lock:
+            self._conn, self._lost = conn, None
         self._spawn(self._recv_loop, "omnichat-recv", conn)
         self._outbox.set_connection(conn)  # the sender writes session.update first
         if not conn.settled.wait(self._ready_timeout_s):
@@ -137,6 +162,10 @@ class Engine:
                                  f"{self._ready_timeout_s:.0f} s")
         if self._failure is not None:
             raise self._failure
+        with self._swap_lock:
+            lost = self._lost
+        if lost is not None:
+            raise lost
 
     def reconnect(self) -> None:
         """Replace the socket mid-conversation (main thread): the old one is closed with 1000
@@ -146,16 +175,22 @@ class Engine:
         as context items is the next step and fits here. Raises like ``start()``.
         """
         self._step(lambda now: self.state.disconnected(now))
+        self._drop_connection(new_generation=True)
+        self._open_connection()
+
+    def _drop_connection(self, new_generation: bool) -> None:
+        """Pause the sender, close the current socket and join its receiver (main thread)."""
         with self._send_lock:  # no write in flight, and none starts on the old socket
             self._outbox.set_connection(None)
-        old, self._conn = self._conn, None
-        self._generation += 1  # from now on, commands queue for the new connection
+        with self._swap_lock:
+            old, self._conn = self._conn, None
+            if new_generation:
+                self._generation += 1  # from now on, commands queue for the new connection
         if old is not None:
             old.transport.close()
             self._join("omnichat-recv")
             old.transport.release()
         self._threads = [t for t in self._threads if t.is_alive()]
-        self._open_connection()
 
     def close(self) -> None:
         """Stop, close the socket with 1000, join every thread; re-raise the first failure.
@@ -284,11 +319,16 @@ class Engine:
         if isinstance(action, act.Fail):
             self._fail(action.error)
         elif isinstance(action, act.Stalled):
-            url = self._conn.url if self._conn is not None else "the service"
-            self._fail(ConnectionLost(f"the service stopped answering: nothing from {url} for "
-                                      f"{action.silent_s:.0f} s in the middle of a reply"))
+            conn = self._conn
+            url = conn.url if conn is not None else "the service"
+            self._connection_lost(conn, ConnectionLost(
+                f"the service stopped answering: nothing from {url} for "
+                f"{action.silent_s:.0f} s in the middle of a reply"))
         elif isinstance(action, act.ServiceClosing):
             self.closing_reason = action
+            if self.keeper is not None:  # move on now: nothing more goes to a closing session
+                self._connection_lost(self._conn, ConnectionLost(
+                    f"the service closed the session ({action.message})"))
         elif isinstance(action, act.CallTool):
             if self._on_tool_call is not None:
                 self._on_tool_call(action)
@@ -313,6 +353,9 @@ class Engine:
         """The microphone's ``on_block``: never blocks (it may run in the audio callback)."""
         if self._stop.is_set():
             return
+        if self._lost is not None and self.closing_reason is None:
+            self._offline_bytes += len(block)  # the connection is down: it would arrive late
+            return
         self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
 
     @property
@@ -333,7 +376,10 @@ class Engine:
                 item = self._outbox.next()
                 if item is None:
                     return
-                self._write(item)
+                try:
+                    self._write(item)
+                except ConnectionLost as exc:
+                    self._connection_lost(item.connection, exc)
         except BaseException as exc:
             self._fail(exc)
 
@@ -343,8 +389,13 @@ class Engine:
             if self._outbox.current() is not conn:
                 return  # swapped while this waited: the old socket gets nothing more
             try:
-                if item.setup:
-                    conn.transport.send(cev.session_update(self.conversation.session))
+                if item.ping:
+                    ping = getattr(conn.transport, "ping", None)
+                    if ping is not None:
+                        ping()
+                elif item.setup:
+                    conn.transport.send(cev.session_update(conn.session
+                                                           or self.conversation.session))
                 elif item.event is not None:
                     conn.transport.send(item.event)
                 else:
@@ -368,6 +419,8 @@ class Engine:
                 if event is None:
                     return
                 self._step(self._handler(event, conn), conn)
+        except ConnectionLost as exc:
+            self._connection_lost(conn, exc)
         except BaseException as exc:
             if conn.generation == self._generation:  # not a socket being swapped out
                 self._fail(exc)
@@ -375,10 +428,97 @@ class Engine:
     def _handler(self, event: Event, conn: Connection) -> Callable[[float], list[act.Action]]:
         return lambda now: self.state.handle(event, now, conn.mic_clock)
 
+    # ---- reconnection and rollover (reconnect.py decides) ---------------------------------
+
+    def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
+        """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
+        while stopping) that ends the conversation; else the sender is paused and the main
+        thread (``_keep_alive``, in ``poll``) ends the reply and reconnects."""
+        if self.keeper is None or not exc.retryable or self._stop.is_set():
+            if conn is None or conn.generation == self._generation:
+                self._fail(exc)
+            return
+        with self._swap_lock:
+            if conn is None or conn is not self._conn or self._lost is not None:
+                return  # an older socket, or this drop was reported already
+            self._lost = exc
+            self._generation += 1  # commands given from now on wait for the new socket
+        self._outbox.set_connection(None)
+        conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
+
+    def _keep_alive(self) -> None:
+        """Main thread: reconnect when an attempt is due; roll over an old idle session."""
+        keeper = self.keeper
+        if keeper is None or self._stop.is_set() or self._closed:
+            return
+        now = time.monotonic()
+        with self._swap_lock:
+            lost = self._lost
+        if lost is not None and keeper.outage is None:  # a new outage: end the reply
+            self._step(lambda at: self.state.disconnected(at))
+            for update in keeper.lost(now, lost, self.closing_reason is not None):
+                self.updates.put(update)
+            return  # "reconnecting" reaches the screen before an attempt blocks this thread
+        if keeper.due(now):
+            self._reconnect_attempt()
+        elif self._conn is not None and keeper.rollover_due(now, self._conn.opened_at,
+                                                            self.is_idle()):
+            self._rollover()
+
+    def _reconnect_attempt(self) -> None:
+        keeper = self.keeper
+        assert keeper is not None
+        self._drop_connection(new_generation=False)
+        try:
+            self._open_connection()
+        except OmnichatError as exc:
+            self._drop_connection(new_generation=self._conn is not None)
+            with self._swap_lock:
+                self._lost = self._lost or exc  # still down; the microphone keeps dropping
+            self.closing_reason = None  # no longer a quick planned move: drop what waits
+            final = keeper.attempt_failed(time.monotonic(), exc)
+            if final is not None:
+                self._fail(final)
+            return
+        # After an outage queued audio is late; after a planned move (the service closed the
+        # session, the new one opened at once) it is the start of what the user says now.
+        queued = self._outbox.discard_audio() if self.closing_reason is None else 0
+        dropped, self._offline_bytes = self._offline_bytes + queued, 0
+        self.closing_reason = None
+        for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
+            self.updates.put(update)
+
+    def _rollover(self) -> None:
+        """A planned move to a fresh session during a pause: the new socket is opened before
+        the old one is closed; queued microphone audio goes to the new one."""
+        keeper = self.keeper
+        assert keeper is not None
+        try:
+            transport = self._connect()
+            transport.connect()
+        except OmnichatError as exc:  # the old session still works: try again later
+            if self._conn is not None:
+                self._conn.opened_at += 60.0
+            self.updates.put(up.Notice(f"could not open a fresh session yet ({exc})"))
+            return
+        self._step(lambda now: self.state.disconnected(now))
+        self._drop_connection(new_generation=True)
+        keeper.rollovers += 1
+        try:
+            self._open_connection(transport)
+        except OmnichatError as exc:
+            self._drop_connection(new_generation=True)
+            with self._swap_lock:
+                self._lost = exc
+            keeper.lost(time.monotonic(), exc, planned=False)
+
     # ---- main thread ----------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[up.Update]:
-        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping."""
+        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping and
+        the reconnection policy (a reconnect attempt blocks here, bounded by the connect
+        and ready timeouts)."""
+        self._keep_alive()
         self._step(self.state.tick)
         items: list[up.Update] = []
         try:

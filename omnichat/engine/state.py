@@ -52,6 +52,7 @@ AWAIT_RESPONSE_S = 10.0  # the user stopped speaking and no response.created cam
 STALL_TIMEOUT_S = 20.0
 _NO_ACTIVE_RESPONSE = "none active response"  # our cancel raced the end of the response
 _ALREADY_ACTIVE = "already has an active response"
+NETWORK_STATUS = "interrupted_by_network"  # a reply cut short by a dropped connection
 _IDLE_CODES = ("response_idle_timeout",)
 _LIMIT_CODES = ("session_expired",)
 
@@ -165,13 +166,22 @@ class ConversationState:
         return self._flush_out()
 
     def disconnected(self, now: float) -> Actions:
-        """The connection is being replaced: a new service session follows."""
+        """The connection is being replaced: a new service session follows. A reply still
+        streaming is ended where the user stopped hearing it (the rest of its audio is
+        flushed) and marked ``"status": "interrupted_by_network"``."""
         self._begin(now)
+        reply = self._replies.current
+        broken = reply is not None and not reply.done
+        if reply is not None and broken:
+            reply.turn.status = NETWORK_STATUS
         self._replies.end_at_close()
+        if broken and self.playback is not None and self.playback.queued_samples:
+            self._emit(act.FlushPlayback())
         self._ready = self._user_speaking = self._barged = False
         self._awaiting_since = None
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
+        self._stall_reported, self._last_frame_at = False, None  # the next socket's own
         self._drop_tool_calls()
         return self._flush_out()
 

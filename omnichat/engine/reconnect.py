@@ -1,0 +1,170 @@
+"""Keeping a conversation alive: when to reconnect, when to roll over, what the new session
+is told. Pure: no threads, sockets or clock reads (``now`` is an argument); the engine
+(engine.py) carries the decisions out on its main thread, in ``poll()``.
+
+* **Reconnection.** A retryable ``ConnectionLost`` (a drop, a stall found by the ping, the
+  service closing the session) starts an ``Outage``. Attempts follow ``Backoff`` (exponential,
+  full jitter); the first one is immediate when the service closed the session on purpose
+  (idle close, session cap). A non-retryable error (refused key, redirect, TLS, unknown
+  model) ends the conversation at once; after ``backoff.max_attempts`` failures it ends with
+  one line naming the attempts and the last reason.
+* **Rollover.** A session older than ``rollover_after_s`` is replaced during a pause (nobody
+  speaking, no reply pending, playback drained), opening the new socket before closing the
+  old one, so nothing audible is lost.
+* **Context.** The new session is a new service session that remembers nothing; the recent
+  turns are replayed into its ``instructions`` (see ``session_with_history`` for why not as
+  ``conversation.item.create`` items), within ``context_turns`` turns and ``context_chars``
+  characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnichat.engine import updates as up
+from omnichat.engine.turns import Turn
+from omnichat.errors import ConnectionLost, OmnichatError
+from omnichat.transport import Backoff
+
+ROLLOVER_AFTER_S = 110 * 60.0  # the service closes a session at 120 minutes
+CONTEXT_TURNS = 20
+CONTEXT_CHARS = 4000
+PING_EVERY_S = 1.0  # how often the sender lets the transport check its keep-alive
+HISTORY_HEADER = ("The connection was renewed. The conversation so far, oldest first "
+                  "(continue it; do not repeat earlier answers):")
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """What a dropped or expiring session may do. ``Engine(reconnect=None)`` never retries."""
+
+    backoff: Backoff = field(default_factory=Backoff)
+    rollover_after_s: float | None = ROLLOVER_AFTER_S  # None: no planned rollover
+    context_turns: int = CONTEXT_TURNS
+    context_chars: int = CONTEXT_CHARS
+    ping_every_s: float = PING_EVERY_S
+
+
+def reconnect_policy(settings: Any) -> ReconnectPolicy | None:
+    """The policy ``talk`` uses, from ``omnichat.config.Settings`` (None: never retry)."""
+    if settings.reconnect_attempts <= 0:
+        return None
+    return ReconnectPolicy(backoff=Backoff(max_attempts=settings.reconnect_attempts),
+                           rollover_after_s=settings.session_rollover_min * 60.0,
+                           context_turns=settings.context_replay_turns,
+                           context_chars=settings.context_replay_chars)
+
+
+@dataclass
+class Outage:
+    """One stretch without a usable connection, from the drop to the restored session."""
+
+    started_at: float
+    cause: str
+    planned: bool  # the service closed the session on purpose: no waiting before attempt 1
+    attempts: int = 0
+    next_at: float = 0.0
+    last_error: str = ""
+
+
+class Reconnector:
+    """Decides when to try again and what to say; see the module docstring."""
+
+    def __init__(self, policy: ReconnectPolicy):
+        self.policy = policy
+        self.outage: Outage | None = None
+        self.reconnections = 0
+        self.rollovers = 0
+
+    def lost(self, now: float, error: OmnichatError, planned: bool) -> list[up.Update]:
+        """The connection dropped (first report of this outage only)."""
+        if self.outage is not None:
+            return []
+        self.outage = Outage(now, str(error), planned, next_at=now)
+        if planned:
+            return [up.Notice("the service ended the session; continuing in a new one",
+                              level="info")]
+        return [up.Notice(f"connection lost ({error}); reconnecting")]
+
+    def due(self, now: float) -> bool:
+        return self.outage is not None and now >= self.outage.next_at
+
+    def attempt_failed(self, now: float, error: BaseException) -> BaseException | None:
+        """An attempt failed: the error to end with, or None (the next attempt is scheduled)."""
+        outage = self.outage
+        assert outage is not None
+        if not getattr(error, "retryable", False):
+            return error
+        outage.attempts += 1
+        outage.last_error = str(error)
+        backoff = self.policy.backoff
+        if outage.attempts >= max(1, backoff.max_attempts):
+            return ConnectionLost(
+                f"the connection could not be restored after {outage.attempts} attempts "
+                f"over {now - outage.started_at:.0f} s; the last one: {outage.last_error}",
+                retryable=False)
+        outage.next_at = now + backoff.delay_s(outage.attempts - 1)
+        return None
+
+    def restored(self, now: float, dropped_audio_s: float) -> list[up.Update]:
+        """The new session is configured: what to tell the user."""
+        outage, self.outage = self.outage, None
+        if outage is None:
+            return []
+        self.reconnections += 1
+        notices: list[up.Update] = [] if outage.planned else [up.Notice(
+            f"reconnected after {now - outage.started_at:.1f} s", level="info")]
+        if dropped_audio_s > 0.05:
+            notices.append(up.Notice(f"{dropped_audio_s:.1f} s of microphone audio from "
+                                     "while the connection was down was not sent"))
+        return notices
+
+    def rollover_due(self, now: float, session_started_at: float, idle: bool) -> bool:
+        after = self.policy.rollover_after_s
+        return (after is not None and self.outage is None and idle
+                and now - session_started_at >= after)
+
+
+def session_with_history(session: Mapping[str, Any], turns: Iterable[Turn],
+                         max_turns: int, max_chars: int) -> dict[str, Any]:
+    """``session`` with the recent conversation appended to its instructions.
+
+    Why instructions and not ``conversation.item.create``: the service documents (and was
+    seen to accept) only *user* ``input_text`` messages and tool outputs as created items
+    (protocol.md §3.6); assistant text items are undocumented, and replaying only the user's
+    side would tell the model the user said its answers, or nothing of them. Instructions
+    are accepted by every model, travel in the ``session.update`` the new socket sends
+    first anyway, and so can never race the user's next words.
+    """
+    lines = history_lines(turns, max_turns, max_chars)
+    payload = dict(session)
+    if not lines:
+        return payload
+    base = payload.get("instructions")
+    parts = [base] if isinstance(base, str) and base else []
+    parts += [HISTORY_HEADER, *lines]
+    payload["instructions"] = "\n".join(parts)
+    return payload
+
+
+def history_lines(turns: Iterable[Turn], max_turns: int, max_chars: int) -> list[str]:
+    """The newest turns as "User: ..." / "Assistant: ..." lines, oldest first, within budget.
+
+    An interrupted reply contributes what the user heard. A turn that does not fit the
+    character budget whole is left out with everything older (no half sentences)."""
+    lines: list[str] = []
+    used = 0
+    for turn in reversed([t for t in turns if _said(t)][-max_turns:] if max_turns > 0 else []):
+        line = f"{'User' if turn.role == 'user' else 'Assistant'}: {_said(turn)}"
+        if used + len(line) + 1 > max_chars:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return lines[::-1]
+
+
+def _said(turn: Turn) -> str:
+    text = turn.heard if turn.role == "assistant" and turn.interrupted else turn.text
+    return " ".join((text or "").split())
