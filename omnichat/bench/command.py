@@ -34,6 +34,8 @@ SERVE_START_S = 20.0
 # (name, unit, what it measures); the order of the table and the JSON.
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("mic_to_wire", "ms", "microphone ADC -> frame sent (oldest sample of each batch)"),
+    ("mic_to_wire_client", "ms", "the same without the input device's part (below)"),
+    ("mic_device", "ms", "input device: ADC time -> the block's callback"),
     ("wire_to_ear", "ms", "reply's first audio arrives -> its first sample at the DAC"),
     ("wire_to_ear_client", "ms", "the same without the output device's buffer"),
     ("barge_in", "ms", "speech_started arrives -> silence at the DAC"),
@@ -100,6 +102,7 @@ def run_bench(flags: dict[str, Any], options: BenchOptions, *,
     values["startup_help"] = startup_times(["--help"], options.startup_runs)
     values["startup_voices"] = startup_times(["voices"], options.startup_runs)
     doc = _document(values, result.counters, result.minutes, result.notes, options)
+    doc["cpu_seconds_by_thread"] = result.cpu_threads_s
     if options.long:
         from omnichat.bench.long_run import long_run
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from omnichat.audio.playback import PlaybackBuffer, PlayedBlock
 from omnichat.bench.analysis import Played, Timeline, analyze
-from omnichat.bench.probes import ResourceSampler
+from omnichat.bench.probes import ResourceSampler, cpu_by_thread
 from omnichat.bench.scenario import BenchError, speech_clip
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
@@ -66,6 +66,7 @@ class LiveResult:
     minutes: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cpu_threads_s: dict[str, float] = field(default_factory=dict)
 
 
 class Probe:
@@ -77,9 +78,18 @@ class Probe:
         self.mic_offset_s: float | None = None  # monotonic - PortAudio clock, set once started
         self.adc_time: Callable[[], float | None] = lambda: None
         self.feed_engine: Callable[[bytes, float | None], None] = lambda b, t: None
+        self.capture_delays: deque[float] = deque(maxlen=10_000)  # callback time - ADC time
+        self.last_created = self.last_queued = float("-inf")
+        self.done_after_created = False
 
     def metrics(self, kind: str, times: tuple[float, ...]) -> None:
         self.events.append((kind, times))
+        if kind == "response.created":  # landmarks the driver waits on, kept O(1)
+            self.last_created, self.done_after_created = times[0], False
+        elif kind == "response.done":
+            self.done_after_created = True
+        elif kind == "audio_queued":
+            self.last_queued = times[0]
 
     def tap(self, block: PlayedBlock) -> None:
         self.blocks.append((block.dac_time, block.position, block.fade, block.real,
@@ -88,21 +98,16 @@ class Probe:
     def feed(self, block: bytes) -> None:
         """The microphone's ``on_block``: its ADC time on the monotonic clock, then the engine."""
         adc, offset = self.adc_time(), self.mic_offset_s
-        self.feed_engine(block, adc + offset if adc is not None and offset is not None else None)
+        if adc is None or offset is None:
+            self.feed_engine(block, None)
+            return
+        self.capture_delays.append(time.monotonic() - (adc + offset))
+        self.feed_engine(block, adc + offset)
 
     def newest_done(self, since: float) -> bool:
         """A ``response.created`` arrived after ``since`` and a ``response.done`` after the
-        newest one."""
-        created = done = None
-        for kind, times in list(self.events):
-            if kind == "response.created" and times[0] >= since:
-                created, done = times[0], None
-            elif kind == "response.done" and created is not None:
-                done = times[0]
-        return done is not None
-
-    def count(self, kind: str, since: float = 0.0) -> int:
-        return sum(1 for k, t in list(self.events) if k == kind and t[0] >= since)
+        newest one (a cancelled reply may get none)."""
+        return self.last_created >= since and self.done_after_created
 
     def played(self, offset_s: float) -> list[Played]:
         return [Played(dac + offset_s, pos, fade, real, fl)
@@ -159,6 +164,7 @@ def run_live(session: dict[str, Any], connect: Callable[[], Any], options: LiveO
         driver.counters = lambda: _counters(engine, playback, speaker, mic)
         driver.run(Path(tmp))
         result.counters = _counters(engine, playback, speaker, mic)
+        result.cpu_threads_s = cpu_by_thread()
         result.notes = driver.notes
         latency_s = speaker.latency_s
     result.minutes = (time.monotonic() - started) / 60.0
@@ -181,6 +187,10 @@ def _figures(probe: Probe, speaker_offset: float | None, latency_s: float,
                         network_rtt_s=options.network_rtt_s)
     values = analyze(timeline)
     values["wire_to_ear_client"] = [v - latency_s * 1000 for v in values["wire_to_ear"]]
+    delays = sorted(probe.capture_delays)
+    device_ms = delays[len(delays) // 2] * 1000 if delays else 0.0
+    values["mic_device"] = [d * 1000 for d in delays]
+    values["mic_to_wire_client"] = [v - device_ms for v in values["mic_to_wire"]]
     return values
 
 
@@ -228,7 +238,7 @@ class _Driver:
         else:
             self._speak(clips[0])
         mark = time.monotonic()
-        self._pump(lambda: self.probe.count("audio_queued", mark) > 0,
+        self._pump(lambda: self.probe.last_queued >= mark,
                    self.options.reply_timeout_s, "reply audio to interrupt")
         heard = time.monotonic()
         if clips:

@@ -98,3 +98,26 @@ def connect_times(url: str, runs: int, timeout_s: float = CONNECT_TIMEOUT_S) -> 
             continue
         out.append((time.perf_counter() - start) * 1000.0)
     return out
+
+
+def cpu_by_thread() -> dict[str, float]:
+    """CPU seconds per thread of this process so far (Linux ``/proc``; empty elsewhere).
+    Python threads by name; threads Python did not start (PortAudio's) by their OS name."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            comm = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        name = names.get(int(task.name), f"os:{comm}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
