@@ -101,6 +101,13 @@ def test_bench_refuses_nothing_to_do_in_one_line():
     assert "--turns and --barge-ins" in result.output and "Traceback" not in result.output
 
 
+def test_bench_refuses_a_json_path_it_cannot_write_before_measuring(tmp_path):
+    target = tmp_path / "missing" / "out.json"
+    result = CliRunner().invoke(app, ["bench", "--local", "--json", str(target)])
+    assert result.exit_code == 2 and "pick another --json path" in result.output
+    assert not target.parent.exists()
+
+
 # ---- the real command on the virtual sound card -----------------------------------------------
 
 

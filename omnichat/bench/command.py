@@ -77,6 +77,9 @@ def run_bench(flags: dict[str, Any], options: BenchOptions, *,
 
     if options.turns < 0 or options.barge_ins < 0 or options.turns + options.barge_ins == 0:
         raise UsageError("--turns and --barge-ins must be >= 0 and not both 0")
+    if options.json_path is not None and not options.json_path.parent.is_dir():
+        raise UsageError(f"cannot write {options.json_path}: no such directory "
+                         f"{options.json_path.parent}; pick another --json path")
     settings = load_settings(flags)
     if not options.local and not settings.api_key:
         raise missing_key_error(settings)
