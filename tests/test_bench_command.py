@@ -138,3 +138,28 @@ def test_bench_local_writes_every_figure_on_the_rig(virtual_audio, tmp_path):
     assert 5 < figures["rss_mb"]["median"] < 2000 and figures["cpu_percent"]["median"] >= 0
     assert figures["eos_network"]["median"] == 0  # loopback
     assert doc["target"] == "emulator" and doc["counters"]["mic_blocks_dropped"] >= 0
+
+
+def test_connect_times_measure_a_loopback_listener_and_leave_out_refusals():
+    import socket
+
+    from omnichat.bench.probes import connect_times
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        times = connect_times(f"ws://127.0.0.1:{port}/api-ws/v1/realtime", runs=3)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert connect_times(f"ws://127.0.0.1:{port}/", runs=2, timeout_s=1.0) == []  # closed now
+
+
+def test_resource_sampler_gives_cpu_memory_and_counter_rates():
+    from omnichat.bench.probes import ResourceSampler
+
+    now = [100.0]
+    sampler = ResourceSampler(clock=lambda: now[0])
+    for underruns in (0, 0, 3):
+        now[0] += 1.0
+        sampler.sample({"underruns": underruns})
+    values = sampler.values
+    assert len(values["cpu_percent"]) == 3 and values["rss_mb"][0] > 1
+    assert values["underruns_per_min"] == [0.0, 180.0]  # 3 in one second = 180 per minute
