@@ -29,11 +29,13 @@ def _block(dac_t: float, position: int, real: int = 120, flushes: int = 0,
 
 def test_reply_start_barge_in_and_end_of_speech_split_from_a_timeline():
     # The mic sends 60 ms batches (3 x 20 ms blocks); batch k's first sample was at the ADC at
-    # 10.0 + 0.06 k and went out 5 ms after its last block (40 ms later) -> 45 ms oldest sample.
+    # 10.0 + 0.06 k; each block reaches the engine 30 ms after its ADC time (the device's part)
+    # and the batch goes out 5 ms after its last block -> 75 ms for the oldest sample.
     events: list[tuple[str, tuple[float, ...]]] = []
+    adc_of = [(10.0 + 0.02 * i + 0.03, 10.0 + 0.02 * i) for i in range(60)]
     for k in range(20):
         first = 10.0 + 0.06 * k
-        events.append(("audio_sent", (first + 0.04, first + 0.045, 960)))
+        events.append(("audio_sent", (first + 0.04 + 0.03 + 1e-6, first + 0.075, 960)))
     # end of speech at 0.5 s of session audio = sample 8000: batch 8 (samples 7680..8639)
     events += [("input_audio_buffer.speech_stopped", (11.4, 0.5)),
                ("response.created", (11.41,)), ("response.audio.delta", (11.60,)),
@@ -43,15 +45,17 @@ def test_reply_start_barge_in_and_end_of_speech_split_from_a_timeline():
     blocks = [_block(11.605, 0, real=0), _block(11.610, 0, real=0, fade=0)]
     blocks += [_block(11.615 + 0.005 * i, 120 * i) for i in range(80)]
     blocks += [_block(12.02, 9600, real=0, flushes=1, fade=240)]  # the flush's 10 ms fade
-    values = analyze(Timeline(events, blocks, network_rtt_s=0.0))
-    assert values["mic_to_wire"][0] == pytest.approx(45.0)
+    values = analyze(Timeline(events, blocks, network_rtt_s=0.0, adc_of=adc_of))
+    assert values["mic_to_wire"][0] == pytest.approx(75.0)
+    assert values["mic_device"][0] == pytest.approx(30.0)
+    assert values["mic_to_wire_client"][0] == pytest.approx(45.0)
     assert values["wire_to_ear"] == [pytest.approx(15.0)]
     assert values["barge_in"] == [pytest.approx(30.0)]  # 12.0 -> 12.02 + 10 ms fade
     eos_adc = 10.0 + 0.06 * 8 + (8000 - 7680) / 16_000  # 10.5
     assert values["eos_to_heard"] == [pytest.approx((11.615 - eos_adc) * 1000)]
-    # client: eos -> its batch sent (10.525) plus arrival -> DAC; the server the rest
-    assert values["eos_client"] == [pytest.approx((10.525 - eos_adc + 0.015) * 1000)]
-    assert values["eos_server"] == [pytest.approx((11.60 - 10.525) * 1000)]
+    # client: eos -> its batch sent (10.555) plus arrival -> DAC; the server the rest
+    assert values["eos_client"] == [pytest.approx((10.555 - eos_adc + 0.015) * 1000)]
+    assert values["eos_server"] == [pytest.approx((11.60 - 10.555) * 1000)]
     assert values["barge_in_local"] == []
 
 
@@ -75,8 +79,6 @@ def test_the_engine_reports_sends_arrivals_writes_and_flushes(emulator, speech_p
                          engine_options={"metrics": lambda k, t: seen.append((k, t))})
     try:
         engine.start()
-        engine.feed_mic(bytes(640), captured_at=5.0)  # an explicit capture time is kept
-        wait_until(engine, lambda: any(k == "audio_sent" for k, _ in seen))
         speak(engine, speech_pcm("What time is it?"))
         wait_for(engine, finished("assistant"))
         wait_until(engine, engine.is_idle)
@@ -86,7 +88,7 @@ def test_the_engine_reports_sends_arrivals_writes_and_flushes(emulator, speech_p
         speaker.close()
     kinds = [k for k, _ in seen]
     sent = [t for k, t in seen if k == "audio_sent"]
-    assert sent[0][0] == 5.0 and all(t[1] >= t[0] for t in sent[1:])
+    assert all(t[1] >= t[0] for t in sent)  # fed before sent
     assert sum(int(t[2]) for t in sent) * 2 >= len(speech_pcm("What time is it?"))
     stopped = next(t for k, t in seen if k == "input_audio_buffer.speech_stopped")
     assert 0.3 < stopped[1] < 5.0  # audio_end_ms of the utterance, in seconds

@@ -4,9 +4,14 @@ Pure: no devices, no threads. Inputs, all on ``time.monotonic()`` (DAC/ADC times
 the caller):
 
 * ``events``: ``(kind, times)`` in the order the engine reported them (``Engine(metrics=)``);
-* ``blocks``: the playback tap's ``Played`` records, in play order.
+* ``blocks``: the playback tap's ``Played`` records, in play order;
+* ``adc_of``: (time a microphone block was fed to the engine, its ADC time), in order; the
+  engine's ``audio_sent`` names a batch by its last block's feed time. Without them (a file
+  as microphone) the feed time stands in for the ADC time.
 
 Figures (ms): ``mic_to_wire`` (the oldest sample of each batch sent: ADC time -> its send),
+``mic_device`` (ADC time -> the block's callback: the input device's part), ``mic_to_wire_client``
+(``mic_to_wire`` minus the median ``mic_device``),
 ``wire_to_ear`` (a reply's first ``response.audio.delta`` arrival -> its first sample at the
 DAC), ``barge_in`` (``speech_started`` arrival -> the end of the flush's fade at the DAC, when a
 reply was playing), ``barge_in_local`` (the same from a local ``interrupt``), ``eos_to_heard``
@@ -48,6 +53,7 @@ class Timeline:
     blocks: Sequence[Played]
     mic_block_samples: int = MIC_RATE_HZ * 20 // 1000
     network_rtt_s: float = 0.0
+    adc_of: Sequence[tuple[float, float]] = ()
     values: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, name: str, seconds: float) -> None:
@@ -56,8 +62,8 @@ class Timeline:
 
 def analyze(timeline: Timeline) -> dict[str, list[float]]:
     """Every latency figure's values in ms, by name (see the module)."""
-    for name in ("mic_to_wire", "wire_to_ear", "barge_in", "barge_in_local", "eos_to_heard",
-                 "eos_client", "eos_network", "eos_server"):
+    for name in ("mic_to_wire", "mic_device", "mic_to_wire_client", "wire_to_ear", "barge_in",
+                 "barge_in_local", "eos_to_heard", "eos_client", "eos_network", "eos_server"):
         timeline.values.setdefault(name, [])
     batches = _batches(timeline)
     starts = _reply_starts(timeline)
@@ -68,16 +74,32 @@ def analyze(timeline: Timeline) -> dict[str, list[float]]:
 
 def _batches(tl: Timeline) -> list[tuple[int, float, float]]:
     """(first sample index, first sample's ADC time, send time) per audio batch sent."""
+    feeds = [fed for fed, _ in tl.adc_of]
+    device = sorted(fed - at for fed, at in tl.adc_of)
+    for d in device:
+        tl.add("mic_device", d)
+    device_s = device[len(device) // 2] if device else 0.0
     out, index = [], 0
     for kind, times in tl.events:
         if kind != "audio_sent":
             continue
-        captured_last, sent, samples = times[0], times[1], int(times[2])
-        first = captured_last - (samples - tl.mic_block_samples) / MIC_RATE_HZ
+        fed_last, sent, samples = times[0], times[1], int(times[2])
+        last = _adc_time(tl.adc_of, feeds, fed_last)
+        first = last - (samples - tl.mic_block_samples) / MIC_RATE_HZ
         out.append((index, first, sent))
         tl.add("mic_to_wire", sent - first)
+        tl.add("mic_to_wire_client", sent - first - device_s)
         index += samples
     return out
+
+
+def _adc_time(adc_of: Sequence[tuple[float, float]], feeds: list[float], fed: float) -> float:
+    """The ADC time of the block fed at ``fed``: the newest feed noted at or before it (the
+    bench notes the time just before the engine stamps its own)."""
+    k = bisect.bisect_right(feeds, fed) - 1
+    if k < 0 or fed - feeds[k] > 0.005:
+        return fed
+    return adc_of[k][1]
 
 
 def heard_at(blocks: Sequence[Played], position: int) -> float | None:

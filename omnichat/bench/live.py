@@ -77,8 +77,10 @@ class Probe:
         self.blocks: deque[tuple[float | None, int, int, int, int]] = deque(maxlen=MAX_RECORDS)
         self.mic_offset_s: float | None = None  # monotonic - PortAudio clock, set once started
         self.adc_time: Callable[[], float | None] = lambda: None
-        self.feed_engine: Callable[[bytes, float | None], None] = lambda b, t: None
-        self.capture_delays: deque[float] = deque(maxlen=10_000)  # callback time - ADC time
+        self.feed_engine: Callable[[bytes], None] = lambda b: None
+        # (time the block was fed, its ADC time), both monotonic; the engine's own stamp is
+        # taken right after ours, within microseconds.
+        self.adc_of: deque[tuple[float, float]] = deque(maxlen=MAX_RECORDS)
         self.last_created = self.last_queued = float("-inf")
         self.done_after_created = False
 
@@ -96,13 +98,14 @@ class Probe:
                             block.flushes))
 
     def feed(self, block: bytes) -> None:
-        """The microphone's ``on_block``: its ADC time on the monotonic clock, then the engine."""
+        """The microphone's ``on_block``: note the block's ADC time (monotonic clock) against
+        the time the engine stamps it with, then hand it on (the engine's batching is what
+        a user gets, so the bench must not change its clock)."""
         adc, offset = self.adc_time(), self.mic_offset_s
-        if adc is None or offset is None:
-            self.feed_engine(block, None)
-            return
-        self.capture_delays.append(time.monotonic() - (adc + offset))
-        self.feed_engine(block, adc + offset)
+        now = time.monotonic()
+        self.feed_engine(block)
+        if adc is not None and offset is not None:
+            self.adc_of.append((now, adc + offset))
 
     def newest_done(self, since: float) -> bool:
         """A ``response.created`` arrived after ``since`` and a ``response.done`` after the
@@ -184,13 +187,9 @@ def _figures(probe: Probe, speaker_offset: float | None, latency_s: float,
     if speaker_offset is None:
         result.notes.append("the speaker reports no DAC times: wire-to-ear is not measured")
     timeline = Timeline(list(probe.events), probe.played(speaker_offset or 0.0),
-                        network_rtt_s=options.network_rtt_s)
+                        network_rtt_s=options.network_rtt_s, adc_of=list(probe.adc_of))
     values = analyze(timeline)
     values["wire_to_ear_client"] = [v - latency_s * 1000 for v in values["wire_to_ear"]]
-    delays = sorted(probe.capture_delays)
-    device_ms = delays[len(delays) // 2] * 1000 if delays else 0.0
-    values["mic_device"] = [d * 1000 for d in delays]
-    values["mic_to_wire_client"] = [v - device_ms for v in values["mic_to_wire"]]
     return values
 
 

@@ -15,7 +15,8 @@ connection and carries out the state's actions::
 
 Metrics (``metrics=``, for ``omnichat bench``; None costs one comparison): called as
 ``metrics(kind, times)`` with ``time.monotonic()`` seconds, on the thread named, and must only
-append (the state lock may be held): ``"audio_sent"`` (captured_at, sent_at, samples; sender),
+append (the state lock may be held): ``"audio_sent"`` (the batch's last block's ``feed_mic``
+time, sent_at, samples; sender),
 every received event's type (arrival,) plus audio_end_s for ``speech_stopped`` (receiver),
 ``"audio_queued"`` (at, stream position, samples) and ``"flush"`` (at, flush count) when
 playback is written or flushed, ``"interrupt"`` (at,) for a local ``Interrupt`` command (a
@@ -322,13 +323,11 @@ class Engine:
 
     # ---- microphone -> sender -------------------------------------------------------------
 
-    def feed_mic(self, block: bytes, captured_at: float | None = None) -> None:
-        """The microphone's ``on_block``: never blocks (it may run in the audio callback).
-        ``captured_at``: the block's capture time (monotonic; default: now)."""
+    def feed_mic(self, block: bytes) -> None:
+        """The microphone's ``on_block``: never blocks (it may run in the audio callback)."""
         if self._stop.is_set():
             return
-        self._outbox.put_audio(time.monotonic() if captured_at is None else captured_at,
-                               bytes(len(block)) if self._muted else block)
+        self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
 
     @property
     def mic_drops(self) -> int:
