@@ -120,7 +120,7 @@ def test_bench_local_writes_every_figure_on_the_rig(virtual_audio, tmp_path):
     out = tmp_path / "out.json"
     done = subprocess.run(
         [sys.executable, "-m", "omnichat", "bench", "--local", "--speak-into", "rig_mic_feed",
-         "--turns", "1", "--barge-ins", "1", "--startup-runs", "1", "--json", str(out)],
+         "--turns", "0", "--barge-ins", "1", "--startup-runs", "1", "--json", str(out)],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "wire_to_ear" in done.stdout and "barge_in" in done.stdout  # the table
