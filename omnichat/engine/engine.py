@@ -16,11 +16,10 @@ connection and carries out the state's actions::
 Metrics (``metrics=``, for ``omnichat bench``; None costs one comparison): called as
 ``metrics(kind, times)`` with ``time.monotonic()`` seconds, on the thread named, and must only
 append (the state lock may be held): ``"audio_sent"`` (the batch's last block's ``feed_mic``
-time, sent_at, samples; sender),
-every received event's type (arrival,) plus audio_end_s for ``speech_stopped`` (receiver),
-``"audio_queued"`` (at, stream position, samples) and ``"flush"`` (at, flush count) when
-playback is written or flushed, ``"interrupt"`` (at,) for a local ``Interrupt`` command (a
-key, or the local barge-in detector).
+time, sent_at, samples; sender), every received event's type (arrival,) plus audio_end_s for
+``speech_stopped`` (receiver), ``"audio_queued"`` (at, stream position, samples) and
+``"flush"`` (at, flush count) when playback is written or flushed, ``"interrupt"`` (at,) for a
+local ``Interrupt`` command (a key, or the local barge-in detector).
     main thread     poll(): [state lock] state.tick -> updates.get(timeout) -> the view;
                     reconnect(), close()
 
