@@ -354,6 +354,30 @@ def tools_command(
                as_json=as_json)
 
 
+@app.command(short_help="Measure latency, playback health, CPU and memory on this machine.")
+def bench(
+    local: bool = typer.Option(False, "--local", help="Against the built-in emulator (no key)."),
+    region: str | None = typer.Option(None, "--region", help="Service region (intl, cn, ...)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the figures here."),
+    turns: int = typer.Option(3, "--turns", help="Questions answered in full."),
+    barge_ins: int = typer.Option(1, "--barge-ins", help="Questions interrupted."),
+    speak_into: str | None = typer.Option(
+        None, "--speak-into", help="Play the questions into this PulseAudio sink "
+        "(@DEFAULT_SINK@: through the speakers to the microphone)."),
+    input_wav: Path | None = typer.Option(None, "--input", help="Speak from this WAV file."),
+    long: bool = typer.Option(False, "--long", help="Add a 2-hour memory run, time-compressed."),
+    startup_runs: int = typer.Option(5, "--startup-runs", hidden=True),
+) -> None:
+    """Measure what a user hears and when: microphone to wire, wire to ear, barge-in, end of
+    speech to reply, playback health, CPU, memory, start-up; see docs/benchmarks-latency.md."""
+    from omnichat.bench.command import BenchOptions, run_bench
+
+    run_bench({"region": region} if region else {},
+              BenchOptions(local=local, json_path=json_path, turns=turns, barge_ins=barge_ins,
+                           speak_into=speak_into, input_wav=input_wav, long=long,
+                           startup_runs=startup_runs))
+
+
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",
                          invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")

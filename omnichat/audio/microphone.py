@@ -146,6 +146,11 @@ class Microphone:
     def latency_s(self) -> float:
         return float(self._stream.latency) if self._stream is not None else 0.0
 
+    def stream_time(self) -> float | None:
+        """PortAudio's stream clock now (the clock of DAC/ADC times), None when closed."""
+        stream = self._stream
+        return float(stream.time) if stream is not None else None
+
     @property
     def active(self) -> bool:
         return bool(self._stream is not None and self._stream.active)

@@ -30,6 +30,7 @@ from omnichat.bench.clients import BENCH_KEY, KEY_ENV, ClientSpec
 from omnichat.bench.measure import Figures, Track, measure
 from omnichat.bench.recording import Recorder, SampleClock
 from omnichat.bench.trace import TraceEvent, TraceFollower
+from omnichat.errors import OmnichatError
 
 MIC_FEED = "rig_mic_feed"
 MIC_SOURCE, MIC_RATE_HZ = "rig_mic", 16_000
@@ -62,7 +63,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-class BenchError(RuntimeError):
+class BenchError(OmnichatError):
     """The scenario could not run (a process failed, a deadline passed)."""
 
 

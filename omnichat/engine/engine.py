@@ -12,6 +12,14 @@ connection and carries out the state's actions::
                     -> [state lock] state.handle -> playback write/flush, outbox, updates
                     unblocked by: a frame, or transport.close() shutting the socket down
     audio callback  PlaybackBuffer.read_into -> tap -> HeardWatch (first sample heard)
+
+Metrics (``metrics=``, for ``omnichat bench``; None costs one comparison): called as
+``metrics(kind, times)`` with ``time.monotonic()`` seconds, on the thread named, and must only
+append (the state lock may be held): ``"audio_sent"`` (the batch's last block's ``feed_mic``
+time, sent_at, samples; sender), every received event's type (arrival,) plus audio_end_s for
+``speech_stopped`` (receiver), ``"audio_queued"`` (at, stream position, samples) and
+``"flush"`` (at, flush count) when playback is written or flushed, ``"interrupt"`` (at,) for a
+local ``Interrupt`` command (a key, or the local barge-in detector).
     main thread     poll(): [state lock] state.tick -> updates.get(timeout) -> the view;
                     reconnect(), close()
 
@@ -62,6 +70,8 @@ from omnichat.protocol import client as cev
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
 
+Metrics = Callable[[str, tuple[float, ...]], None]
+
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
@@ -86,7 +96,8 @@ class Engine:
                  ready_timeout_s: float = READY_TIMEOUT_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
                  await_response_s: float = AWAIT_RESPONSE_S,
-                 reconnect: ReconnectPolicy | None = None):
+                 reconnect: ReconnectPolicy | None = None,
+                 metrics: Metrics | None = None):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
@@ -94,6 +105,7 @@ class Engine:
         self._on_tool_call = on_tool_call
         self._on_tools_dropped = on_tools_dropped
         self._ready_timeout_s = ready_timeout_s
+        self._metrics = metrics
         self.state = ConversationState(playback, wall_anchor=(time.monotonic(), now_utc()),
                                        await_response_s=await_response_s,
                                        stall_timeout_s=stall_timeout_s)
@@ -260,6 +272,8 @@ class Engine:
 
     def command(self, command: cmd.Command) -> None:
         """Any thread: a local command (commit, typed text, interrupt, tool result, ...)."""
+        if self._metrics is not None and isinstance(command, cmd.Interrupt):
+            self._metrics("interrupt", (time.monotonic(),))
         self._step(lambda now: self.state.command(command, now))
 
     def send_text(self, text: str) -> None:
@@ -295,9 +309,14 @@ class Engine:
             self._outbox.put_control(generation, action.event, action.after_audio,
                                      action.behind_audio)
         elif isinstance(action, act.PlayAudio) and pb is not None:
+            if self._metrics is not None:
+                self._metrics("audio_queued", (time.monotonic(), pb.written_samples,
+                                               len(action.pcm) // 2))
             pb.write(action.pcm)
         elif isinstance(action, act.FlushPlayback) and pb is not None:
             pb.flush()
+            if self._metrics is not None:
+                self._metrics("flush", (time.monotonic(), pb.flushes))
         elif isinstance(action, act.FinishPlayback) and pb is not None:
             pb.finish()
         elif isinstance(action, act.WatchHeard) and pb is not None:
@@ -405,6 +424,9 @@ class Engine:
                     raise
                 return  # the socket is being replaced: this batch is lost, like a dropout
         if item.audio:
+            if self._metrics is not None:
+                self._metrics("audio_sent", (item.captured_at, time.monotonic(),
+                                             len(item.audio) // 2))
             conn.mic_clock = conn.mic_clock.advanced(len(item.audio) // 2, item.captured_at)
             self._outbox.audio_went_out(conn)
 
@@ -418,12 +440,21 @@ class Engine:
                 event = conn.transport.recv()
                 if event is None:
                     return
+                if self._metrics is not None:
+                    self._report(event)
                 self._step(self._handler(event, conn), conn)
         except ConnectionLost as exc:
             self._connection_lost(conn, exc)
         except BaseException as exc:
             if conn.generation == self._generation:  # not a socket being swapped out
                 self._fail(exc)
+
+    def _report(self, event: Event) -> None:
+        times: tuple[float, ...] = (time.monotonic(),)
+        if event.type == "input_audio_buffer.speech_stopped":
+            times += (float(event.get("audio_end_ms") or 0) / 1000.0,)
+        assert self._metrics is not None
+        self._metrics(event.type, times)
 
     def _handler(self, event: Event, conn: Connection) -> Callable[[float], list[act.Action]]:
         return lambda now: self.state.handle(event, now, conn.mic_clock)
