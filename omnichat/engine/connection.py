@@ -13,10 +13,11 @@ out, for the current connection only and in this order: the connection's ``sessi
 generation (older ones are dropped), then audio in batches. Events marked ``after_audio``
 (images) are held until audio was sent on that connection.
 
-Batching: the microphone delivers 20 ms blocks. Each ``append`` carries at least 60 ms
-(waiting at most 40 ms for the rest) and at most 100 ms — what is already queued is sent at
-once. 10–17 events/s keeps the JSON/base64 overhead small, and the 40 ms worst case is small
-next to the server's 800 ms end-of-speech silence; the vendor samples use 100 ms.
+Batching: the microphone delivers 20 ms blocks, and each is sent as soon as it arrives (a
+block waited up to 40 ms for a 60 ms batch before: that was most of the client's microphone
+to wire time, and it delayed the server's barge-in detection by as much). When the sender
+falls behind, what is queued goes out together, at most 100 ms per ``append``. 50 events/s
+of ~1 KB each is little next to the reply audio coming the other way.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from omnichat.engine.clocks import MicClock
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
 
-BATCH_MIN_MS = 60
+BATCH_MIN_MS = BLOCK_MS  # no waiting for company: a block goes out when it arrives
 BATCH_MAX_MS = 100
 CONTROL_CAPACITY = 1024  # control events waiting; far beyond any conversation's burst
 _BYTES_PER_MS = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES // 1000
