@@ -203,7 +203,20 @@ def _image_session(ctx: Context, command: str) -> None:
     assert "attached photo.png" in result.stdout and "qwen:" in result.stdout
 
 
+def _bench(ctx: Context, command: str) -> None:
+    """The bench on the virtual sound card: the question spoken into its microphone instead
+    of by a person, one turn; every figure is in the JSON."""
+    import json
+
+    result = ctx.run([*_args(command), "--speak-into", "rig_mic_feed", "--turns", "1",
+                      "--barge-ins", "0", "--json", "bench.json"], timeout_s=120)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((ctx.tmp / "bench.json").read_text())
+    assert "wire_to_ear" in json.dumps(figures) and "eos_to_heard" in json.dumps(figures)
+
+
 RUNNERS: dict[str, Callable[[Context, str], None]] = {
+    "omnichat bench --local": _bench,
     "omnichat ptt": _ptt_in_a_terminal,
     "omnichat talk --image photo.png": _image_session,
     "make demo": _make_target,
