@@ -121,8 +121,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 connect_timeout_s=settings.connect_timeout_s,
                 allow_insecure=settings.allow_insecure),
             reconnect=reconnect_policy(settings)))
-        if playback is not None:
-            stack.enter_context(_speaker(playback, settings, options))
+        speaker = (stack.enter_context(_speaker(playback, settings, options))
+                   if playback is not None else None)
         view = make_view(console, stream, ViewConfig.from_settings(
             settings, local=options.local, mode="ptt" if feed.ptt else "talk"))
         # The C libraries' stderr would land inside the live region: held while it draws,
@@ -141,7 +141,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         inputs = open_inputs(stack, engine, settings, feed, playback, prepared)
         tools.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
-        _run(engine, inputs, view, settings, options)
+        _run(engine, inputs, view, settings, options, speaker)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
 
@@ -209,12 +209,14 @@ def _speaker(playback: PlaybackBuffer, settings: Settings,
 
 
 def _run(engine: Engine, inputs: SessionInputs, view: View, settings: Settings,
-         options: TalkOptions) -> None:
-    """The main-thread loop: updates -> view; ends on failure, on a quit key, or when a file
-    session is done."""
+         options: TalkOptions, speaker: Any = None) -> None:
+    """The main-thread loop: updates -> view; ends on failure, on a quit key, when a file
+    session is done, or when a sound device went away (one line, exit 3)."""
     td = settings.turn_detection
     settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S
     mic, keys = inputs.source, inputs.keys
+    devices = [d for d in (mic, speaker) if hasattr(d, "device_lost")]
+    looped_at = check_from = time.monotonic()
     file_done = getattr(mic, "file_done", None)
     idle_since: float | None = None
     done_at: float | None = None
@@ -229,6 +231,14 @@ def _run(engine: Engine, inputs: SessionInputs, view: View, settings: Settings,
         for part in (mic, inputs.frames):
             if part is not None and part.error is not None:
                 raise part.error
+        now = time.monotonic()
+        if now - looped_at > 1.0:  # this loop itself stalled (the machine slept): the devices
+            check_from = now + 2.0  # get as long as after a start to call back again
+        looped_at = now
+        for device in devices if now >= check_from else ():
+            lost = device.device_lost(now)
+            if lost is not None:
+                raise lost
         if file_done is None or not file_done.is_set():
             continue
         now = time.monotonic()

@@ -183,3 +183,19 @@ def stream_latency_s(sd: Any, index: int | None, kind: str, block_s: float,
     except (sd.PortAudioError, ValueError, KeyError, TypeError):
         low = 0.0
     return max(low, min_blocks * block_s)
+
+
+# A running stream's callback comes every block (5-20 ms). Nothing for this long means the
+# device or the sound server is gone (unplugged, the server died): PortAudio itself only
+# prints to stderr and stops calling.
+DEVICE_SILENT_S = 2.0
+
+
+def device_lost(kind: str, last_callback_at: float, now: float) -> AudioDeviceError | None:
+    """The one-line error for a stream whose callbacks stopped, or None while they come."""
+    silent_s = now - last_callback_at
+    if last_callback_at <= 0 or silent_s < DEVICE_SILENT_S:
+        return None
+    return AudioDeviceError(
+        f"the {kind} device stopped: nothing from it for {silent_s:.0f} s (unplugged, or "
+        "the sound server went away); check 'omnichat devices' and start again")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from omnichat.audio import BLOCK_MS, MIC_RATE_HZ
-from omnichat.audio.devices import open_stream, start_stream, stream_latency_s
+from omnichat.audio.devices import device_lost, open_stream, start_stream, stream_latency_s
 from omnichat.audio.level import SILENCE_DBFS, rms_dbfs
 from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import read_wav_mono
@@ -74,11 +74,19 @@ class Microphone:
         self._resampler: StreamResampler | None = None
         self._fifo = np.zeros(0, dtype=np.int16)  # re-blocks resampled audio to block_samples
         self._fifo_n = 0
+        # Monotonic time of the last callback (a float store from the audio thread; the main
+        # thread reads it to notice a device that went away: device_lost()).
+        self.last_callback_at = 0.0
 
     def start(self) -> None:
         stream = open_stream("input", self._device_spec, MIC_RATE_HZ, self._open, _open_failed)
         start_stream(stream, _open_failed)
         self._stream = stream
+        self.last_callback_at = time.monotonic()
+
+    def device_lost(self, now: float) -> AudioDeviceError | None:
+        """The error to end the session with when the device stopped calling back."""
+        return device_lost("input", self.last_callback_at, now) if self._stream else None
 
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
         callback = self._callback
@@ -95,12 +103,14 @@ class Microphone:
 
     # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self.last_callback_at = time.monotonic()
         if status.input_overflow:
             self.overflows += 1
         self._deliver(indata[:, 0].copy(), _adc_time(time_info))
 
     def _resampling_callback(self, indata: np.ndarray, frames: int, time_info: Any,
                              status: Any) -> None:
+        self.last_callback_at = time.monotonic()
         if status.input_overflow:
             self.overflows += 1
         if self._resampler is None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from omnichat.audio import SPEAKER_RATE_HZ
-from omnichat.audio.devices import open_stream, start_stream, stream_latency_s
+from omnichat.audio.devices import device_lost, open_stream, start_stream, stream_latency_s
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import WavWriter
@@ -56,6 +56,9 @@ class Speaker:
         self._resampler: StreamResampler | None = None
         self._fade = np.zeros(0, dtype=np.float32)
         self._flushes_seen = 0
+        # Monotonic time of the last callback (a float store from the audio thread; the main
+        # thread reads it to notice a device that went away: device_lost()).
+        self.last_callback_at = 0.0
 
     def start(self) -> None:
         stream = open_stream("output", self._device_spec, SPEAKER_RATE_HZ, self._open,
@@ -64,6 +67,11 @@ class Speaker:
         self.buffer.output_latency_s = float(stream.latency)
         start_stream(stream, _open_failed)
         self._stream = stream
+        self.last_callback_at = time.monotonic()
+
+    def device_lost(self, now: float) -> AudioDeviceError | None:
+        """The error to end the session with when the device stopped calling back."""
+        return device_lost("output", self.last_callback_at, now) if self._stream else None
 
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
         blocksize = rate * self.block_ms // 1000
@@ -90,6 +98,7 @@ class Speaker:
 
     # PortAudio's thread: copy only.
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self.last_callback_at = time.monotonic()
         if status.output_underflow:
             self.device_underflows += 1
         if self._closing:
@@ -100,6 +109,7 @@ class Speaker:
 
     def _resampling_callback(self, outdata: np.ndarray, frames: int, time_info: Any,
                              status: Any) -> None:
+        self.last_callback_at = time.monotonic()
         if status.output_underflow:
             self.device_underflows += 1
         out = outdata.reshape(-1)
