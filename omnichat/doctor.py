@@ -82,7 +82,7 @@ def _audio_checks(settings: Settings | None, report: Callable[[Check], None]) ->
     from omnichat.audio.devices import resolve_device, sounddevice_module
 
     try:
-        sd: Any = sounddevice_module()  # type: ignore[no-untyped-call]
+        sd: Any = sounddevice_module()
     except OmnichatError as exc:
         report(Check("PortAudio", False, str(exc)))
         return False

@@ -35,6 +35,7 @@ from omnichat.ui import make_view
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
     from omnichat.audio.microphone import Microphone, WavMicrophone
     from omnichat.audio.speaker import FileSpeaker, Speaker
+    from omnichat.echo.session import EchoSession
     from omnichat.ui import LiveView, PlainView
 
     View = LiveView | PlainView
@@ -94,11 +95,14 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                             key_env="" if options.local else settings.api_key_env,
                             connect_timeout_s=settings.connect_timeout_s,
                             allow_insecure=settings.allow_insecure))
-        mic = _microphone(engine, settings, options)  # a bad --input fails before any device
+        echo = _echo(settings, options, engine, playback, stack)  # docs/echo.md
+        mic = _microphone(engine, settings, options, echo)  # a bad --input fails before any device
         if playback is not None:
             stack.enter_context(_speaker(playback, settings, options))
         view = make_view(console, stream)
         stack.callback(view.close)
+        if echo is not None:
+            view.apply(echo.update())
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
         stack.callback(_final_report, engine, playback, view, mic)
@@ -133,7 +137,9 @@ def _times(count: int, noun: str) -> str:
 
 def _never_heard_hint(engine: Engine, mic: Microphone | WavMicrophone) -> str | None:
     """A session that sent audio but in which the service never heard the user speak."""
-    if engine.failed or mic.stats["blocks_sent"] < 50:  # under a second: nothing to judge
+    stats = mic.stats  # with echo handling the echo stage sends the blocks, not the chain
+    sent = stats["blocks_sent"] + stats["blocks_dropped_by_stages"]
+    if engine.failed or sent < 50:  # under a second: nothing to judge
         return None
     if any(turn.role == "user" for turn in engine.conversation.history()):
         return None
@@ -165,13 +171,27 @@ def _speaker(playback: PlaybackBuffer, settings: Settings,
     return Speaker(playback, device=settings.output_device)
 
 
-def _microphone(engine: Engine, settings: Settings,
-                options: TalkOptions) -> Microphone | WavMicrophone:
+def _echo(settings: Settings, options: TalkOptions, engine: Engine,
+          playback: PlaybackBuffer | None, stack: contextlib.ExitStack) -> EchoSession | None:
+    """Echo handling and local barge-in, where a speaker can be heard by a microphone."""
+    if playback is None or options.input_wav is not None or options.output_wav is not None:
+        return None
+    from omnichat.echo.session import open_echo
+
+    return stack.enter_context(open_echo(settings, engine, playback))
+
+
+def _microphone(engine: Engine, settings: Settings, options: TalkOptions,
+                echo: EchoSession | None = None) -> Microphone | WavMicrophone:
     from omnichat.audio.microphone import Microphone, WavMicrophone
 
     if options.input_wav is not None:
         return WavMicrophone(options.input_wav, engine.feed_mic, pace=options.input_pace)
-    return Microphone(engine.feed_mic, device=settings.input_device)
+    if echo is None:
+        return Microphone(engine.feed_mic, device=settings.input_device)
+    mic = Microphone(engine.feed_mic, device=settings.input_device,
+                     stages=[echo.mic_stage(lambda: mic.block_adc_time)])
+    return mic
 
 
 def _run(engine: Engine, mic: Microphone | WavMicrophone, view: View, settings: Settings,

@@ -148,7 +148,7 @@ def _device_rate(sd: Any, device: int | None, kind: str) -> int:
 def record_echo(input_device: str | int | None = None, output_device: str | int | None = None,
                 timeout_s: float = 10.0) -> Recording:
     """Play the test signal and record the microphone meanwhile (about 4 s)."""
-    sd = sounddevice_module()  # type: ignore[no-untyped-call]
+    sd = sounddevice_module()
     in_index = resolve_device(input_device, "input")
     out_index = resolve_device(output_device, "output")
     in_rates = (MIC_RATE_HZ, _device_rate(sd, in_index, "input"))
