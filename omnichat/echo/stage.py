@@ -41,7 +41,7 @@ class EchoStage:
 
     def __init__(self, core: EchoCore, on_output: Callable[[bytes], None], *,
                  on_frame: Callable[[np.ndarray], None] | None = None,
-                 queue_blocks: int = QUEUE_BLOCKS, threaded: bool | None = None):
+                 queue_blocks: int = QUEUE_BLOCKS, threaded: bool = False):
         self.core = core
         self._on_output = on_output
         self._on_frame = on_frame
@@ -53,7 +53,7 @@ class EchoStage:
         self.failure: BaseException | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
-        if threaded or (threaded is None and core.mode != "off"):
+        if core.mode != "off" or threaded:  # "off" runs inline unless asked not to
             self._thread = threading.Thread(target=self._run, name="omnichat-echo")
             self._thread.start()
 
