@@ -83,7 +83,12 @@ def open_echo(settings: Any, engine: Any, playback: Any) -> EchoSession:
     processed microphone goes to ``engine.feed_mic``, local barge-in to ``engine.command``, and
     the playback tap feeds the reference. Close it after the microphone."""
     choice = choose_mode(settings.echo_mode, settings.input_device, settings.output_device)
-    session = EchoSession(choice.mode, engine.feed_mic, lambda: engine.command(LocalSpeech()),
+
+    def local_speech() -> None:  # frames still queued when the engine stops change nothing
+        if not engine.stopping:
+            engine.command(LocalSpeech())
+
+    session = EchoSession(choice.mode, engine.feed_mic, local_speech,
                           barge_in=settings.barge_in, reason=choice.reason)
     playback.add_tap(session.on_played)
     return session
