@@ -122,13 +122,15 @@ class DivergedCanceller:
 
 
 def test_aec_silences_residual_that_is_still_the_echo_and_keeps_a_voice(speech):
+    """Once the echo's delay is measured, output that still follows the reference is echo."""
     far24, near16 = speech
     echo = simulate_room(far24, 0.07, 0.6)
     tap = ReferenceTap(history_s=20)
     feed_tap(tap, far24, T0)
     core = EchoCore("aec", tap, canceller=DivergedCanceller())
     out = run_mode(core, mic_blocks(echo, T0))
-    assert reduction_db(echo, out, MIC_RATE_HZ // 4, echo.size - MIC_RATE_HZ // 4) > 15.0
+    assert core.delay_ncc > 0  # measured after the first second (the gate covers that second)
+    assert reduction_db(echo, out, 3 * MIC_RATE_HZ // 2, echo.size - MIC_RATE_HZ // 4) > 15.0
     # A voice over the model's (the canceller removing nothing, as when it diverged) passes.
     near = np.zeros(echo.size)
     near[: near16.size] = near16[: echo.size]

@@ -18,7 +18,11 @@ to re-converge (on the rig: 2-15 dB live with the refined delay applied, 16-22 d
 the jitter-free clocks).
 The refined ``delay_s`` drives the gate and half-duplex and is reported.
 
-In ``aec`` the canceller's output then passes ``ResidualCheck`` while the model speaks: output
+In ``aec`` the gate's output is used until an echo has been measured (the first second of the
+model's voice; always when the microphone does not hear the speaker): an unconverged AEC3 also
+suppresses the user's voice over the model's, delaying barge-in by a second (on the rig, 1.2 s
+instead of 0.2 s with the echo path off). Then the canceller's output passes
+``ResidualCheck`` while the model speaks: output
 that still correlates with what was played (the canceller re-converging after the echo's delay
 moved) is replaced by silence, so it cannot reach the service's voice detector.
 """
@@ -118,12 +122,12 @@ class EchoCore:
         speaking = recent > SPEAKING_RMS
         sure = self.delay_ncc > 0.0
         if self.mode == "gate":
-            window = GATE_WINDOW_S + (0.0 if sure else UNSURE_S)
-            level = self.tap.rms(played_at - window, played_at + FRAME_S + SLACK_S)
-            return self._gate.process(frame, level, speaking=speaking)
+            return self._gated(frame, played_at, speaking, sure)
         assert self.canceller is not None
         far = self.tap.reference(adc_time - self.aec_delay_s + AEC_LEAD_S, FRAME_SAMPLES)
-        out = self.canceller.process(frame, far)
+        out = self.canceller.process(frame, far)  # always: it converges on the echo
+        if not sure:  # no echo measured yet: the canceller would also hold back the user's voice
+            return self._gated(frame, played_at, speaking, sure)
         if not speaking:
             self.residual.push(out)
             return out
@@ -131,6 +135,12 @@ class EchoCore:
         start = adc_time + FRAME_S - WINDOW_S - hi
         reference = self.tap.reference(start, self.residual.window + int((hi - lo) * MIC_RATE_HZ))
         return self.residual.process(out, reference)
+
+    def _gated(self, frame: np.ndarray, played_at: float, speaking: bool,
+               sure: bool) -> np.ndarray:
+        window = GATE_WINDOW_S + (0.0 if sure else UNSURE_S)
+        level = self.tap.rms(played_at - window, played_at + FRAME_S + SLACK_S)
+        return self._gate.process(frame, level, speaking=speaking)
 
     def _remember(self, frame: np.ndarray, adc_time: float) -> None:
         """Keep the last second of raw mic; refine the delay once per second of model speech."""
