@@ -96,6 +96,11 @@ def vad_table(far24: np.ndarray, near16: np.ndarray) -> None:
              "hiss -40dBFS": np.random.default_rng(3).normal(0, 330, 4 * RATE).astype(np.int16)}
     print(f"\n{'vad':<8}" + "".join(f"{name:>15}" for name in clips) + "   (windows >= 0.6)")
     for factory in (SileroVad, WebRtcVad, EnergyVad):
+        try:
+            factory()
+        except ImportError as exc:  # webrtcvad-wheels is only for this comparison
+            print(f"{factory.name:<8} not installed ({exc.name})")
+            continue
         cells = []
         for clip in clips.values():
             vad = factory()

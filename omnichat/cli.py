@@ -45,6 +45,7 @@ Common commands:
   omnichat devices           list microphones and speakers
   omnichat config init       write a starter config file
   omnichat config show       the settings in effect and where each comes from
+  omnichat doctor            check audio, config, keys and the connection
 
 'omnichat COMMAND -h' shows a command's options, 'omnichat -h' all commands."""
 
@@ -134,7 +135,8 @@ def _version_text() -> str:
     state = "" if path.is_file() else " (not found; `omnichat config init` creates it)"
     return "\n".join([f"omnichat {__version__}", f"config: {path}{state}",
                       f"python: {platform.python_version()} ({sys.executable})",
-                      f"portaudio: {_portaudio_version()}"])
+                      f"portaudio: {_portaudio_version()}",
+                      "checks: `omnichat doctor` (audio, config, keys, connection)"])
 
 
 def _portaudio_version() -> str:
@@ -376,6 +378,27 @@ def bench(
               BenchOptions(local=local, json_path=json_path, turns=turns, barge_ins=barge_ins,
                            speak_into=speak_into, input_wav=input_wav, long=long,
                            startup_runs=startup_runs))
+
+
+@app.command(short_help="Check audio, config, keys and the connection.")
+def doctor(
+    local: bool = typer.Option(False, "--local", help="Check the connection to the built-in "
+                               "emulator instead of the service."),
+    echo: bool = typer.Option(False, "--echo", help="Measure the echo from the speaker to the "
+                              "microphone and recommend an echo_mode (plays a 2 s sound)."),
+    save: bool = typer.Option(False, "--save", help="With --echo: write the recommended "
+                              "echo_mode into the config file."),
+) -> None:
+    """Check PortAudio, the devices, the config, the keys and the connection; one line each,
+    ok or the fix. The exit status is non-zero if a check failed (3: only audio failed)."""
+    from omnichat.doctor import run_doctor
+    from omnichat.errors import UsageError
+
+    if save and not echo:
+        raise UsageError("--save writes what --echo measured; use 'omnichat doctor --echo --save'")
+    code = run_doctor(None, local=local, echo=echo, save=save, out=sys.stdout)
+    if code:
+        raise typer.Exit(code)
 
 
 config_app = typer.Typer(help="Create, inspect and locate the configuration file.",

@@ -80,7 +80,8 @@ class Settings:
     enable_search: bool = False
     input_device: str | int | None = None
     output_device: str | int | None = None
-    echo_mode: str = "auto"  # not available yet (config_table refuses it)
+    echo_mode: str = "auto"  # docs/echo.md
+    barge_in: str = "medium"  # local barge-in sensitivity (docs/echo.md)
     transcript_dir: Path = field(default_factory=default_transcript_dir)
     allow_insecure: bool = False  # ws:// to a host that is not this machine
     connect_timeout_s: float = 10.0

@@ -138,6 +138,7 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
         "input_device": _device(get("input_device")),
         "output_device": _device(get("output_device")),
         "echo_mode": checked(BY_NAME["echo_mode"], get("echo_mode")),
+        "barge_in": checked(BY_NAME["barge_in"], get("barge_in")),
         "allow_insecure": get("allow_insecure").value,
         "connect_timeout_s": float(checked(BY_NAME["connect_timeout_s"],
                                            get("connect_timeout_s"))),

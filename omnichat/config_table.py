@@ -50,8 +50,6 @@ class Setting:
     refused_values: Mapping[str, str] = field(default_factory=dict)  # value -> refusal
 
 
-_ECHO_REFUSAL = ("echo handling is not available yet, so echo_mode has no effect; remove it "
-                 "and use headphones (or a headset) so the assistant does not hear itself")
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("region", "str", "intl", "Service region: intl (Singapore), cn (Beijing) or a "
@@ -105,9 +103,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`omnichat devices`.", key="audio.input_device", flag="--input-device"),
     Setting("output_device", "device", None, "Speaker: index or (part of a) name from "
             "`omnichat devices`.", key="audio.output_device", flag="--output-device"),
-    Setting("echo_mode", "str", "auto", "Keeping the assistant from hearing itself.",
-            key="audio.echo_mode", choices=("auto", "aec", "gate", "half-duplex", "off"),
-            available=False, refusal=_ECHO_REFUSAL),
+    Setting("echo_mode", "str", "auto", "Keeping the assistant from hearing itself on "
+            "speakers: auto, aec (echo canceller), gate, half-duplex or off (headphones); "
+            "see docs/echo.md.", key="audio.echo_mode", flag="--echo",
+            choices=("auto", "aec", "gate", "half-duplex", "off")),
+    Setting("barge_in", "str", "medium", "Local barge-in: how readily your voice over a "
+            "reply stops it before the service hears you (low, medium, high, or off).",
+            key="audio.barge_in", flag="--barge-in", choices=("low", "medium", "high", "off")),
     Setting("transcript_dir", "path", None, "Where transcripts are saved.",
             key="transcript_dir", default_text="`transcripts` in the user data directory"),
     Setting("allow_insecure", "bool", False, "Allow an unencrypted ws:// URL to a host that "

@@ -97,7 +97,9 @@ def prepare_inputs(stack: contextlib.ExitStack, options: InputOptions) -> Prepar
 
 def open_inputs(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
                 options: InputOptions, playback: PlaybackBuffer | None,
-                prepared: Prepared) -> SessionInputs:
+                prepared: Prepared, *, echo: bool = False) -> SessionInputs:
+    """Open the audio source (with echo handling between a real microphone and speaker when
+    ``echo``), the recording, the pictures, the frame thread and the keyboard."""
     feed = _recording_tee(stack, engine, playback, options.record)
     keyboard = Keyboard.available() if options.keys is None else options.keys
     gate = MicGate(engine, feed=feed) if options.ptt else None
@@ -110,7 +112,8 @@ def open_inputs(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
         engine.updates.put(up.PushToTalkChanged(False, gate.hold))
     for image in prepared.images:
         _attached(engine, image)
-    source = _audio_source(stack, engine, settings, options, gate, feed, keyboard)
+    source = _audio_source(stack, engine, settings, options, gate, feed, keyboard,
+                           playback if echo else None)
     frames = None
     if prepared.frames is not None:
         from omnichat.camera import FrameSender
@@ -153,7 +156,8 @@ def _recording_tee(stack: contextlib.ExitStack, engine: Engine,
 
 def _audio_source(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
                   options: InputOptions, gate: MicGate | None,
-                  feed: Callable[[bytes], None], keyboard: bool) -> Any:
+                  feed: Callable[[bytes], None], keyboard: bool,
+                  echo_playback: PlaybackBuffer | None = None) -> Any:
     from omnichat.audio.microphone import Microphone, WavMicrophone
 
     on_block = gate.on_block if gate is not None else feed
@@ -163,4 +167,20 @@ def _audio_source(stack: contextlib.ExitStack, engine: Engine, settings: Setting
     if options.inputs:  # talk's file, or ptt's keys over a file played as the microphone
         return stack.enter_context(WavMicrophone(options.inputs[0], on_block,
                                                  pace=options.input_pace))
-    return stack.enter_context(Microphone(on_block, device=settings.input_device))
+    if echo_playback is None:
+        return stack.enter_context(Microphone(on_block, device=settings.input_device))
+    from omnichat.echo.session import open_echo
+
+    # The echo stage takes each block off the microphone's chain and hands the processed
+    # audio to on_block (the gate, or the engine) from its own thread; it closes after the
+    # microphone. Push-to-talk interrupts with its key, so no local barge-in there.
+    echo = stack.enter_context(open_echo(settings, engine, echo_playback, on_output=on_block,
+                                         barge_in="off" if gate is not None else None))
+    chosen = echo.update()
+    engine.updates.put(chosen)
+    engine.updates.put(up.Notice(
+        f"echo handling: {chosen.mode}" + (f" ({chosen.reason})" if chosen.reason else "")
+        + (f"; local barge-in: {chosen.barge_in}" if gate is None else ""), level="info"))
+    mic = Microphone(on_block, device=settings.input_device,
+                     stages=[echo.mic_stage(lambda: mic.block_adc_time)])
+    return stack.enter_context(mic)

@@ -138,7 +138,10 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         opened: list[SessionInputs] = []  # filled once the inputs are open (for the report)
         stack.callback(_final_report, engine, playback, view, opened)
         stack.enter_context(engine)
-        inputs = open_inputs(stack, engine, settings, feed, playback, prepared)
+        # Echo handling only where a speaker can be heard by a microphone (docs/echo.md).
+        echo_ok = playback is not None and options.output_wav is None
+        inputs = open_inputs(stack, engine, settings, feed, playback, prepared,
+                             echo=echo_ok)
         tools.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options, speaker)
@@ -177,8 +180,12 @@ def _times(count: int, noun: str) -> str:
 def _never_heard_hint(engine: Engine, source: Any) -> str | None:
     """A hands-free session that sent audio in which the service never heard the user."""
     stats, peak = getattr(source, "stats", None), getattr(source, "peak_dbfs", None)
-    if engine.failed or stats is None or peak is None or stats["blocks_sent"] < 50:
-        return None  # push-to-talk turns, or under a second of audio: nothing to judge
+    if stats is None or peak is None:
+        return None  # push-to-talk turns from files: nothing to judge
+    # with echo handling the echo stage sends the blocks, not the microphone's chain
+    sent = stats["blocks_sent"] + stats.get("blocks_dropped_by_stages", 0)
+    if engine.failed or sent < 50:  # under a second: nothing to judge
+        return None
     if any(turn.role == "user" for turn in engine.conversation.history()):
         return None
     level = "silent" if peak <= -100 else f"at most {peak:.0f} dBFS"

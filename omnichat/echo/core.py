@@ -17,6 +17,14 @@ AEC3 finds the remaining delay itself, and moving the reference under it mid-str
 to re-converge (on the rig: 2-15 dB live with the refined delay applied, 16-22 dB without, before
 the jitter-free clocks).
 The refined ``delay_s`` drives the gate and half-duplex and is reported.
+
+In ``aec`` the gate's output is used until an echo has been measured (the first second of the
+model's voice; always when the microphone does not hear the speaker): an unconverged AEC3 also
+suppresses the user's voice over the model's, delaying barge-in by a second (on the rig, 1.2 s
+instead of 0.2 s with the echo path off). Then the canceller's output passes
+``ResidualCheck`` while the model speaks: output
+that still correlates with what was played (the canceller re-converging after the echo's delay
+moved) is replaced by silence, so it cannot reach the service's voice detector.
 """
 
 from __future__ import annotations
@@ -29,12 +37,20 @@ from omnichat.echo.clock import SampleClock
 from omnichat.echo.delay import estimate_delay
 from omnichat.echo.gate import SPEAKING_RMS, EchoGate, HalfDuplex
 from omnichat.echo.reference import ReferenceTap
+from omnichat.echo.residual import WINDOW_S, ResidualCheck
 
 FRAME_S = FRAME_SAMPLES / MIC_RATE_HZ
 AEC_LEAD_S = 0.02
 TAIL_S = 0.25  # the room keeps ringing this long after the reference (gate)
 HALF_DUPLEX_HOLD_S = 0.8  # stay muted through the pauses between the model's sentences
 GATE_WINDOW_S = 0.05  # the gate's reference level covers the echo's first 50 ms
+# Until the delay is measured, the gate's window also covers this much more: device timestamps
+# miss buffering the sound server adds (60 ms on the rig), and an echo that reaches the gate
+# before its reference does passes as the user's voice.
+UNSURE_S = 0.15
+# The gate's level window also reaches this far past the measured delay: the echo's delay
+# wanders by 10-20 ms under load (the sound server re-buffering), ahead of the refinement.
+SLACK_S = 0.025
 MAX_DELAY_S = 0.4  # delays searched by the refinement
 REFINE_EVERY_FRAMES = 100  # one second
 AGREE_S = 0.005  # estimates this close are the same delay
@@ -67,6 +83,7 @@ class EchoCore:
         self._frames = 0
         self._candidates: list[float] = []  # recent estimates that disagree with delay_s
         self._speaking_frames = 0
+        self.residual = ResidualCheck()  # aec: silence output that is still echo
         if canceller is not None and hasattr(canceller, "stream_delay_ms"):
             canceller.stream_delay_ms = int(AEC_LEAD_S * 1000)
 
@@ -98,16 +115,32 @@ class EchoCore:
         if self.mode == "off":
             return frame
         played_at = adc_time - self.delay_s
-        if self.mode == "aec":
-            assert self.canceller is not None
-            far = self.tap.reference(adc_time - self.aec_delay_s + AEC_LEAD_S, FRAME_SAMPLES)
-            return self.canceller.process(frame, far)
+        if self.mode == "half-duplex":
+            recent = self.tap.rms(played_at - HALF_DUPLEX_HOLD_S, played_at + FRAME_S)
+            return self._half.process(frame, recent)
+        recent = self.tap.rms(played_at - TAIL_S, played_at + FRAME_S)
+        speaking = recent > SPEAKING_RMS
+        sure = self.delay_ncc > 0.0
         if self.mode == "gate":
-            recent = self.tap.rms(played_at - TAIL_S, played_at + FRAME_S)
-            level = self.tap.rms(played_at - GATE_WINDOW_S, played_at + FRAME_S)
-            return self._gate.process(frame, level, speaking=recent > SPEAKING_RMS)
-        recent = self.tap.rms(played_at - HALF_DUPLEX_HOLD_S, played_at + FRAME_S)
-        return self._half.process(frame, recent)
+            return self._gated(frame, played_at, speaking, sure)
+        assert self.canceller is not None
+        far = self.tap.reference(adc_time - self.aec_delay_s + AEC_LEAD_S, FRAME_SAMPLES)
+        out = self.canceller.process(frame, far)  # always: it converges on the echo
+        if not sure:  # no echo measured yet: the canceller would also hold back the user's voice
+            return self._gated(frame, played_at, speaking, sure)
+        if not speaking:
+            self.residual.push(out)
+            return out
+        lo, hi = self.residual.lags(self.delay_s, sure)
+        start = adc_time + FRAME_S - WINDOW_S - hi
+        reference = self.tap.reference(start, self.residual.window + int((hi - lo) * MIC_RATE_HZ))
+        return self.residual.process(out, reference)
+
+    def _gated(self, frame: np.ndarray, played_at: float, speaking: bool,
+               sure: bool) -> np.ndarray:
+        window = GATE_WINDOW_S + (0.0 if sure else UNSURE_S)
+        level = self.tap.rms(played_at - window, played_at + FRAME_S + SLACK_S)
+        return self._gate.process(frame, level, speaking=speaking)
 
     def _remember(self, frame: np.ndarray, adc_time: float) -> None:
         """Keep the last second of raw mic; refine the delay once per second of model speech."""

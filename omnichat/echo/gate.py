@@ -59,18 +59,24 @@ class EchoGate:
     def process(self, near: np.ndarray, ref_rms: float, speaking: bool = True) -> np.ndarray:
         """``ref_rms``: reference level over the echo window; ``speaking``: the model spoke
         within the echo tail (else nothing is gated)."""
+        return self.process_residual(near, near, ref_rms, speaking)
+
+    def process_residual(self, near: np.ndarray, out: np.ndarray, ref_rms: float,
+                         speaking: bool = True) -> np.ndarray:
+        """Gate ``out`` (``near`` after a canceller, or ``near`` itself) against the echo
+        expected in ``near``: the gain is learned from the raw microphone."""
         mic_rms = frame_rms(near)
         if not speaking:
             self._open_for = 0
-            return near
+            return out
         expected = self.tracker.update(mic_rms, ref_rms) * max(ref_rms, SPEAKING_RMS)
-        if mic_rms > expected * self.margin:
+        if frame_rms(out) > expected * self.margin:
             self._open_for = self.hold_frames
-            return near
+            return out
         if self._open_for > 0:
             self._open_for -= 1
-            return near
-        return np.zeros_like(near)
+            return out
+        return np.zeros_like(out)
 
 
 class HalfDuplex:

@@ -58,11 +58,11 @@ def resolve_mode(requested: str, *, saved: str | None = None, canceller: bool | 
 
 def build_stage(mode: str, on_output: Callable[[bytes], None], *,
                 on_frame: Callable[[np.ndarray], None] | None = None,
-                delay_s: float = 0.0) -> EchoStage:
+                delay_s: float = 0.0, threaded: bool = False) -> EchoStage:
     """An ``EchoStage`` for a working mode; ``aec`` without a canceller is a ValueError with
-    the install hint (the caller turns it into its own error)."""
+    the install hint (the caller turns it into its own error). ``threaded``: see EchoStage."""
     canceller = make_canceller() if mode == "aec" else None
     if mode == "aec" and canceller is None:
         raise ValueError(f"echo mode 'aec' needs an echo canceller: {INSTALL_HINT}")
     core = EchoCore(mode, ReferenceTap(), canceller=canceller, delay_s=delay_s)
-    return EchoStage(core, on_output, on_frame=on_frame)
+    return EchoStage(core, on_output, on_frame=on_frame, threaded=threaded)

@@ -17,7 +17,8 @@ Callers (see docs/echo.md):
   counted in ``dropped_out`` and the block is lost. ``on_frame(frame)`` (optional) sees every
   processed 10 ms frame first, e.g. the local barge-in detector.
 
-In mode ``off`` ``process`` calls ``on_output`` inline (no thread, no copy, no latency).
+In mode ``off`` ``process`` calls ``on_output`` inline (no thread, no copy, no latency), unless
+``threaded=True`` (an ``on_frame`` such as the voice detector must not run in the callback).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class EchoStage:
 
     def __init__(self, core: EchoCore, on_output: Callable[[bytes], None], *,
                  on_frame: Callable[[np.ndarray], None] | None = None,
-                 queue_blocks: int = QUEUE_BLOCKS):
+                 queue_blocks: int = QUEUE_BLOCKS, threaded: bool = False):
         self.core = core
         self._on_output = on_output
         self._on_frame = on_frame
@@ -52,7 +53,7 @@ class EchoStage:
         self.failure: BaseException | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
-        if core.mode != "off":
+        if core.mode != "off" or threaded:  # "off" runs inline unless asked not to
             self._thread = threading.Thread(target=self._run, name="omnichat-echo")
             self._thread.start()
 

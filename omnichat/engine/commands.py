@@ -31,6 +31,13 @@ class Interrupt(Command):
 
 
 @dataclass(frozen=True)
+class LocalSpeech(Command):
+    """Local barge-in: the voice detector on the echo-processed microphone heard the user speak
+    long enough. Cuts a reply that still talks at once; the server's ``speech_started`` should
+    confirm it shortly (else a notice says the service did not hear it)."""
+
+
+@dataclass(frozen=True)
 class SendText(Command):
     """A typed user message and a reply to it; interrupts an answer in progress."""
 

@@ -50,6 +50,10 @@ AWAIT_RESPONSE_S = 10.0  # the user stopped speaking and no response.created cam
 # for this long: the connection is dead or the service hung. Generous: a web search may pause
 # the stream for a few seconds, while deltas normally come every 100-200 ms.
 STALL_TIMEOUT_S = 20.0
+# Local barge-in cut a reply; the server's speech_started normally follows within a few
+# hundred ms (its VAD needs ~300 ms of speech, plus the network). Past this, it never heard.
+LOCAL_CONFIRM_S = 1.5
+LOCAL_UNCONFIRMED = "interrupted, but the service did not hear you: go on"
 _NO_ACTIVE_RESPONSE = "none active response"  # our cancel raced the end of the response
 _ALREADY_ACTIVE = "already has an active response"
 NETWORK_STATUS = "interrupted_by_network"  # a reply cut short by a dropped connection
@@ -80,6 +84,7 @@ class ConversationState:
         self._user_items: deque[str] = deque(maxlen=64)  # recent user turns' item ids
         self._user_speaking = False
         self._barged = False
+        self._local_barge_at: float | None = None  # LocalSpeech cut a reply, not confirmed yet
         # item id -> (wall time, audio_start_ms, monotonic time) of its speech_started
         self._speech_started: dict[str, tuple[datetime, int | None, float]] = {}
         self._awaiting_since: float | None = None  # the user's turn ended, no reply yet
@@ -133,6 +138,8 @@ class ConversationState:
             self._emit(act.Send(cev.input_audio_clear(), behind_audio=True))
         elif isinstance(command, cmd.Interrupt):
             self._user_moved_on()
+        elif isinstance(command, cmd.LocalSpeech):
+            self._local_speech()
         elif isinstance(command, cmd.SendText):
             self._send_text(command.text)
         elif isinstance(command, cmd.SendImage):
@@ -157,6 +164,7 @@ class ConversationState:
         self._begin(now)
         self._replies.tick()
         self._check_stall()
+        self._check_local_barge_in()
         if (self._awaiting_since is not None
                 and now - self._awaiting_since > self._await_response_s):
             self._awaiting_since = None  # stop waiting, and say so: silence is not an answer
@@ -178,7 +186,7 @@ class ConversationState:
         if broken and self.playback is not None and self.playback.queued_samples:
             self._emit(act.FlushPlayback())
         self._ready = self._user_speaking = self._barged = False
-        self._awaiting_since = None
+        self._awaiting_since = self._local_barge_at = None
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
         self._stall_reported, self._last_frame_at = False, None  # the next socket's own
@@ -256,6 +264,8 @@ class ConversationState:
             return up.Status.RECONNECTING if self._reconnecting else up.Status.CONNECTING
         if self._user_speaking:
             return up.Status.INTERRUPTED if self._barged else up.Status.HEARING
+        if self._local_barge_at is not None:
+            return up.Status.INTERRUPTED
         reply = self._replies.current
         if self._awaiting_since is not None or (reply is not None
                                                 and reply.first_output_at is None):
@@ -301,7 +311,23 @@ class ConversationState:
         self._user_speaking = True
         self._speech_started[started.item_id or ""] = (self._wall(self._now),
                                                        started.audio_start_ms, self._now)
+        if self._local_barge_at is not None:  # the service heard what cut the reply locally
+            self._local_barge_at, self._barged = None, True
         self._user_moved_on()
+
+    def _local_speech(self) -> None:
+        """Local barge-in: cut a reply that still talks; the server's VAD confirms it later."""
+        if self._user_speaking or self._local_barge_at is not None:
+            return  # the service hears the user already, or the cut is waiting for it
+        if self._replies.interrupt():
+            self._local_barge_at = self._now
+            self._replies.tools.drop_all()
+
+    def _check_local_barge_in(self) -> None:
+        since = self._local_barge_at
+        if since is not None and self._now - since > LOCAL_CONFIRM_S:
+            self._local_barge_at = None
+            self._view(up.Notice(LOCAL_UNCONFIRMED, level="info"))
 
     def _user_moved_on(self) -> None:
         """The user speaks (or pressed interrupt): cut a reply that still talks, and forget

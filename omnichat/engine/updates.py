@@ -109,6 +109,17 @@ class Notice(Update):
 
 
 @dataclass(frozen=True)
+class EchoModeChosen(Update):
+    """The echo handling in effect (docs/echo.md), for the header: ``mode`` aec | gate |
+    half-duplex | off, ``reason`` why (e.g. "echo canceller", "headset: ..."), ``barge_in``
+    the local barge-in sensitivity (low | medium | high | off)."""
+
+    mode: str
+    reason: str
+    barge_in: str
+
+
+@dataclass(frozen=True)
 class Failed(Update):
     """A thread failed; the engine is stopping. ``Engine.close()`` re-raises the error."""
 
