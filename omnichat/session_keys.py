@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 from omnichat.engine import Engine
@@ -41,9 +40,6 @@ KEYS_PTT_HOLD = ("keys: hold Space to talk · Esc drop · q end · m mute · / o
 KEYS_PTT_TOGGLE = ("keys: Space start, Space again to send · Esc drop · q end · m mute · "
                    "/ or Enter type · ? keys")
 CONFIRM_TIMEOUT_S = 60.0
-# A held key repeats after ~250-660 ms, then every ~30-40 ms: Space presses closer together
-# than this are one held press (press-to-start mode only; hold mode sees the release).
-SPACE_REPEAT_S = 0.7
 
 
 class ConfirmPrompt:
@@ -88,11 +84,9 @@ class KeySession:
     """Keys of one session; see the module docstring. ``gate`` is None in ``talk``."""
 
     def __init__(self, engine: Engine, gate: MicGate | None = None, *, model: str = "",
-                 text_only: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 text_only: bool = False) -> None:
         self.engine = engine
         self.gate = gate
-        self._clock = clock
-        self._last_space_at = -1e9  # the last Space press or auto-repeat (toggle mode)
         self.quit = threading.Event()  # q, Ctrl+D, /quit: the main loop ends normally
         self.control = SessionControl(engine, self.quit.set, self.toggle_mute, model=model,
                                       text_only=text_only)
@@ -129,21 +123,10 @@ class KeySession:
         elif key.event == RELEASE:
             if key.name == "space" and self.gate is not None and self.gate.hold:
                 self.gate.send()
-        elif key.event == PRESS and not self._auto_repeat(key):
+        elif key.event == PRESS:
             action = self._keys.get(key.name)
             if action is not None:
                 action()
-
-    def _auto_repeat(self, key: Key) -> bool:
-        """In press-to-start/press-to-send mode a held Space auto-repeats (without the kitty
-        protocol every repeat looks like a press): a Space within SPACE_REPEAT_S of the last
-        one is the same press, so holding the key never toggles the recording on and off."""
-        if key.name != "space" or self.gate is None or self.gate.hold:
-            return False
-        now = self._clock()
-        repeat = now - self._last_space_at < SPACE_REPEAT_S
-        self._last_space_at = now
-        return repeat
 
     def toggle_mute(self) -> None:
         self.muted = not self.muted

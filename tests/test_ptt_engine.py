@@ -134,29 +134,3 @@ def test_frame_thread_reads_a_synthetic_video_file(tmp_path):
     with FrameSender(open_source(video=path), sent.append, max_fps=0.5, pace=0) as sender:
         assert sender.finished.wait(10)
     assert len(sent) == 2  # the first frame, and the change; the still frames cost nothing
-
-
-def test_holding_space_without_release_reports_does_not_toggle_the_recording(emulator):
-    """Terminals without the kitty protocol send a held Space as a stream of presses (the
-    auto-repeat): it starts one recording, and only a later, separate press sends it."""
-    from omnichat.keyboard import Key
-    from omnichat.session_keys import KeySession
-
-    engine = _manual(emulator)
-    with engine:
-        now = [100.0]
-        gate = MicGate(engine)
-        keys = KeySession(engine, gate, clock=lambda: now[0])
-        keys.on_key(Key("space"))
-        assert gate.recording
-        now[0] += 0.5  # the first auto-repeat, then one every 33 ms for a second
-        for _ in range(30):
-            keys.on_key(Key("space"))
-            assert gate.recording
-            now[0] += 0.033
-        now[0] += 1.0  # the key was let go; a new press sends
-        for block in _noise(30):
-            gate.on_block(block)
-        keys.on_key(Key("space"))
-        assert not gate.recording
-        emulator.session.wait_for("input_audio_buffer.commit", direction="received", timeout=10)
