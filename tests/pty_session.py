@@ -43,10 +43,11 @@ def write_wav(path: Path, pcm: np.ndarray, rate_hz: int = RATE_HZ) -> Path:
     return path
 
 
-def config_for(emu, tmp_path: Path) -> dict[str, str]:
+def config_for(emu, tmp_path: Path, reconnect_attempts: int = 8) -> dict[str, str]:
     """Environment that points omnichat at ``emu`` (a region of our own; a dummy key)."""
     config = tmp_path / "config.toml"
-    config.write_text(f'region = "emu"\n\n[regions.emu]\nurl = "{emu.url}"\n'
+    config.write_text(f'region = "emu"\nreconnect_attempts = {reconnect_attempts}\n\n'
+                      f'[regions.emu]\nurl = "{emu.url}"\n'
                       'api_key_env = "OMNICHAT_TEST_KEY"\n', encoding="utf-8")
     return {**os.environ, "OMNICHAT_CONFIG": str(config), "OMNICHAT_TEST_KEY": "test-key",
             "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}

@@ -39,12 +39,27 @@ def turns(tmp_path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def appended_seconds(emu) -> float:
+    """Seconds of microphone audio the emulator received (16 kHz, 16-bit)."""
+    import base64
+
+    return sum(len(base64.b64decode(e.get("audio") or "")) for e in emu.connection.received
+               if e.type == APPEND) / 32_000
+
+
+def wait_appended(emu, seconds: float) -> None:
+    """Until ``seconds`` more audio arrived (appends carry 20-100 ms each)."""
+    recording, target = emu.connection.recording, appended_seconds(emu) + seconds
+    with recording.changed:
+        assert recording.changed.wait_for(lambda: appended_seconds(emu) >= target,
+                                          timeout=15), appended_seconds(emu)
+
+
 def record_a_turn(child, emu, presses: int = 1) -> None:
     """Space (toggle mode), enough audio, Space: the turn is committed."""
     commits = received(emu, COMMIT)
-    appended = received(emu, APPEND)
     child.send(" ")
-    wait_received(emu, APPEND, appended + 12)  # 12 batches of >= 60 ms: >= 0.7 s of noise
+    wait_appended(emu, 0.7)  # >= 0.7 s of noise: long enough to be sent
     child.send(" ")
     wait_received(emu, COMMIT, commits + 1)
 
@@ -81,7 +96,7 @@ def test_hold_to_talk_where_the_terminal_reports_release(make_emulator, tmp_path
     child.send("\x1b[?3u")  # the terminal's answer to the kitty flags query
     child.expect_exact("hold Space to talk")
     child.send("\x1b[32;1:1u")  # Space pressed ...
-    wait_received(emu, APPEND, 12)
+    wait_appended(emu, 0.7)
     child.send("\x1b[32;1:2u")  # ... auto-repeat changes nothing ...
     child.send("\x1b[32;1:3u")  # ... released: sent
     wait_received(emu, COMMIT)

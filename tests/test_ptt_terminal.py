@@ -20,12 +20,13 @@ from omnichat.cli import app
 pytestmark = pytest.mark.timeout(60)
 
 
-def _shell(emu, tmp_path: Path, command: str) -> pexpect.spawn:
+def _shell(emu, tmp_path: Path, command: str, reconnect_attempts: int = 8) -> pexpect.spawn:
     """``stty -g`` before and after omnichat, in one shell on one pseudo-terminal."""
     args = " ".join(shlex.quote(a) for a in [sys.executable, *omnichat_args(command, tmp_path)])
     script = (f"trap true INT TERM; stty -g > before.txt; {args}; echo rc=$? > rc.txt; "
               "stty -g > after.txt; echo SHELL-DONE")
-    child = pexpect.spawn("/bin/sh", ["-c", script], env=config_for(emu, tmp_path),
+    child = pexpect.spawn("/bin/sh", ["-c", script],
+                          env=config_for(emu, tmp_path, reconnect_attempts),
                           dimensions=(40, 200), encoding="utf-8", timeout=20,
                           cwd=str(tmp_path))
     child.expect_exact("keys:")
@@ -63,7 +64,7 @@ def test_sigterm_restores_the_terminal(make_emulator, tmp_path):
 
 def test_an_error_restores_the_terminal(make_emulator, tmp_path):
     emu = make_emulator()
-    child = _shell(emu, tmp_path, "ptt")
+    child = _shell(emu, tmp_path, "ptt", reconnect_attempts=0)  # no retries: fail at once
     emu.close()  # the service goes away mid-session: ConnectionLost
     child.expect_exact("omnichat: error:")
     rc = _restored(child, tmp_path)
