@@ -215,6 +215,20 @@ def _bench(ctx: Context, command: str) -> None:
     assert "wire_to_ear" in json.dumps(figures) and "eos_to_heard" in json.dumps(figures)
 
 
+def _doctor(ctx: Context, command: str) -> None:
+    """Every check on the virtual sound card, against the emulator the config points at."""
+    result = ctx.run(_args(command))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok" in result.stdout and KEY not in result.stdout + result.stderr
+
+
+def _doctor_echo(ctx: Context, command: str) -> None:
+    """The echo self-test on the virtual sound card; --save writes the mode it recommends."""
+    result = ctx.run(_args(command), timeout_s=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "echo_mode" in ctx.config.read_text()
+
+
 RUNNERS: dict[str, Callable[[Context, str], None]] = {
     "omnichat bench --local": _bench,
     "omnichat ptt": _ptt_in_a_terminal,
@@ -232,6 +246,8 @@ RUNNERS: dict[str, Callable[[Context, str], None]] = {
     "omnichat talk --tools time,calculator": _until_listening_then_ctrl_c,
     "omnichat tools": _exits_zero,
     "omnichat voices": _exits_zero,
+    "omnichat doctor": _doctor,
+    "omnichat doctor --echo --save": _doctor_echo,
     "omnichat devices": _exits_zero,
     "omnichat config init": _config_init,
     "omnichat config show": _exits_zero,
