@@ -23,10 +23,12 @@ from omnichat.audio.resample import StreamResampler
 from omnichat.audio.wav import WavWriter
 from omnichat.errors import AudioDeviceError
 
-# 5 ms blocks: the device buffer is two blocks (10 ms), so a reply's first sample and a barge-in
-# flush reach the speaker ~15-20 ms sooner than with 10 ms blocks; measured on the virtual
-# sound card with no added silence (docs/benchmarks-latency.md).
+# 5 ms blocks: a flush or a reply's first sample waits at most one short block for the
+# callback. The device buffer is at least NATIVE_MIN_LATENCY_S: with two 5 ms blocks (10 ms)
+# PortAudio's ALSA output underflowed about 11 times a minute under load on the virtual sound
+# card (audible crackle); 20 ms stays clean (docs/benchmarks-latency.md).
 BLOCK_MS = 5
+NATIVE_MIN_LATENCY_S = 0.020
 # A resampled stream underran in bursts below 40 ms of device buffer (ALSA at 44.1/48 kHz).
 RESAMPLED_MIN_LATENCY_S = 0.040
 
@@ -80,7 +82,8 @@ class Speaker:
             callback = self._setup_resampling(rate)
         self.device_rate_hz = rate
         block_s = blocksize / rate
-        min_blocks = 2 if rate == SPEAKER_RATE_HZ else math.ceil(RESAMPLED_MIN_LATENCY_S / block_s)
+        floor_s = NATIVE_MIN_LATENCY_S if rate == SPEAKER_RATE_HZ else RESAMPLED_MIN_LATENCY_S
+        min_blocks = math.ceil(floor_s / block_s)
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
                                latency=stream_latency_s(sd, index, "output", block_s,
                                                         min_blocks=min_blocks),
