@@ -94,7 +94,7 @@ class EchoStage:
         self.frames += out.size // FRAME_SAMPLES
         try:
             self._on_output(out.astype("<i2", copy=False).tobytes())
-        except Exception:
+        except Exception:  # counted: a failing consumer must not kill the worker
             self.dropped_out += 1
 
     def close(self, timeout_s: float = 2.0) -> None:

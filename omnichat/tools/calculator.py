@@ -101,5 +101,5 @@ def _bounded(value: Any) -> int | float:
 def _describe(node: ast.AST) -> str:
     try:
         return ast.unparse(node)[:40]
-    except Exception:
+    except Exception:  # only for a message: the node's type will do
         return type(node).__name__
