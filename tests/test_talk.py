@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-import time
 import wave
 from pathlib import Path
 
 import pytest
+from subprocess_support import read_until
 from test_engine_support import write_wav
 from typer.testing import CliRunner
 
@@ -242,21 +241,6 @@ def test_no_output_device_gives_the_fix(question, tmp_path, monkeypatch):
 # ---- Ctrl+C ----------------------------------------------------------------------------------
 
 
-def _read_until(proc: subprocess.Popen, needle: str, timeout_s: float) -> str:
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    out, deadline = "", time.monotonic() + timeout_s
-    while needle not in out:
-        left = deadline - time.monotonic()
-        if left <= 0 or not selector.select(left):
-            raise AssertionError(f"no {needle!r} within {timeout_s} s; got {out!r}")
-        chunk = os.read(proc.stdout.fileno(), 4096).decode()
-        if not chunk:
-            raise AssertionError(f"stdout closed before {needle!r}; got {out!r}")
-        out += chunk
-    return out
-
-
 def test_ctrl_c_ends_cleanly_with_130(question, tmp_path):
     transcript, reply = tmp_path / "t.jsonl", tmp_path / "r.wav"
     proc = subprocess.Popen(
@@ -264,7 +248,7 @@ def test_ctrl_c_ends_cleanly_with_130(question, tmp_path):
          "--output", str(reply), "--transcript", str(transcript)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     try:
-        _read_until(proc, "you: ", 30)  # mid-conversation: the reply is on its way
+        read_until(proc, "you: ", 30)  # mid-conversation: the reply is on its way
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

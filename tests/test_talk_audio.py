@@ -12,8 +12,8 @@ import threading
 import time
 
 import numpy as np
+from subprocess_support import read_until
 from test_engine_support import write_wav
-from test_talk import _read_until
 
 from omnichat.audio.level import rms_dbfs
 from omnichat.transcript import read_transcript
@@ -52,7 +52,7 @@ def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_
         [sys.executable, "-m", "omnichat", "talk", "--local", "--transcript", str(transcript)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
     try:
-        _read_until(proc, "listening", 30)
+        read_until(proc, "listening", 30)
         virtual_audio.play_into_mic(question).wait(30)
         base = len(_recorded(recorder))
         _wait(lambda: rms_dbfs(_recorded(recorder)[-WINDOW:]) > LOUD_DBFS
@@ -61,7 +61,7 @@ def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_
         _wait(lambda: len(_recorded(recorder)) > reply_at + RATE_HZ // 2, 5, "reply stalled")
         talk_at = time.monotonic() + LEAD_S  # the user starts talking over the reply
         player = virtual_audio.play_into_mic(interruption)
-        _read_until(proc, "interrupted", 10)
+        read_until(proc, "interrupted", 10)
         player.wait(15)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
