@@ -29,8 +29,10 @@ from omnichat.errors import AudioDeviceError
 # card (audible crackle); 20 ms stays clean (docs/benchmarks-latency.md).
 BLOCK_MS = 5
 NATIVE_MIN_LATENCY_S = 0.020
-# A resampled stream underran in bursts below 40 ms of device buffer (ALSA at 44.1/48 kHz).
+# A resampled stream underran in bursts below 40 ms of device buffer (ALSA at 44.1/48 kHz),
+# and runs in 10 ms blocks: a whole number of frames at 44.1 and 48 kHz.
 RESAMPLED_MIN_LATENCY_S = 0.040
+RESAMPLED_BLOCK_MS = 10
 
 # After close() is asked, keep the stream running on silence this long past the device
 # latency: stopping a PortAudio stream drops the audio still in its buffers (rig pitfall P2).
@@ -76,10 +78,13 @@ class Speaker:
         return device_lost("output", self.last_callback_at, now) if self._stream else None
 
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
-        blocksize = rate * self.block_ms // 1000
         callback = self._callback
         if rate != SPEAKER_RATE_HZ:
+            # 10 ms blocks when resampling: 5 ms is 220.5 frames at 44.1 kHz, and the rounding
+            # starved the stream (hundreds of underflows, silence on the virtual sound card).
+            self.block_ms = max(self.block_ms, RESAMPLED_BLOCK_MS)
             callback = self._setup_resampling(rate)
+        blocksize = rate * self.block_ms // 1000
         self.device_rate_hz = rate
         block_s = blocksize / rate
         floor_s = NATIVE_MIN_LATENCY_S if rate == SPEAKER_RATE_HZ else RESAMPLED_MIN_LATENCY_S
