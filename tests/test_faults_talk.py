@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,15 @@ def test_talk_goes_on_after_a_drop_and_the_key_appears_nowhere(
                and (rec.get("event") or {}).get("type") == "session.update") == 2
 
 
+def _until_written(path: Path, text: str, timeout_s: float = 30.0) -> None:
+    """Until the client has written ``text`` to ``path`` (it writes each turn as it ends)."""
+    deadline, tick = time.monotonic() + timeout_s, threading.Event()
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(encoding="utf-8"):
+            return
+        tick.wait(0.02)  # the writer gives no signal across the CLI boundary: a bounded poll
+
+
 def test_a_redirect_on_reconnect_ends_in_one_line_and_the_key_goes_nowhere(
         make_emulator, speech_pcm, tmp_path, monkeypatch):
     emu = make_emulator(api_key=SECRET, replies=["It is noon."])
@@ -106,6 +116,7 @@ def test_a_redirect_on_reconnect_ends_in_one_line_and_the_key_goes_nowhere(
     def redirect_then_cut() -> None:
         try:
             emu.wait_for_session(index=0, timeout=30).wait_for("response.done", timeout=30)
+            _until_written(out / "t.jsonl", '"assistant"')  # the client has the first answer
             emu.faults.refuse_handshake(status=302, times=3)
         finally:
             proxy.cut()
