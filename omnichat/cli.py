@@ -246,6 +246,13 @@ _RECORD = typer.Option(None, "--record", metavar="FILE",
                        help="Keep the conversation as a stereo WAV (you left, replies right).")
 
 
+# Options talk and ptt share (one definition each; the hidden ones are test knobs).
+_LOCAL = typer.Option(False, "--local", help="Talk to the built-in emulator (no key).")
+_OUTPUT = typer.Option(None, "--output", help="Write replies to a WAV.")
+_TRANSCRIPT = typer.Option(None, "--transcript", help="Transcript JSONL path.")
+_INPUT_PACE = typer.Option(1.0, "--input-pace", hidden=True)
+_OUTPUT_PACE = typer.Option(1.0, "--output-pace", hidden=True)
+_EMULATOR_SPEED = typer.Option("realtime", "--emulator-speed", hidden=True)
 _ATTACH = typer.Option([], "--attach", help="Let the model read this text file (repeatable; "
                        "enables read_attachment).")
 _TOOLS = typer.Option(None, "--tools", metavar="NAME,...",
@@ -270,18 +277,18 @@ def _feed(*, ptt: bool, inputs: list[Path], image: list[Path], camera: int | Non
 @app.command(short_help="Talk hands-free: speak, listen, interrupt by speaking.")
 @setting_flags
 def talk(
-    local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
+    local: bool = _LOCAL,
     input_wav: Path | None = typer.Option(None, "--input", help="Speak from this WAV file."),
-    output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
-    transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    output_wav: Path | None = _OUTPUT,
+    transcript: Path | None = _TRANSCRIPT,
     image: list[Path] = _IMAGE,
     camera: int | None = _CAMERA,
     video: Path | None = _VIDEO,
     frame_rate: float = _FRAME_RATE,
     record: Path | None = _RECORD,
-    input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
-    output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
-    emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    input_pace: float = _INPUT_PACE,
+    output_pace: float = _OUTPUT_PACE,
+    emulator_speed: str = _EMULATOR_SPEED,
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
@@ -306,20 +313,20 @@ def talk(
 @app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
 @setting_flags
 def ptt(
-    local: bool = typer.Option(False, "--local", help="Talk to the built-in emulator (no key)."),
+    local: bool = _LOCAL,
     inputs: list[Path] = typer.Option(
         [], "--input", metavar="WAV",
         help="Without a terminal: one turn per file, or one file split on its pauses."),
-    output_wav: Path | None = typer.Option(None, "--output", help="Write replies to a WAV."),
-    transcript: Path | None = typer.Option(None, "--transcript", help="Transcript JSONL path."),
+    output_wav: Path | None = _OUTPUT,
+    transcript: Path | None = _TRANSCRIPT,
     image: list[Path] = _IMAGE,
     camera: int | None = _CAMERA,
     video: Path | None = _VIDEO,
     frame_rate: float = _FRAME_RATE,
     record: Path | None = _RECORD,
-    input_pace: float = typer.Option(1.0, "--input-pace", hidden=True),
-    output_pace: float = typer.Option(1.0, "--output-pace", hidden=True),
-    emulator_speed: str = typer.Option("realtime", "--emulator-speed", hidden=True),
+    input_pace: float = _INPUT_PACE,
+    output_pace: float = _OUTPUT_PACE,
+    emulator_speed: str = _EMULATOR_SPEED,
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
