@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fault_proxy import FaultProxy  # noqa: E402
 
-from omnichat.config import Settings  # noqa: E402
+from omnichat.config.settings import Settings  # noqa: E402
 from omnichat.emulator import Emulator  # noqa: E402
 from omnichat.engine import Engine  # noqa: E402
 from omnichat.engine import updates as up  # noqa: E402

@@ -1,6 +1,6 @@
 """The process entry point of ``omnichat`` and ``python -m omnichat``.
 
-It installs the SIGTERM/SIGHUP handlers first (``omnichat.signals``) and imports the CLI
+It installs the SIGTERM/SIGHUP handlers first (``omnichat.terminal.signals``) and imports the CLI
 inside ``main``, so that a Ctrl+C or a SIGTERM arriving while the modules are still loading
 ends like any other (one line, exit 130, or 143/129 for SIGTERM/SIGHUP) instead of with a
 traceback or silently. The CLI reports an interrupted command as exit 130; when a signal was
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from omnichat import signals
+from omnichat.terminal import signals
 
 INTERRUPTED_EXIT_CODE = 130  # omnichat.errors.ExitCode.INTERRUPTED, without importing it
 

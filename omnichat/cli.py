@@ -27,10 +27,11 @@ except ImportError:  # pragma: no cover - Typer on the public click
     from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment]
     from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
-from omnichat import __version__, signals
-from omnichat.cli_settings import setting_flags, settings_from_flags
+from omnichat import __version__
+from omnichat.config.flags import setting_flags, settings_from_flags
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
+from omnichat.terminal import signals
 
 _state = {"debug": False}
 
@@ -129,7 +130,7 @@ app = typer.Typer(
 
 def _version_text() -> str:
     """The version, where the config file is, and which Python and PortAudio run omnichat."""
-    from omnichat.config import config_path
+    from omnichat.config.settings import config_path
 
     path = config_path()
     state = "" if path.is_file() else " (not found; `omnichat config init` creates it)"
@@ -261,14 +262,14 @@ _YES = typer.Option(False, "--yes", help="Run tools that ask first without askin
 
 
 def _tool_options(attach: list[Path], tools: str | None, yes: bool) -> Any:
-    from omnichat.tool_session import ToolOptions, parse_tool_names
+    from omnichat.session.tools import ToolOptions, parse_tool_names
 
     return ToolOptions(tuple(attach), parse_tool_names(tools), yes)
 
 
 def _feed(*, ptt: bool, inputs: list[Path], image: list[Path], camera: int | None,
           video: Path | None, frame_rate: float, record: Path | None) -> Any:
-    from omnichat.session_inputs import InputOptions
+    from omnichat.session.inputs import InputOptions
 
     return InputOptions(ptt=ptt, inputs=list(inputs), images=list(image), camera=camera,
                         video=video, frame_rate=frame_rate, record=record)
@@ -299,7 +300,7 @@ def talk(
     Keys (in a terminal): q end, m mute, Space interrupt, / or Enter type, ? keys.
     The setting flags (--model, --voice, ...) override the environment and the config file;
     see `omnichat config show`."""
-    from omnichat.talk import TalkOptions, run_talk
+    from omnichat.session.talk import TalkOptions, run_talk
 
     feed = _feed(ptt=False, inputs=[], image=image, camera=camera, video=video,
                  frame_rate=frame_rate, record=record)
@@ -336,7 +337,7 @@ def ptt(
 
     Esc drops a recording, Space interrupts the model, q ends, m mutes, / or Enter type,
     ? shows the keys. Manual turns: nothing is sent while Space is up."""
-    from omnichat.talk import TalkOptions, run_talk
+    from omnichat.session.talk import TalkOptions, run_talk
 
     feed = _feed(ptt=True, inputs=inputs, image=image, camera=camera, video=video,
                  frame_rate=frame_rate, record=record)
@@ -356,8 +357,8 @@ def tools_command(
 ) -> None:
     """List every tool (built-in, attachment, MCP servers' tools): source, on or off, asks
     first. MCP servers are started to list their tools."""
-    from omnichat.config import load_settings
-    from omnichat.tool_session import ToolOptions, parse_tool_names, show_tools
+    from omnichat.config.settings import load_settings
+    from omnichat.session.tools import ToolOptions, parse_tool_names, show_tools
 
     show_tools(load_settings(), ToolOptions(tuple(attach), parse_tool_names(tools)),
                as_json=as_json)
@@ -424,8 +425,8 @@ def config_init(
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
     """Write a commented starter config file."""
-    from omnichat.config import config_path
-    from omnichat.config_commands import init_config
+    from omnichat.config.commands import init_config
+    from omnichat.config.settings import config_path
 
     typer.echo(f"wrote {init_config(config_path(), force=force)}")
 
@@ -433,8 +434,8 @@ def config_init(
 @config_app.command("show", short_help="Print the settings in effect and their sources.")
 def config_show() -> None:
     """Print the settings in effect and where each comes from (the API key stays hidden)."""
-    from omnichat.config import config_path, load_settings
-    from omnichat.config_commands import show_lines
+    from omnichat.config.commands import show_lines
+    from omnichat.config.settings import config_path, load_settings
 
     typer.echo("\n".join(show_lines(load_settings(), looked_at=config_path())))
 
@@ -442,7 +443,7 @@ def config_show() -> None:
 @config_app.command("path")
 def config_path_command() -> None:
     """Print where the config file is (or would be)."""
-    from omnichat.config import config_path
+    from omnichat.config.settings import config_path
 
     typer.echo(str(config_path()))
 

@@ -17,7 +17,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from omnichat.catalog import REGIONS
-from omnichat.config import DEFAULT_API_KEY_ENV, Settings, config_path, load_settings
+from omnichat.config.settings import DEFAULT_API_KEY_ENV, Settings, config_path, load_settings
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
 

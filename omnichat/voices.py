@@ -30,7 +30,7 @@ def list_voices(model_name: str | None, *, language: str | None = None, as_json:
                 out: TextIO | None = None, console: Console | None = None) -> int:
     """Print the voices of ``model_name`` (the configured model when None); return how many."""
     if model_name is None:
-        from omnichat.config import load_settings
+        from omnichat.config.settings import load_settings
 
         model_name = load_settings().model
     model = get_model(model_name)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from omnichat import __version__, cli
 from omnichat.cli import _OmnichatGroup, app
-from omnichat.config import config_path
+from omnichat.config.settings import config_path
 from omnichat.errors import AudioDeviceError, AuthFailed, ExitCode
 
 if sys.version_info >= (3, 11):

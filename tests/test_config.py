@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from omnichat.catalog import REGIONS
-from omnichat.config import Settings, TurnDetection, config_path, load_settings
+from omnichat.config.settings import Settings, TurnDetection, config_path, load_settings
 from omnichat.errors import ConfigError, ExitCode
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_example_file_loads_and_validates():
 
 
 def test_example_file_documents_every_key():
-    from omnichat.config_table import FILE_KEYS
+    from omnichat.config.table import FILE_KEYS
 
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     offered = [key for key, setting in FILE_KEYS.items() if setting.available]

@@ -7,8 +7,8 @@ import stat
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config import config_path
-from omnichat.config_commands import starter_text
+from omnichat.config.commands import starter_text
+from omnichat.config.settings import config_path
 
 KEY = "sk-verysecret-abcdef0123456789"
 runner = CliRunner()

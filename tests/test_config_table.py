@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from omnichat.catalog import DEFAULT_MODEL, get_model
 from omnichat.cli import app
-from omnichat.config import Settings, load_settings
-from omnichat.config_commands import settings_glossary, settings_markdown, show_lines
-from omnichat.config_table import BY_NAME, SETTINGS
+from omnichat.config.commands import settings_glossary, settings_markdown, show_lines
+from omnichat.config.settings import Settings, load_settings
+from omnichat.config.table import BY_NAME, SETTINGS
 from omnichat.emulator.config import Rejection, apply_update, default_session
 from omnichat.errors import ConfigError
 from omnichat.protocol import limits
@@ -62,7 +62,8 @@ def test_nothing_unavailable_is_offered_anywhere(tmp_path):
 
 
 def test_enabling_a_refused_setting_is_a_table_change(tmp_path, monkeypatch):
-    from omnichat import config_schema, config_table
+    from omnichat.config import schema as config_schema
+    from omnichat.config import table as config_table
 
     enabled = dataclasses.replace(BY_NAME["echo_mode"], available=True)
     patched = {**BY_NAME, "echo_mode": enabled}
@@ -129,7 +130,7 @@ def test_allow_insecure_and_connect_timeout_from_file_env_and_flags(tmp_path):
 
 def test_talk_flags_reach_the_settings(monkeypatch):
     seen = {}
-    monkeypatch.setattr("omnichat.talk.run_talk",
+    monkeypatch.setattr("omnichat.session.talk.run_talk",
                         lambda flags, options, **kw: seen.update(flags=flags, options=options))
     result = runner.invoke(app, ["talk", "--local", "--allow-insecure", "--connect-timeout",
                                  "2.5", "--text-only", "-m", "qwen3-omni-flash-realtime"])
@@ -184,5 +185,5 @@ def test_configuration_doc_matches_the_table():
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert settings_markdown() in doc, (
         "docs/configuration.md is out of date; paste in the output of "
-        "omnichat.config_commands.settings_markdown()")
+        "omnichat.config.commands.settings_markdown()")
     assert settings_glossary() in doc

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from omnichat.config import config_path, load_settings
+from omnichat.config.settings import config_path, load_settings
 from omnichat.doctor import run_doctor
 from omnichat.echo.canceller import canceller_available
 

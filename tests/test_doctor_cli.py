@@ -11,7 +11,7 @@ import sys
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config import config_path
+from omnichat.config.settings import config_path
 from omnichat.echo.canceller import canceller_available
 from omnichat.errors import ExitCode
 

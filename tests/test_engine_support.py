@@ -8,7 +8,7 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 
-from omnichat.config import Settings
+from omnichat.config.settings import Settings
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.transport import WebSocketTransport

@@ -16,7 +16,7 @@ import pytest
 from fault_proxy import FaultProxy
 from test_engine_support import finished, session_for, speak, wait_until
 
-from omnichat.config import Settings
+from omnichat.config.settings import Settings
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.reconnect import ReconnectPolicy

@@ -16,7 +16,7 @@ from test_engine_support import write_wav
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config_warning import readable_by_others
+from omnichat.config.warning import readable_by_others
 from omnichat.transcript import read_transcript
 
 SECRET = "sk-test-reconnect-secret-0123456789"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from omnichat.errors import UsageError
-from omnichat.images import (
+from omnichat.media.images import (
     HARD_MAX_SIDE,
     LIMIT_B64_BYTES,
     image_tokens,

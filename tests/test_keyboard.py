@@ -9,7 +9,7 @@ import termios
 
 import pytest
 
-from omnichat.keyboard import RELEASE, REPEAT, Key, KeyDecoder, KeyReader, TerminalMode
+from omnichat.terminal.keyboard import RELEASE, REPEAT, Key, KeyDecoder, KeyReader, TerminalMode
 
 
 def _names(data: bytes) -> list[str]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from omnichat.keyboard import KeyDecoder
-from omnichat.line_editor import MAX_CHARS, Cancelled, LineEditor, Submitted
+from omnichat.terminal.keyboard import KeyDecoder
+from omnichat.terminal.line_editor import MAX_CHARS, Cancelled, LineEditor, Submitted
 
 
 def _type(editor: LineEditor, data: bytes):

@@ -12,8 +12,8 @@ from test_engine_support import make_engine
 
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
-from omnichat.ptt import MicGate
-from omnichat.session_keys import ConfirmPrompt
+from omnichat.session.keys import ConfirmPrompt
+from omnichat.session.ptt import MicGate
 
 BLOCK = 320  # 20 ms at 16 kHz
 
@@ -105,7 +105,7 @@ class _FakeSource:
 
 
 def test_frame_thread_sends_changed_frames_at_most_once_a_second():
-    from omnichat.camera import FrameSender
+    from omnichat.media.camera import FrameSender
 
     sent: list[cmd.Command] = []
     source = _FakeSource()
@@ -119,8 +119,8 @@ def test_frame_thread_sends_changed_frames_at_most_once_a_second():
 
 def test_frame_thread_reads_a_synthetic_video_file(tmp_path):
     cv2 = pytest.importorskip("cv2")
-    from omnichat.camera import FrameSender
-    from omnichat.vision import open_source
+    from omnichat.media.camera import FrameSender
+    from omnichat.media.vision import open_source
 
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))

@@ -19,7 +19,7 @@ from test_engine_support import make_engine
 from omnichat.audio.playback import PlaybackBuffer, PlayedBlock
 from omnichat.audio.speaker import FileSpeaker
 from omnichat.engine import commands as cmd
-from omnichat.session_inputs import _recording_tee
+from omnichat.session.inputs import _recording_tee
 
 pytestmark = pytest.mark.timeout(60)
 RATE_HZ = 24_000

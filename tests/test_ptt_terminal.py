@@ -141,7 +141,7 @@ def test_a_sigcont_without_our_stop_leaves_the_terminal_alone():
     import pty
     import termios
 
-    from omnichat.keyboard import TerminalMode
+    from omnichat.terminal.keyboard import TerminalMode
 
     master, slave = pty.openpty()
     with open(slave, closefd=False) as stdin, open(slave, "w", closefd=False) as stdout:

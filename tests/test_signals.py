@@ -14,7 +14,7 @@ import pytest
 from subprocess_support import read_until
 from test_engine_support import write_wav
 
-from omnichat import signals
+from omnichat.terminal import signals
 from omnichat.transcript import read_transcript
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from omnichat.stderr_capture import capture_stderr
+from omnichat.terminal.stderr_capture import capture_stderr
 
 
 def test_writes_to_fd_2_are_held_and_summarised(capfd) -> None:
@@ -37,9 +37,9 @@ def test_talk_keeps_library_messages_off_the_live_view(capfd, monkeypatch, tmp_p
     from rich.console import Console
     from test_engine_support import write_wav
 
-    from omnichat import talk as talk_module
-    from omnichat.config import Settings
-    from omnichat.talk import TalkOptions, talk
+    from omnichat.config.settings import Settings
+    from omnichat.session import talk as talk_module
+    from omnichat.session.talk import TalkOptions, talk
 
     real_run = talk_module._run
 

@@ -17,8 +17,8 @@ from test_engine_support import write_wav
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config import Settings
-from omnichat.talk import TalkOptions, talk
+from omnichat.config.settings import Settings
+from omnichat.session.talk import TalkOptions, talk
 from omnichat.transcript import read_transcript
 
 ESCAPE = re.compile(r"\x1b|\x9b")

@@ -13,7 +13,7 @@ import pytest
 from test_engine_support import write_wav
 from test_talk import FAST, SECRET, _env
 
-from omnichat.talk import _times
+from omnichat.session.talk import _times
 
 
 def _closed_port() -> int:

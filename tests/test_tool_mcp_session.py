@@ -15,8 +15,8 @@ from test_tool_session import WAIT_S, Chat
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config import Settings
-from omnichat.tool_session import ToolOptions, ToolSession, tools_config
+from omnichat.config.settings import Settings
+from omnichat.session.tools import ToolOptions, ToolSession, tools_config
 from omnichat.transcript import read_transcript
 
 pytest.importorskip("mcp", reason="the optional mcp extra is not installed")

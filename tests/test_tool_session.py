@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from omnichat.cli import app
 from omnichat.engine import updates as up
-from omnichat.tool_session import ToolOptions, ToolSession, parse_tool_names
+from omnichat.session.tools import ToolOptions, ToolSession, parse_tool_names
 from omnichat.tools import Tool, ToolsConfig
 from omnichat.transcript import TranscriptWriter, read_transcript
 

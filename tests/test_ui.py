@@ -165,7 +165,7 @@ def test_a_huge_server_error_is_cut_to_a_readable_line():
 def test_a_terminal_write_failing_with_eio_ends_the_session_as_a_hang_up(monkeypatch):
     import errno
 
-    from omnichat import signals
+    from omnichat.terminal import signals
 
     monkeypatch.setattr(signals, "_received", [])
     monkeypatch.setattr(signals, "detach_terminal", lambda: None)  # keep pytest's terminal

@@ -9,10 +9,10 @@ import pytest
 from rich.console import Console
 from test_talk import FAST, question  # noqa: F401 (a fixture)
 
-from omnichat.config import Settings
+from omnichat.config.settings import Settings
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
-from omnichat.talk import TalkOptions, talk
+from omnichat.session.talk import TalkOptions, talk
 from omnichat.ui import LiveRegion, PlainView, ViewConfig, ViewState
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from omnichat.errors import UsageError
-from omnichat.images import prepare_frame
-from omnichat.vision import FramePicker, difference, open_source, thumbnail
+from omnichat.media.images import prepare_frame
+from omnichat.media.vision import FramePicker, difference, open_source, thumbnail
 
 
 @functools.lru_cache(maxsize=16)

@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from omnichat.cli import app
-from omnichat.config import config_path
+from omnichat.config.settings import config_path
 from omnichat.errors import UsageError
 from omnichat.voices import list_voices
 

@@ -71,8 +71,8 @@ class BenchOptions:
 def run_bench(flags: dict[str, Any], options: BenchOptions, *,
               stream: IO[str] | None = None) -> dict[str, Any]:
     """Measure, print the table, write ``--json``; returns the JSON document."""
-    from omnichat.config import load_settings
-    from omnichat.talk import missing_key_error
+    from omnichat.config.settings import load_settings
+    from omnichat.session.talk import missing_key_error
     from omnichat.ui import make_view
 
     if options.turns < 0 or options.barge_ins < 0 or options.turns + options.barge_ins == 0:

@@ -48,7 +48,7 @@ class ReconnectPolicy:
 
 
 def reconnect_policy(settings: Any) -> ReconnectPolicy | None:
-    """The policy ``talk`` uses, from ``omnichat.config.Settings`` (None: never retry)."""
+    """The policy ``talk`` uses, from ``omnichat.config.settings.Settings`` (None: never retry)."""
     if settings.reconnect_attempts <= 0:
         return None
     return ReconnectPolicy(backoff=Backoff(max_attempts=settings.reconnect_attempts),

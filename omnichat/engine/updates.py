@@ -126,7 +126,7 @@ class Failed(Update):
     error: BaseException
 
 
-# ---- the keyboard session (push-to-talk, typing): put by omnichat.session_keys -----------------
+# ---- the keyboard session (push-to-talk, typing): put by omnichat.session.keys -----------------
 
 
 @dataclass(frozen=True)

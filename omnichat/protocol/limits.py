@@ -1,6 +1,6 @@
 """The service's documented limits on session settings: one place for the client and emulator.
 
-Pure data. The client's settings table (``omnichat.config_schema``) refuses a value outside
+Pure data. The client's settings table (``omnichat.config.schema``) refuses a value outside
 these ranges before connecting; the emulator (``omnichat.emulator.config``) answers the same
 value with an ``error`` event, as the service would. Sources: the vendor guide and the
 protocol reference (``turn_detection`` and sampling tables).

@@ -15,8 +15,8 @@ import errno
 from rich.console import Console
 from rich.live import Live
 
-from omnichat import signals
 from omnichat.engine import updates as up
+from omnichat.terminal import signals
 from omnichat.ui.render import LiveRegion, line_text, notice_text
 from omnichat.ui.state import Line, ViewConfig, ViewState
 

@@ -17,7 +17,7 @@ from omnichat.engine.turns import Turn
 from omnichat.sanitize import clean_text, excerpt
 
 if TYPE_CHECKING:
-    from omnichat.config import Settings
+    from omnichat.config.settings import Settings
 
 TALK, PTT = "talk", "ptt"
 RECENT_USER_ITEMS = 64  # finished user items whose late previews are ignored

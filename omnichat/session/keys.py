@@ -29,10 +29,10 @@ from collections.abc import Callable
 from omnichat.engine import Engine
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
-from omnichat.keyboard import PRESS, RELEASE, Key
-from omnichat.line_editor import Cancelled, LineEditor, Submitted
-from omnichat.ptt import MicGate
-from omnichat.slash import SessionControl, SlashCommands
+from omnichat.session.ptt import MicGate
+from omnichat.session.slash import SessionControl, SlashCommands
+from omnichat.terminal.keyboard import PRESS, RELEASE, Key
+from omnichat.terminal.line_editor import Cancelled, LineEditor, Submitted
 
 KEYS_TALK = ("keys: q end · m mute · Space interrupt · / or Enter type · ? keys")
 KEYS_PTT_HOLD = ("keys: hold Space to talk · Esc drop · q end · m mute · / or Enter type · "
@@ -203,7 +203,7 @@ class Keyboard:
         return _isatty(sys.stdin) and _isatty(sys.stdout)
 
     def __enter__(self) -> Keyboard:
-        from omnichat.keyboard import KeyReader, TerminalMode
+        from omnichat.terminal.keyboard import KeyReader, TerminalMode
 
         try:
             self._stack.enter_context(TerminalMode())

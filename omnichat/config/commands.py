@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from omnichat.catalog import get_model
-from omnichat.config import Settings
-from omnichat.config_table import SAMPLING_NAMES, SETTINGS, TURN_DETECTION_PARTS, Setting
+from omnichat.config.settings import Settings
+from omnichat.config.table import SAMPLING_NAMES, SETTINGS, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
 from omnichat.sanitize import clean_text
 

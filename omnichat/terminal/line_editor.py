@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from omnichat.keyboard import RELEASE, Key
+from omnichat.terminal.keyboard import RELEASE, Key
 
 MAX_CHARS = 4000
 HISTORY = 100

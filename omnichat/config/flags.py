@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from omnichat.config_table import SETTINGS, Setting
+from omnichat.config.table import SETTINGS, Setting
 
 F = TypeVar("F", bound=Callable[..., Any])
 

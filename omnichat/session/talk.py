@@ -28,15 +28,15 @@ from urllib.parse import quote
 from rich.console import Console
 
 from omnichat.audio.playback import PlaybackBuffer
-from omnichat.config import Settings
+from omnichat.config.settings import Settings
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.reconnect import reconnect_policy
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
-from omnichat.session_inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
-from omnichat.stderr_capture import StderrCapture, capture_stderr
-from omnichat.tool_session import ToolOptions, open_tools
+from omnichat.session.inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
+from omnichat.session.tools import ToolOptions, open_tools
+from omnichat.terminal.stderr_capture import StderrCapture, capture_stderr
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import LiveView, ViewConfig, make_view
@@ -267,8 +267,8 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     """
     import sys
 
-    from omnichat.config import load_settings
-    from omnichat.config_warning import readable_by_others
+    from omnichat.config.settings import load_settings
+    from omnichat.config.warning import readable_by_others
 
     if text_only:
         flags = {**flags, "modalities": ["text"]}

@@ -24,12 +24,12 @@ from omnichat.audio.playback import PlaybackBuffer
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.errors import UsageError
-from omnichat.ptt import FileTurns, MicGate, file_turns
-from omnichat.session_keys import Keyboard, KeySession
+from omnichat.session.keys import Keyboard, KeySession
+from omnichat.session.ptt import FileTurns, MicGate, file_turns
 
 if TYPE_CHECKING:
-    from omnichat.config import Settings
-    from omnichat.images import PreparedImage
+    from omnichat.config.settings import Settings
+    from omnichat.media.images import PreparedImage
 
 
 class AudioSource(Protocol):
@@ -71,7 +71,7 @@ def prepare_inputs(stack: contextlib.ExitStack, options: InputOptions) -> Prepar
     """Fail early, before any socket or device, on a bad flag value, file or picture."""
     from omnichat.audio import MIC_RATE_HZ
     from omnichat.audio.wav import read_wav_mono
-    from omnichat.images import prepare_image
+    from omnichat.media.images import prepare_image
 
     if options.camera is not None and options.video is not None:
         raise UsageError("--camera and --video both given; choose one source of frames")
@@ -88,7 +88,7 @@ def prepare_inputs(stack: contextlib.ExitStack, options: InputOptions) -> Prepar
         read_wav_mono(path, MIC_RATE_HZ)  # UsageError (one line) on a bad file
     prepared = Prepared([prepare_image(path) for path in options.images])
     if options.camera is not None or options.video is not None:
-        from omnichat.vision import open_source
+        from omnichat.media.vision import open_source
 
         prepared.frames = open_source(camera=options.camera, video=options.video)
         stack.callback(prepared.frames.close)
@@ -116,7 +116,7 @@ def open_inputs(stack: contextlib.ExitStack, engine: Engine, settings: Settings,
                            playback if echo else None)
     frames = None
     if prepared.frames is not None:
-        from omnichat.camera import FrameSender
+        from omnichat.media.camera import FrameSender
 
         frames = stack.enter_context(FrameSender(prepared.frames, engine.command,
                                                  max_fps=options.frame_rate))

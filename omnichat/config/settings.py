@@ -22,8 +22,8 @@ from urllib.parse import quote
 import platformdirs
 
 from omnichat.catalog import DEFAULT_MODEL, REGIONS, Region
-from omnichat.config_schema import Value, check_kind, suggest, validate
-from omnichat.config_table import (
+from omnichat.config.schema import Value, check_kind, suggest, validate
+from omnichat.config.table import (
     BY_NAME,
     ENV_VARS,
     FILE_KEYS,

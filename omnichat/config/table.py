@@ -11,7 +11,7 @@ Enabling it is a one-line change here. A value of a choice that has no effect ye
 in ``refused_values`` the same way.
 
 Adding a setting: one ``Setting(...)`` row below, the matching field on
-``omnichat.config.Settings`` (and ``session_payload`` if ``sent``), a line in
+``omnichat.config.settings.Settings`` (and ``session_payload`` if ``sent``), a line in
 ``config.example.toml`` (both copies), and ``docs/configuration.md`` regenerated from
 ``config_commands.settings_markdown()`` (a test compares them).
 """
@@ -31,7 +31,7 @@ from omnichat.protocol.limits import Range
 class Setting:
     """One setting. ``kind`` is str, bool, int, float, str_list, device or path."""
 
-    name: str  # the attribute of omnichat.config.Settings and the key of load_settings' flags
+    name: str  # the attribute of config.settings.Settings and the key of load_settings flags
     kind: str
     default: Any
     help: str
@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
-# Keys under [regions.NAME] are read per region (omnichat.config._file_regions).
+# Keys under [regions.NAME] are read per region (omnichat.config.settings._file_regions).
 FILE_KEYS: Mapping[str, Setting] = {s.key: s for s in SETTINGS
                                     if s.key and not s.key.startswith("regions.")}
 ENV_VARS: Mapping[str, str] = {s.name: s.env for s in SETTINGS if s.env}

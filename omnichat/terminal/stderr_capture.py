@@ -18,8 +18,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from omnichat import signals
 from omnichat.sanitize import clean_text, excerpt
+from omnichat.terminal import signals
 
 KEEP_BYTES = 16 * 1024  # only the tail is read back: a chatty library cannot fill memory
 

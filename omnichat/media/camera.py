@@ -20,8 +20,8 @@ from typing import Protocol
 import numpy as np
 
 from omnichat.engine import commands as cmd
-from omnichat.images import prepare_frame
-from omnichat.vision import DEFAULT_MAX_FPS, FramePicker
+from omnichat.media.images import prepare_frame
+from omnichat.media.vision import DEFAULT_MAX_FPS, FramePicker
 
 JOIN_TIMEOUT_S = 3.0
 

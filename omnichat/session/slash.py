@@ -19,7 +19,7 @@ from omnichat.engine import Engine
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.errors import OmnichatError
-from omnichat.images import PreparedImage, prepare_image
+from omnichat.media.images import PreparedImage, prepare_image
 from omnichat.sanitize import clean_text
 
 HELP = ("/image PATH  attach a picture    /voice NAME  change the voice (before the first "

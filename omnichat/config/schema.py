@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from omnichat.catalog import DEFAULT_MODEL, MODELS, Model
-from omnichat.config_table import BY_NAME, SAMPLING_NAMES, TURN_DETECTION_PARTS, Setting
+from omnichat.config.table import BY_NAME, SAMPLING_NAMES, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
 from omnichat.protocol.limits import Range
 
@@ -223,7 +223,7 @@ def _feature(value: Value, model: Model, model_value: Value, feature: str) -> An
 
 
 def _turn_detection(layered: Mapping[str, Value], model: Model, model_value: Value) -> Any:
-    from omnichat.config import TurnDetection  # the dataclass lives with Settings
+    from omnichat.config.settings import TurnDetection  # the dataclass lives with Settings
 
     kind = layered.get("turn_detection", _default("server_vad"))
     checked(BY_NAME["turn_detection"], kind)

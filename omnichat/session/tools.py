@@ -42,7 +42,7 @@ from omnichat.tools.registry import Tool
 from omnichat.tools.runner import CallResult, ToolRun
 
 if TYPE_CHECKING:
-    from omnichat.config import Settings
+    from omnichat.config.settings import Settings
     from omnichat.engine import Engine
     from omnichat.transcript import TranscriptWriter
 
