@@ -1,10 +1,12 @@
 """Checking values against the settings table: kinds, choices, ranges and model features.
 
-The table itself (names, kinds, ranges, flags, variables, file keys) is ``config_table``;
-``config.py`` gathers values from flags, environment and file, each tagged with where it came
-from (a ``Value``); ``validate`` turns them into ``Settings`` arguments or raises a one-line
-``ConfigError`` that names that origin and the fix. Values that the table marks as not
-available yet are refused here, with the table's text saying what to use instead.
+The table itself (names, kinds, ranges, flags, variables, file keys) is ``config.table``;
+``config.settings`` gathers values from flags, environment and file, each tagged with where it
+came from (a ``Value``); ``validate`` loops over the table and turns them into ``Settings``
+arguments, or raises a one-line ``ConfigError`` that names that origin and the fix. Values
+that the table marks as not available yet are refused here, with the table's text saying what
+to use instead. Most rows need only their kind, choices and range; the few whose check depends
+on the model or on a special format are listed in ``_CHECKS``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omnichat.catalog import DEFAULT_MODEL, MODELS, Model
-from omnichat.config.table import BY_NAME, SAMPLING_NAMES, TURN_DETECTION_PARTS, Setting
+from omnichat.catalog import MODELS, Model
+from omnichat.config.fields import TurnDetection
+from omnichat.config.table import BY_NAME, SETTINGS, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
 from omnichat.protocol.limits import Range
 
@@ -114,54 +117,61 @@ def range_fix(setting: Setting, allowed: Range) -> str:
     return f"{noun}{unit} {allowed.text()}"
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What some checks need besides the value: every value, and the model they are for."""
+
+    layered: Mapping[str, Value]
+    model: Model
+    model_value: Value
+
+
 def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
-    """Check every value against the table and the model's features; return Settings kwargs."""
+    """Check every value against its row of the table and the model's features.
+
+    Returns ``Settings`` keyword arguments. Each row is checked by the check registered for its
+    name (``_CHECKS``) or its kind (``_KIND_CHECKS``), or else by its choices and range alone.
+    """
     refuse_unavailable(layered)
     model, model_value = _model(layered)
-
-    def get(name: str) -> Value:
-        return layered.get(name) or _default(BY_NAME[name].default)
-
-    resolved: dict[str, Any] = {
-        "region": layered["region"].value,
-        "url": _url(layered["url"]),
-        "api_key_env": _env_name(layered["api_key_env"]),
-        "api_key": layered["api_key"].value if "api_key" in layered else None,
-        "model": model.name,
-        "voice": _voice(layered.get("voice") or _default(model.default_voice), model,
-                        model_value),
-        "instructions": get("instructions").value or None,
-        "modalities": _modalities(get("modalities")),
-        "turn_detection": _turn_detection(layered, model, model_value),
-        "enable_search": _feature(get("enable_search"), model, model_value, "search"),
-        "smooth_output": _feature(get("smooth_output"), model, model_value, "smooth"),
-        "input_device": _device(get("input_device")),
-        "output_device": _device(get("output_device")),
-        "echo_mode": checked(BY_NAME["echo_mode"], get("echo_mode")),
-        "barge_in": checked(BY_NAME["barge_in"], get("barge_in")),
-        "allow_insecure": get("allow_insecure").value,
-        "connect_timeout_s": float(checked(BY_NAME["connect_timeout_s"],
-                                           get("connect_timeout_s"))),
-    }
-    resolved.update(_sampling(layered, model))
-    for name in ("reconnect_attempts", "context_replay_turns", "context_replay_chars"):
-        resolved[name] = int(checked(BY_NAME[name], get(name)))
-    resolved["session_rollover_min"] = float(checked(BY_NAME["session_rollover_min"],
-                                                     get("session_rollover_min")))
-    if "transcript_dir" in layered:
-        resolved["transcript_dir"] = _transcript_dir(layered["transcript_dir"])
+    context = _Context(layered, model, model_value)
+    resolved: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in TURN_DETECTION_PARTS:
+            continue  # read by _turn_detection into one TurnDetection
+        value = layered.get(setting.name) or _default(setting.default_value())
+        check = _CHECKS.get(setting.name) or _KIND_CHECKS.get(setting.kind, _plain)
+        resolved[setting.name] = check(setting, value, context)
     return resolved
 
 
-def _transcript_dir(value: Value) -> Path:
+def _plain(setting: Setting, value: Value, context: _Context) -> Any:
+    """The table's choices and range; a whole number given for a float becomes a float."""
+    result = checked(setting, value)
+    if setting.kind == "float" and result is not None:
+        return float(result)
+    return result
+
+
+def _path(setting: Setting, value: Value, context: _Context) -> Path:
     if not str(value.value).strip():
-        raise ConfigError(f"{value.where}: transcript_dir is empty; give a directory such "
+        raise ConfigError(f"{value.where}: {setting.name} is empty; give a directory such "
                           f"as \"~/omnichat-transcripts\", or remove the key for the default")
     return Path(value.value).expanduser()
 
 
+def _device(setting: Setting, value: Value, context: _Context) -> str | int | None:
+    device: str | int | None = value.value
+    if device is None:
+        return None
+    if isinstance(device, int) and device < 0 or isinstance(device, str) and not device.strip():
+        raise ConfigError(f"{value.where}: {_show(device)} is not a device; use a name from "
+                          f"`omnichat devices` or its index (0 or more)")
+    return device
+
+
 def _model(layered: Mapping[str, Value]) -> tuple[Model, Value]:
-    value = layered.get("model", _default(DEFAULT_MODEL))
+    value = layered.get("model") or _default(BY_NAME["model"].default)
     if value.value not in MODELS:
         raise ConfigError(f"{value.where}: unknown model '{value.value}'"
                           f"{suggest(value.value, MODELS)}; "
@@ -169,7 +179,11 @@ def _model(layered: Mapping[str, Value]) -> tuple[Model, Value]:
     return MODELS[value.value], value
 
 
-def _url(value: Value) -> str:
+def _model_name(setting: Setting, value: Value, context: _Context) -> str:
+    return context.model.name  # checked first, by _model: the other checks depend on it
+
+
+def _url(setting: Setting, value: Value, context: _Context) -> str:
     url: str = value.value
     if not url.startswith(("ws://", "wss://")) or len(url.split("://", 1)[1]) == 0:
         raise ConfigError(f"{value.where}: '{url}' is not a WebSocket URL; use "
@@ -177,7 +191,7 @@ def _url(value: Value) -> str:
     return url
 
 
-def _env_name(value: Value) -> str:
+def _env_name(setting: Setting, value: Value, context: _Context) -> str:
     name: str = value.value
     if not name or not all(c.isalnum() or c == "_" for c in name) or name[0].isdigit():
         raise ConfigError(f"{value.where}: '{name}' is not an environment variable name; use "
@@ -185,21 +199,28 @@ def _env_name(value: Value) -> str:
     return name
 
 
-def _voice(value: Value, model: Model, model_value: Value) -> str:
+def _voice(setting: Setting, value: Value, context: _Context) -> str:
+    model = context.model
+    if value.source == "default":  # the declared default is the default model's voice
+        value = _default(model.default_voice)
     if model.accepts_voice(value.value):
         return str(value.value)
     close = [v.voice for v in model.voices if v.voice.lower() == str(value.value).lower()]
     hint = f"did you mean '{close[0]}'? " if close else ""
-    raise ConfigError(f"{value.where}: model {model.name} (from {_origin(model_value)}) has no "
-                      f"voice '{value.value}'; {hint}run `omnichat voices --model {model.name}` "
-                      f"to list its voices")
+    raise ConfigError(f"{value.where}: model {model.name} (from "
+                      f"{_origin(context.model_value)}) has no voice '{value.value}'; {hint}run "
+                      f"`omnichat voices --model {model.name}` to list its voices")
 
 
 def _origin(value: Value) -> str:
     return "the built-in default" if value.source == "default" else value.where
 
 
-def _modalities(value: Value) -> tuple[str, ...]:
+def _instructions(setting: Setting, value: Value, context: _Context) -> str | None:
+    return value.value or None  # an empty prompt is no prompt
+
+
+def _modalities(setting: Setting, value: Value, context: _Context) -> tuple[str, ...]:
     given = list(value.value)
     if sorted(given) == ["text"]:
         return ("text",)
@@ -209,33 +230,37 @@ def _modalities(value: Value) -> tuple[str, ...]:
                       f"[\"text\"] or [\"text\", \"audio\"]")
 
 
-def _feature(value: Value, model: Model, model_value: Value, feature: str) -> Any:
-    if value.value is None or (feature == "search" and value.value is False):
+# Settings that only some models honour: the model's flag for it, and what to choose instead.
+_FEATURES: Mapping[str, tuple[Callable[[Model], bool], str]] = {
+    "enable_search": (lambda model: model.supports_search, "a qwen3.5-omni model"),
+    "smooth_output": (lambda model: model.supports_smooth_output, "a qwen3-omni-flash model"),
+}
+
+
+def _feature(setting: Setting, value: Value, context: _Context) -> Any:
+    if value.value is None or value.value == setting.default:  # unset, or off (search)
         return value.value
-    supported, needs, key = {
-        "search": (model.supports_search, "a qwen3.5-omni model", "enable_search"),
-        "smooth": (model.supports_smooth_output, "a qwen3-omni-flash model", "smooth_output"),
-    }[feature]
-    if not supported:
-        raise ConfigError(f"{value.where}: {key} needs {needs}, but the model is {model.name} "
-                          f"(from {_origin(model_value)}); remove {key} or choose such a model")
+    supported, needs = _FEATURES[setting.name]
+    model = context.model
+    if not supported(model):
+        raise ConfigError(f"{value.where}: {setting.name} needs {needs}, but the model is "
+                          f"{model.name} (from {_origin(context.model_value)}); remove "
+                          f"{setting.name} or choose such a model")
     return value.value
 
 
-def _turn_detection(layered: Mapping[str, Value], model: Model, model_value: Value) -> Any:
-    from omnichat.config.settings import TurnDetection  # the dataclass lives with Settings
-
-    kind = layered.get("turn_detection", _default("server_vad"))
-    checked(BY_NAME["turn_detection"], kind)
-    if kind.value == "manual":  # reachable once push-to-talk is enabled in the table
+def _turn_detection(setting: Setting, kind: Value, context: _Context) -> TurnDetection | None:
+    checked(setting, kind)
+    model = context.model
+    if kind.value == "manual":
         return None
     if kind.value == "semantic_vad" and not model.supports_semantic_vad:
         raise ConfigError(f"{kind.where}: semantic_vad needs a qwen3.5-omni model, but the model "
-                          f"is {model.name} (from {_origin(model_value)}); use server_vad")
-    parts = {name: checked(BY_NAME[name], layered.get(name) or _default(BY_NAME[name].default))
+                          f"is {model.name} (from {_origin(context.model_value)}); use server_vad")
+    parts = {name: _plain(BY_NAME[name], context.layered.get(name)
+                          or _default(BY_NAME[name].default), context)
              for name in TURN_DETECTION_PARTS}
-    return TurnDetection(kind.value, float(parts["threshold"]), parts["silence_duration_ms"],
-                         parts["prefix_padding_ms"])
+    return TurnDetection(kind.value, **parts)
 
 
 def _ranged(value: Value, allowed: Range, fix: str) -> Any:
@@ -244,27 +269,25 @@ def _ranged(value: Value, allowed: Range, fix: str) -> Any:
     return value.value
 
 
-def _sampling(layered: Mapping[str, Value], model: Model) -> dict[str, Any]:
-    resolved: dict[str, Any] = {name: None for name in SAMPLING_NAMES}
-    for name in SAMPLING_NAMES:
-        if name not in layered:
-            continue
-        setting = BY_NAME[name]
-        allowed = setting.limits or Range(-math.inf, math.inf)
-        if name == "max_tokens" and model.max_output_tokens:
-            allowed = Range(allowed.low, model.max_output_tokens)
-            fix = f"{range_fix(setting, allowed)} for {model.name}"
-            resolved[name] = _ranged(layered[name], allowed, fix)
-        else:
-            resolved[name] = checked(setting, layered[name])
-    return resolved
+def _max_tokens(setting: Setting, value: Value, context: _Context) -> int | None:
+    """At most the model's output limit, where the model has one."""
+    model = context.model
+    result: int | None
+    if value.value is None or not model.max_output_tokens:
+        result = _plain(setting, value, context)
+    else:
+        low = (setting.limits or Range(-math.inf, math.inf)).low
+        allowed = Range(low, model.max_output_tokens)
+        result = _ranged(value, allowed, f"{range_fix(setting, allowed)} for {model.name}")
+    return result
 
 
-def _device(value: Value) -> str | int | None:
-    device: str | int | None = value.value
-    if device is None:
-        return None
-    if isinstance(device, int) and device < 0 or isinstance(device, str) and not device.strip():
-        raise ConfigError(f"{value.where}: {_show(device)} is not a device; use a name from "
-                          f"`omnichat devices` or its index (0 or more)")
-    return device
+_Check = Callable[[Setting, Value, _Context], Any]
+# The rows whose check is more than their kind, choices and range.
+_CHECKS: Mapping[str, _Check] = {
+    "model": _model_name, "url": _url, "api_key_env": _env_name, "voice": _voice,
+    "instructions": _instructions, "modalities": _modalities,
+    "turn_detection": _turn_detection, "enable_search": _feature, "smooth_output": _feature,
+    "max_tokens": _max_tokens,
+}
+_KIND_CHECKS: Mapping[str, _Check] = {"device": _device, "path": _path}

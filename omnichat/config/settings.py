@@ -21,7 +21,8 @@ from urllib.parse import quote
 
 import platformdirs
 
-from omnichat.catalog import DEFAULT_MODEL, REGIONS, Region
+from omnichat.catalog import REGIONS, Region
+from omnichat.config.fields import TurnDetection, declared, from_table
 from omnichat.config.schema import Value, check_kind, suggest, validate
 from omnichat.config.table import (
     BY_NAME,
@@ -33,6 +34,7 @@ from omnichat.config.table import (
     SETTINGS,
     TABLES,
     TURN_DETECTION_PARTS,
+    default_transcript_dir,
     flag_name,
 )
 from omnichat.errors import ConfigError
@@ -44,51 +46,44 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 DEFAULT_API_KEY_ENV = BY_NAME["api_key_env"].default
 CONFIG_ENV = "OMNICHAT_CONFIG"
-
-
-@dataclass(frozen=True)
-class TurnDetection:
-    type: str = "server_vad"  # "server_vad" | "semantic_vad"
-    threshold: float = 0.5  # [-1, 1]; lower is more sensitive
-    silence_duration_ms: int = 800  # [200, 6000]
-    prefix_padding_ms: int = 300
-
-
-def default_transcript_dir() -> Path:
-    return Path(platformdirs.user_data_dir("omnichat")) / "transcripts"
+__all__ = ["Settings", "TurnDetection", "config_path", "default_transcript_dir", "load_settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
+@from_table
 class Settings:
-    region: str = "intl"
-    url: str = REGIONS["intl"].url
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    api_key: str | None = field(default=None, repr=False)
-    model: str = DEFAULT_MODEL
-    voice: str = "Tina"
-    instructions: str | None = None
-    modalities: tuple[str, ...] = ("text", "audio")
-    turn_detection: TurnDetection | None = field(default_factory=TurnDetection)  # None: manual
-    temperature: float | None = None  # sampling: None = not sent, the model's default applies
-    top_p: float | None = None
-    top_k: int | None = None
-    max_tokens: int | None = None
-    repetition_penalty: float | None = None
-    presence_penalty: float | None = None
-    seed: int | None = None
-    smooth_output: bool | None = None
-    enable_search: bool = False
-    input_device: str | int | None = None
-    output_device: str | int | None = None
-    echo_mode: str = "auto"  # docs/echo.md
-    barge_in: str = "medium"  # local barge-in sensitivity (docs/echo.md)
-    transcript_dir: Path = field(default_factory=default_transcript_dir)
-    allow_insecure: bool = False  # ws:// to a host that is not this machine
-    connect_timeout_s: float = 10.0
-    reconnect_attempts: int = 8  # omnichat.engine.reconnect and docs/reliability.md
-    session_rollover_min: float = 110.0
-    context_replay_turns: int = 20
-    context_replay_chars: int = 4000
+    """Every setting, resolved. Defaults, help and limits are the table's (config/table.py)."""
+
+    region: str = declared()
+    url: str = declared()
+    api_key_env: str = declared()
+    api_key: str | None = declared(repr=False)
+    model: str = declared()
+    voice: str = declared()
+    instructions: str | None = declared()
+    modalities: tuple[str, ...] = declared()
+    # The turn_detection row (its type) and the TURN_DETECTION_PARTS rows; None: manual.
+    turn_detection: TurnDetection | None = field(default_factory=TurnDetection)
+    temperature: float | None = declared()  # sampling: None = not sent, the model's default
+    top_p: float | None = declared()
+    top_k: int | None = declared()
+    max_tokens: int | None = declared()
+    repetition_penalty: float | None = declared()
+    presence_penalty: float | None = declared()
+    seed: int | None = declared()
+    smooth_output: bool | None = declared()
+    enable_search: bool = declared()
+    input_device: str | int | None = declared()
+    output_device: str | int | None = declared()
+    echo_mode: str = declared()  # docs/echo.md
+    barge_in: str = declared()  # local barge-in sensitivity (docs/echo.md)
+    transcript_dir: Path = declared()
+    allow_insecure: bool = declared()  # ws:// to a host that is not this machine
+    connect_timeout_s: float = declared()
+    reconnect_attempts: int = declared()  # omnichat.engine.reconnect, docs/reliability.md
+    session_rollover_min: float = declared()
+    context_replay_turns: int = declared()
+    context_replay_chars: int = declared()
     # Passed through unchecked for the tools and MCP code: the [tools] table and the
     # [mcp.servers.NAME] tables, as read from the file.
     tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -123,10 +118,8 @@ class Settings:
 def _turn_detection_payload(td: TurnDetection | None) -> dict[str, Any] | None:
     if td is None:
         return None
-    return {"type": td.type, "threshold": td.threshold,
-            "silence_duration_ms": td.silence_duration_ms,
-            "prefix_padding_ms": td.prefix_padding_ms,
-            "create_response": True, "interrupt_response": True}
+    parts = {name: getattr(td, name) for name in TURN_DETECTION_PARTS}
+    return {"type": td.type, **parts, "create_response": True, "interrupt_response": True}
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -142,11 +135,10 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
                   path: Path | None = None) -> Settings:
     """Merge flags, environment, file and defaults into validated ``Settings``.
 
-    ``flags`` keys are ``Settings`` field names; a ``None`` value means "not given". Besides
-    the fields, ``threshold``, ``silence_duration_ms`` and ``prefix_padding_ms`` tune the turn
-    detection, and ``turn_detection`` may be a ``TurnDetection``, ``"server_vad"``,
-    ``"semantic_vad"`` (``"manual"`` is refused until push-to-talk exists). Raises
-    ``ConfigError`` (one line) on any bad value.
+    ``flags`` keys are the names of the table's rows; a ``None`` value means "not given".
+    Besides the fields, the ``TURN_DETECTION_PARTS`` rows tune the turn detection, and
+    ``turn_detection`` may be a ``TurnDetection``, ``"server_vad"``, ``"semantic_vad"`` or
+    ``"manual"`` (push-to-talk). Raises ``ConfigError`` (one line) on any bad value.
     """
     environ = os.environ if environ is None else environ
     path = path if path is not None else config_path(environ)
@@ -305,16 +297,15 @@ def _from_flags(flags: Mapping[str, Any]) -> dict[str, Value]:
 
 
 def _turn_detection_flag(td: TurnDetection, where: str) -> dict[str, Value]:
-    return {name: Value(getattr(td, name if name != "turn_detection" else "type"), "flag", where)
-            for name in ("turn_detection", "threshold", "silence_duration_ms",
-                         "prefix_padding_ms")}
+    values = {name: Value(getattr(td, name), "flag", where) for name in TURN_DETECTION_PARTS}
+    return {"turn_detection": Value(td.type, "flag", where), **values}
 
 
 def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Mapping[str, Value]],
                     environ: Mapping[str, str], flags: Mapping[str, Any],
                     path: Path) -> dict[str, Value]:
     """The region, its URL, its key variable and the key itself, each with its source."""
-    region = layered.get("region", Value("intl", "default", "built-in default"))
+    region = layered.get("region", Value(BY_NAME["region"].default, "default", "built-in default"))
     known = {**{name: {} for name in REGIONS}, **file_regions}
     if region.value not in known:
         raise ConfigError(f"{region.where}: unknown region '{region.value}'"

@@ -1,28 +1,36 @@
-"""The one table of settings: name, type, range, default, flag, variable, file key, sent or not.
+"""The one declaration of every setting: name, kind, range, default, flag, variable, file key.
 
-Everything else is derived from ``SETTINGS``: the config file's keys (``FILE_KEYS``), the
-environment variables (``ENV_VARS``), the kinds ``load_settings`` accepts for flags, the
-``talk`` command's setting flags (``omnichat.cli``), the range checks (``config_schema``),
-``config show`` and ``docs/configuration.md`` (``config_commands.settings_markdown``).
+Everything else is derived from ``SETTINGS``: the fields and defaults of
+``omnichat.config.settings.Settings`` (each field is ``declared()``, see
+``omnichat.config.fields``), the config file's keys (``FILE_KEYS``), the environment
+variables (``ENV_VARS``), the kinds ``load_settings`` accepts for flags, the ``talk`` and
+``ptt`` setting flags (``omnichat.config.flags``), the checks of ``validate``
+(``omnichat.config.schema`` loops over this table), ``config show`` and
+``docs/configuration.md`` (``omnichat.config.commands.settings_markdown``).
 
 A setting that has no effect yet is kept in the table with ``available=False`` and a
 ``refusal`` saying what to use instead: it is refused wherever it is given and shown nowhere.
 Enabling it is a one-line change here. A value of a choice that has no effect yet is listed
 in ``refused_values`` the same way.
 
-Adding a setting: one ``Setting(...)`` row below, the matching field on
-``omnichat.config.settings.Settings`` (and ``session_payload`` if ``sent``), a line in
-``config.example.toml`` (both copies), and ``docs/configuration.md`` regenerated from
-``config_commands.settings_markdown()`` (a test compares them).
+Adding a setting: one ``Setting(...)`` row below, and one ``name: type = declared()`` line on
+``Settings`` (the Python type is what mypy checks; the default, help and everything else come
+from the row, and ``tests/test_settings_declared.py`` fails if the two disagree). Then
+document it in ``config.example.toml`` and regenerate ``docs/configuration.md`` from
+``settings_markdown()`` (a test compares them). A sent setting also needs its place in
+``Settings.session_payload``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from omnichat.catalog import DEFAULT_MODEL
+import platformdirs
+
+from omnichat.catalog import DEFAULT_MODEL, REGIONS, get_model
 from omnichat.protocol import limits
 from omnichat.protocol.limits import Range
 
@@ -48,14 +56,28 @@ class Setting:
     available: bool = True
     refusal: str = ""  # why it is refused and what to use instead (when not available)
     refused_values: Mapping[str, str] = field(default_factory=dict)  # value -> refusal
+    default_factory: Callable[[], Any] | None = None  # a default made when it is needed
+
+    def default_value(self) -> Any:
+        """The built-in default, made afresh when the row has a ``default_factory``."""
+        return self.default_factory() if self.default_factory is not None else self.default
 
 
+def default_transcript_dir() -> Path:
+    """`transcripts` in the user data directory: where transcripts go unless configured."""
+    return Path(platformdirs.user_data_dir("omnichat")) / "transcripts"
+
+
+DEFAULT_REGION = "intl"
+# The voice depends on the model: when none is given, the model's own default voice is used.
+# The declared default is the default model's (the vendor guide's samples for it use Tina).
+DEFAULT_VOICE = get_model(DEFAULT_MODEL).default_voice
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("region", "str", "intl", "Service region: intl (Singapore), cn (Beijing) or a "
+    Setting("region", "str", DEFAULT_REGION, "Service region: intl (Singapore), cn (Beijing) or a "
             "[regions.NAME] of your own.", key="region", flag="--region", env="OMNICHAT_REGION"),
-    Setting("url", "str", None, "WebSocket endpoint of the region.", key="regions.NAME.url",
-            default_text="the region's"),
+    Setting("url", "str", REGIONS[DEFAULT_REGION].url, "WebSocket endpoint of the region.",
+            key="regions.NAME.url", default_text="the region's"),
     Setting("api_key_env", "str", "DASHSCOPE_API_KEY", "Environment variable holding the "
             "region's API key (the key is never read from the file).",
             key="regions.NAME.api_key_env"),
@@ -63,7 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
             default_text="the value of api_key_env"),
     Setting("model", "str", DEFAULT_MODEL, "Model id (`omnichat voices --model M`).",
             key="model", flag="--model", short="-m", env="OMNICHAT_MODEL", sent=True),
-    Setting("voice", "str", None, "Voice of the replies.", key="voice", flag="--voice",
+    Setting("voice", "str", DEFAULT_VOICE, "Voice of the replies.", key="voice", flag="--voice",
             env="OMNICHAT_VOICE", sent=True, default_text="the model's"),
     Setting("instructions", "str", None, "System prompt: the assistant's role and goal.",
             key="instructions", flag="--instructions", env="OMNICHAT_INSTRUCTIONS", sent=True),
@@ -111,7 +133,8 @@ SETTINGS: tuple[Setting, ...] = (
             "reply stops it before the service hears you (low, medium, high, or off).",
             key="audio.barge_in", flag="--barge-in", choices=("low", "medium", "high", "off")),
     Setting("transcript_dir", "path", None, "Where transcripts are saved.",
-            key="transcript_dir", default_text="`transcripts` in the user data directory"),
+            key="transcript_dir", default_text="`transcripts` in the user data directory",
+            default_factory=default_transcript_dir),
     Setting("allow_insecure", "bool", False, "Allow an unencrypted ws:// URL to a host that "
             "is not this machine.", key="allow_insecure", flag="--allow-insecure",
             flag_value=True),
@@ -141,7 +164,10 @@ REGION_KEYS: Mapping[str, str] = {"url": "str", "api_key_env": "str"}
 RAW_TABLES = ("tools", "mcp")
 TABLES = ("turn_detection", "sampling", "audio", "regions", *RAW_TABLES)
 SAMPLING_NAMES = tuple(s.name for s in SETTINGS if s.key and s.key.startswith("sampling."))
-TURN_DETECTION_PARTS = ("threshold", "silence_duration_ms", "prefix_padding_ms")
+# The rows that tune the turn detection; with the `turn_detection` row (its type) they make
+# one ``TurnDetection`` value on ``Settings``.
+TURN_DETECTION_PARTS = tuple(s.name for s in SETTINGS if s.key and s.name != "turn_detection"
+                             and s.key.startswith("turn_detection."))
 
 
 def flag_name(name: str) -> str:
