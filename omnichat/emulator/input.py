@@ -13,27 +13,46 @@ import base64
 import binascii
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from omnichat import protocol
 from omnichat.emulator import config as cfg
 from omnichat.emulator.history import Item
+from omnichat.emulator.options import EmulatorOptions
+from omnichat.emulator.responder import Response
+from omnichat.emulator.transcription import Transcription
 from omnichat.emulator.vad import EnergyVad
 from omnichat.protocol.events import Event, b64decode
 from omnichat.protocol.ids import new_id
-
-if TYPE_CHECKING:
-    from omnichat.emulator.connection import EmulatorConnection
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 IMAGE_BEFORE_AUDIO = "Error append image before append audio."
 MAX_IMAGE_SIDE_PX = (1920, 1080)  # "max 1080p", either orientation
 
 
+class InputHost(Protocol):
+    """What ``UserInput`` uses of its connection (an ``EmulatorConnection``).
+
+    Declared here so that this module does not import the connection, which imports it.
+    """
+
+    config: dict[str, Any]  # the service's session object
+    options: EmulatorOptions
+    response: Response | None
+    last_item_id: str | None
+    transcription: Transcription
+
+    def send(self, event: Event | dict[str, Any]) -> None: ...
+
+    def start_response(self, modalities: list[str]) -> None: ...
+
+    def remember(self, item: Item) -> None: ...
+
+
 class UserInput:
-    def __init__(self, connection: EmulatorConnection) -> None:
+    def __init__(self, connection: InputHost) -> None:
         self.conn = connection
         self.audio_received = False  # the image-before-audio rule
         self.audio_samples = 0  # samples received in this session: the audio clock

@@ -19,13 +19,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from omnichat import protocol
+from omnichat.catalog import Model
 from omnichat.emulator import config as cfg
 from omnichat.emulator import speech
 from omnichat.emulator.function_calls import PlannedCall, obfuscation
 from omnichat.emulator.history import Item
+from omnichat.emulator.transcription import Transcription
 from omnichat.emulator.usage import (
     CALL_GENERATED_TOKENS,
     Context,
@@ -33,10 +35,9 @@ from omnichat.emulator.usage import (
     text_tokens,
     usage,
 )
+from omnichat.emulator.wire import Wire
+from omnichat.protocol.events import Event
 from omnichat.protocol.ids import new_id
-
-if TYPE_CHECKING:
-    from omnichat.emulator.connection import EmulatorConnection
 
 PACKET_MS = 200  # ~100-300 ms per response.audio.delta, like the service
 TEXT_DELTA_S = 0.05  # pause between text deltas when paced in real time
@@ -77,10 +78,34 @@ class Pacer:
                                or packets_sent < self.held_after)
 
 
+class ResponseHost(Protocol):
+    """What a ``Response`` uses of its connection (an ``EmulatorConnection``).
+
+    Declared here so that this module does not import the connection, which imports it.
+    """
+
+    model: Model
+    conversation_id: str
+    config: dict[str, Any]  # the service's session object
+    last_item_id: str | None
+    lock: threading.RLock  # the connection's state lock
+    closed: threading.Event
+    pacer: Pacer
+    wire: Wire
+    transcription: Transcription
+    audio_generated: bool
+
+    def send(self, event: Event | dict[str, Any]) -> None: ...
+
+    def remember(self, item: Item) -> None: ...
+
+    def response_ended(self, response: Response) -> None: ...
+
+
 class Response:
     """State of the one active response of a connection (guarded by the connection lock)."""
 
-    def __init__(self, connection: EmulatorConnection, index: int, text: str,
+    def __init__(self, connection: ResponseHost, index: int, text: str,
                  modalities: list[str], context: Context,
                  calls: list[PlannedCall] | None = None) -> None:
         self.conn = connection  # the connection whose service session this answers

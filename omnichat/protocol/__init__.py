@@ -1,9 +1,10 @@
 """The Qwen-Omni-Realtime protocol as pure functions and values: no sockets, no threads.
 
 ``decode`` turns a text frame into an ``Event`` (a typed subclass for every event in
-protocol.md, a generic ``Event`` for anything else); ``encode`` turns an event back into a
-frame. ``client`` holds builders for what a client sends, ``server`` for what the service
-sends; the omnichat client and the emulator both use this module.
+docs/protocol.md, a generic ``Event`` for anything else); ``encode`` turns an event back into a
+frame. ``client`` holds builders for what a client sends, ``server`` the parsers of what the
+service sends and ``server_build`` their builders; the omnichat client and the emulator both
+use this package.
 """
 
 from omnichat.errors import ProtocolError  # noqa: F401  (re-exported)
@@ -20,6 +21,7 @@ from omnichat.protocol.events import (  # noqa: F401
 )
 from omnichat.protocol.ids import new_call_id, new_event_id, new_id  # noqa: F401
 from omnichat.protocol.server import *  # noqa: F403
+from omnichat.protocol.server_build import *  # noqa: F403
 
 CLIENT_EVENT_TYPES = frozenset({
     SESSION_UPDATE, INPUT_AUDIO_APPEND, INPUT_AUDIO_COMMIT, INPUT_AUDIO_CLEAR,  # noqa: F405

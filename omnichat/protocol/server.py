@@ -318,7 +318,3 @@ class FunctionCallArgumentsDone(_ResponsePart):
     @property
     def arguments(self) -> str:
         return _opt_str(self, "arguments") or ""
-
-
-# The builders live in their own module; re-exported so ``server.audio_delta(...)`` keeps working.
-from omnichat.protocol.server_build import *  # noqa: E402, F403

@@ -1,5 +1,6 @@
 """Builders of server events (the emulator's side): each adds a fresh server-style
-``event_id`` first, then ``type``, as the service does. Re-exported by ``server``."""
+``event_id`` first, then ``type``, as the service does. Re-exported by the ``protocol``
+package; ``server`` (the parsers) does not import them, so the two import one way only."""
 
 from __future__ import annotations
 
