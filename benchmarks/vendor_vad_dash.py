@@ -1,6 +1,8 @@
-# The vendor guide's "vad_dash.py" (DashScope SDK, VAD mode), /work/shared/seeds/
-# 000_dbbf2c4c51c7c36c.txt lines 288-357, run by benchmarks/vendor_compare.py. Only the URL
-# and key lines differ: they read OMNICHAT_BENCH_URL / OMNICHAT_BENCH_KEY (the local emulator).
+# Provenance: the sample "vad_dash.py" of the Alibaba Cloud Model Studio guide
+# "Qwen-Omni-Realtime" (EN, last updated Mar 31 2026),
+# https://www.alibabacloud.com/help/en/model-studio/realtime, section "DashScope Python SDK",
+# "VAD mode". Run by benchmarks/vendor_compare.py. Only the URL and key lines differ: they read
+# OMNICHAT_BENCH_URL / OMNICHAT_BENCH_KEY (the local emulator).
 # ruff: noqa
 # Dependencies: dashscope >= 1.23.9, pyaudio
 import os

@@ -1,7 +1,9 @@
-# The vendor guide's "vad_mode.py" (websockets sample, VAD mode), /work/shared/seeds/
-# 000_dbbf2c4c51c7c36c.txt lines 1270-1335, run by benchmarks/vendor_compare.py with
-# tests/vendor/omni_realtime_client.py on PYTHONPATH. Only base_url and api_key differ: they
-# read OMNICHAT_BENCH_URL / OMNICHAT_BENCH_KEY (the local emulator).
+# Provenance: the sample "vad_mode.py" of the Alibaba Cloud Model Studio guide
+# "Qwen-Omni-Realtime" (EN, last updated Mar 31 2026),
+# https://www.alibabacloud.com/help/en/model-studio/realtime, section "WebSocket (Python)",
+# "VAD mode". Run by benchmarks/vendor_compare.py with tests/vendor/omni_realtime_client.py on
+# PYTHONPATH. Only base_url and api_key differ: they read OMNICHAT_BENCH_URL /
+# OMNICHAT_BENCH_KEY (the local emulator).
 # ruff: noqa
 # -- coding: utf-8 --
 import os, asyncio, pyaudio, queue, threading

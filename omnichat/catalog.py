@@ -1,10 +1,10 @@
 """Models, voices, regions and token rules of Qwen-Omni-Realtime, as data.
 
 Facts come from the vendor guide "Qwen-Omni-Realtime" (Alibaba Cloud Model Studio, last
-updated Mar 31 2026) and, where the guide is silent, from ``protocol.md`` §3.1/§7 (the
-client-events reference for sampling defaults, the model table for snapshot aliases and
-output limits). The voice lists were extracted from the guide once into
-``data/voices.json``; nothing here reads the guide at run time.
+updated Mar 31 2026) and, where the guide is silent, from the sources that docs/protocol.md
+§3.1 and docs/protocol.md §7 cite (the client-events reference for sampling defaults, the model
+tables for snapshot aliases and output limits). The voice lists were extracted from the guide
+once into ``data/voices.json``; nothing here reads the guide at run time.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _load_voice_lists() -> dict[str, tuple[Voice, ...]]:
 
 _VOICES = _load_voice_lists()
 
-# Session defaults per family (protocol.md §3.1, newest client-events reference). Turbo's
+# Session defaults per family (docs/protocol.md §3.1, newest client-events reference). Turbo's
 # sampling parameters are documented as not modifiable; its values are listed for display.
 _QWEN35_DEFAULTS = {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
                     "repetition_penalty": 1.0, "presence_penalty": 1.5}
@@ -96,7 +96,7 @@ _TURBO_DEFAULTS = {"temperature": 1.0, "top_p": 0.01, "top_k": 20,
 def _qwen35(name: str) -> Model:
     # Input transcription is fixed to qwen3-asr-flash-realtime (real session.created, S9).
     # Cherry is not in the guide's 55-voice list, yet the guide's own qwen3.5 samples use it
-    # and a probe of the service found it accepted (protocol.md §7.2, S13): allow it, list 55.
+    # and a probe of the service found it accepted (docs/protocol.md §7.2): allow it, list 55.
     return Model(name, "qwen3.5-omni", _VOICES["qwen3.5-omni"], "Tina", 7.0, 32,
                  supports_search=True, supports_semantic_vad=True, supports_smooth_output=False,
                  transcription_model="qwen3-asr-flash-realtime",
@@ -120,7 +120,7 @@ def _turbo(name: str) -> Model:
 
 # Stable names and snapshots. The guide names qwen3.5-omni-plus-realtime and the three
 # qwen3-omni-flash ids; qwen3.5-omni-flash-realtime (real recording), the -2026-03-15 and the
-# turbo aliases come from the model table in protocol.md §7.1. The guide lists 17 voices for
+# turbo aliases come from the model tables of docs/protocol.md §7.1. The guide lists 17 voices for
 # qwen3-omni-flash-realtime and -2025-09-15 but 49 for -2025-12-01, so they differ here too.
 _ALL = (
     _qwen35("qwen3.5-omni-plus-realtime"),

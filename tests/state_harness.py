@@ -102,7 +102,7 @@ class Harness:
         return [u.status for u in self.updates(up.StatusChanged)]
 
 
-# ---- server events, shaped like protocol.md §4 -------------------------------------------------
+# ---- server events, shaped like docs/protocol.md §4 ----------------------------------------------
 
 
 def ready(h: Harness) -> None:

@@ -30,7 +30,7 @@ class Rejection:
 
 
 def default_session(model: Model, session_id: str) -> dict[str, Any]:
-    """The ``session`` object of ``session.created`` (real shape, protocol.md §4.2)."""
+    """The ``session`` object of ``session.created`` (real shape, docs/protocol.md §4.2)."""
     return {
         "object": "realtime.session", "model": model.name, "modalities": ["text", "audio"],
         "voice": model.default_voice, "input_audio_format": "pcm", "output_audio_format": "pcm",

@@ -1,7 +1,7 @@
 """``History``: what the emulated model has 'read' so far, in constant memory.
 
 Usage counts grow with the conversation (the real service bills the whole context each turn,
-protocol.md §4.7), so the emulator keeps running totals, not the items: text characters,
+docs/protocol.md §4.7), so the emulator keeps running totals, not the items: text characters,
 seconds of user audio and image tokens. Only the user items not yet answered (the current turn)
 and the last ``RECENT_ITEMS`` items are kept (the latter for features such as function calls
 that need to look back). Guarded by the connection's state lock.

@@ -24,7 +24,7 @@ class TranscriptionMode(enum.Enum):
 
     The real service has been seen sending the transcription after the reply started, after
     it finished, as ``.delta`` refreshes before ``.completed``, as ``.failed``, or not at all
-    (protocol.md §4.6).
+    (docs/protocol.md §4.6).
     """
 
     PROMPT = "prompt"  # .completed right after conversation.item.created (the common case)

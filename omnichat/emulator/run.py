@@ -14,7 +14,7 @@ from omnichat.emulator.options import SEND_TIMEOUT_S, TranscriptionMode
 from omnichat.emulator.server import Emulator
 from omnichat.errors import UsageError
 
-# Statuses the service documents or was seen sending in response.done (protocol.md).
+# Statuses the service documents or was seen sending in response.done (docs/protocol.md §4.7).
 RESPONSE_STATUSES = ("cancelled", "incomplete", "completed", "failed")
 
 

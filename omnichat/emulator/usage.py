@@ -1,7 +1,7 @@
 """``usage`` of ``response.done``, computed with the vendor guide's token rules per model.
 
 Input is the whole conversation the response was generated from (the real service's input
-counts grew turn by turn, protocol.md §4.7): user audio at 7/12.5/25 tokens per second
+counts grew turn by turn, docs/protocol.md §4.7): user audio at 7/12.5/25 tokens per second
 (``catalog.audio_tokens``), images by 32×32 or 28×28 patches (4..1280 tokens each, reported
 as ``video_tokens`` as the service does), and text estimated without a tokenizer: one token
 per CJK character, one per 4 other characters. Input text also carries what the service adds

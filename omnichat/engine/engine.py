@@ -183,7 +183,7 @@ class Engine:
         """Replace the socket mid-conversation (main thread): the old one is closed with 1000
         and joined, a new one is opened and the session settings are replayed on it.
 
-        A new socket is a new service session (protocol.md §1); replaying the finished turns
+        A new socket is a new service session (docs/protocol.md §1); replaying the finished turns
         as context items is the next step and fits here. Raises like ``start()``.
         """
         self._step(lambda now: self.state.disconnected(now))

@@ -133,7 +133,7 @@ def session_with_history(session: Mapping[str, Any], turns: Iterable[Turn],
 
     Why instructions and not ``conversation.item.create``: the service documents (and was
     seen to accept) only *user* ``input_text`` messages and tool outputs as created items
-    (protocol.md §3.6); assistant text items are undocumented, and replaying only the user's
+    (docs/protocol.md §3.6); assistant text items are undocumented, and replaying only the user's
     side would tell the model the user said its answers, or nothing of them. Instructions
     are accepted by every model, travel in the ``session.update`` the new socket sends
     first anyway, and so can never race the user's next words.

@@ -12,7 +12,7 @@ Heard versus generated: a reply's audio occupies ``[audio_start, audio_start + a
 of the playback buffer's written clock; ``PlaybackBuffer.heard_samples`` says how much of that
 range reached the device before a barge-in flushed the rest. The heard *fraction* is mapped
 onto the reply's text proportionally by character count — the transcript and the audio stream
-in step (protocol.md §4.9), so characters are a fair stand-in for speaking time — and the cut
+in step (docs/protocol.md §4.9), so characters are a fair stand-in for speaking time — and the cut
 is moved back to the previous word boundary, so "heard" never claims half a word.
 """
 

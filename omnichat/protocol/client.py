@@ -1,4 +1,4 @@
-"""Client events (protocol.md §3): typed values and builders, no I/O.
+"""Client events (docs/protocol.md §3): typed values and builders, no I/O.
 
 Builders return ``Event`` values; pass them to ``encode`` to get the frame. ``event_id`` is
 optional on the wire: the builders add one only when the caller gives it.
@@ -110,7 +110,7 @@ def item_create(item: Mapping[str, Any], *, event_id: str | None = None) -> Even
 
 
 def user_text_message(text: str, *, event_id: str | None = None) -> Event:
-    """A typed user message (accepted by qwen3.5 models, protocol.md §3.6)."""
+    """A typed user message (accepted by qwen3.5 models, docs/protocol.md §3.6)."""
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     return item_create(item, event_id=event_id)
 

@@ -1,4 +1,4 @@
-"""Identifiers in the shapes the live service uses (protocol.md §2).
+"""Identifiers in the shapes the live service uses (docs/protocol.md §2).
 
 Server ids are a prefix plus 21 base62 characters (``event_LeprZ2YHIGIcnozR2b8Qq``); function
 call ids are ``call_`` plus 24 lowercase hex digits. Clients must treat ids as opaque.

@@ -1,4 +1,4 @@
-"""Server events (protocol.md §4): typed values and builders, no I/O.
+"""Server events (docs/protocol.md §4): typed values and builders, no I/O.
 
 The client reads these through the typed accessors; the emulator builds them with the
 builders (``server_build``, re-exported here), which add a server-style ``event_id`` first.

@@ -5,7 +5,7 @@ The service announces each call with ``response.output_item.added`` (an item of 
 events (each with an ``obfuscation`` padding field that is not part of the arguments), ends
 them with ``response.function_call_arguments.done`` (authoritative, and sometimes the only
 event: the real capture's second parallel call had no delta), then ``response.output_item.done``
-and finally ``response.done`` with every call in ``response.output`` (protocol.md §4.10, §5.5).
+and finally ``response.done`` with every call in ``response.output`` (docs/protocol.md §4.10, §5.5).
 ``CallCollector.feed`` returns the complete calls of a response when its ``response.done``
 arrives with status ``completed``; a cancelled or failed response yields none.
 

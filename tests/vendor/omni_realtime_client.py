@@ -1,7 +1,9 @@
-# Verbatim copy of the vendor sample client "omni_realtime_client.py" from the Alibaba Cloud
-# Model Studio guide "Qwen-Omni-Realtime" (last updated Mar 31 2026, section "WebSocket
-# (Python)"), /work/shared/seeds/000_dbbf2c4c51c7c36c.txt lines 1039-1253. Only
-# this header was added; the protocol code is unchanged. Used by tests/test_emulator_vendor.py.
+# Provenance: a verbatim copy of the vendor's sample client "omni_realtime_client.py" from the
+# Alibaba Cloud Model Studio guide "Qwen-Omni-Realtime" (EN, last updated Mar 31 2026),
+# https://www.alibabacloud.com/help/en/model-studio/realtime,
+# section "WebSocket (Python)", step "Create the client". Only this header was added; the
+# protocol code is unchanged. Used by tests/test_emulator_vendor.py, and with
+# benchmarks/vendor_vad_mode.py by benchmarks/vendor_compare.py.
 import asyncio
 import base64
 import json
