@@ -87,10 +87,6 @@ class EchoCore:
         if canceller is not None and hasattr(canceller, "stream_delay_ms"):
             canceller.stream_delay_ms = int(AEC_LEAD_S * 1000)
 
-    @property
-    def echo_gain(self) -> float:
-        return self._gate.tracker.gain
-
     def process(self, block: np.ndarray, adc_time: float) -> np.ndarray:
         """Process a block of any length; return the finished 10 ms frames."""
         block = np.asarray(block, dtype=np.int16).reshape(-1)

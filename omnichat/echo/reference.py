@@ -45,10 +45,6 @@ class ReferenceTap:
         # snapshot copy (reader side), never across a call out.
         self._lock = threading.Lock()
 
-    @property
-    def total_samples(self) -> int:
-        return self._total
-
     def on_played(self, block: np.ndarray, stream_pos: int, dac_time: float) -> None:
         """Record one played block (callback-safe: bounded copies only)."""
         n = min(int(block.shape[0]), self._ring.size)

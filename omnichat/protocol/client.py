@@ -50,9 +50,7 @@ class InputAudioClear(Event):
 
 @event_type(INPUT_IMAGE_APPEND, image=str)
 class InputImageAppend(Event):
-    @property
-    def image_bytes(self) -> bytes:
-        return b64decode(self.data["image"], "input_image_buffer.append 'image'")
+    pass
 
 
 @event_type(ITEM_CREATE, item=dict)

@@ -19,7 +19,6 @@ from omnichat.protocol.server import (
     CONTENT_PART_ADDED,
     CONTENT_PART_DONE,
     ERROR,
-    FUNCTION_ARGS_DELTA,
     FUNCTION_ARGS_DONE,
     ITEM_CREATED,
     OUTPUT_ITEM_ADDED,
@@ -166,12 +165,6 @@ def audio_transcript_done(response_id: str, item_id: str, transcript: str,
     return server_event(AUDIO_TRANSCRIPT_DONE,
                         **_part_fields(response_id, item_id, output_index, 0),
                         transcript=transcript)
-
-
-def function_call_arguments_delta(response_id: str, item_id: str, call_id: str, delta: str,
-                                  output_index: int = 0) -> Event:
-    return server_event(FUNCTION_ARGS_DELTA, response_id=response_id, item_id=item_id,
-                        output_index=output_index, call_id=call_id, delta=delta)
 
 
 def function_call_arguments_done(response_id: str, item_id: str, call_id: str, name: str,

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from omnichat.audio.playback import PlaybackBuffer
 from omnichat.engine import Engine
@@ -30,11 +30,6 @@ from omnichat.session.ptt import FileTurns, MicGate, file_turns
 if TYPE_CHECKING:
     from omnichat.config.settings import Settings
     from omnichat.media.images import PreparedImage
-
-
-class AudioSource(Protocol):
-    level_dbfs: Any
-    error: BaseException | None
 
 
 @dataclass

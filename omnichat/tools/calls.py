@@ -104,9 +104,6 @@ class CallCollector:
         """Forget a response's calls (it was cancelled by a barge-in)."""
         self._open.pop(response_id, None)
 
-    def open_responses(self) -> list[str]:
-        return list(self._open)
-
     def _partial(self, response_id: str, data: Mapping[str, Any]) -> _Partial | None:
         call_id = _str(data.get("call_id"))
         if not response_id or not call_id:
