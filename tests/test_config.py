@@ -4,17 +4,28 @@ validation error as the one line the user reads."""
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from omnichat.catalog import REGIONS
+from omnichat.config.commands import starter_text
 from omnichat.config.settings import Settings, TurnDetection, config_path, load_settings
 from omnichat.errors import ConfigError, ExitCode
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
 REPO = Path(__file__).resolve().parents[1]
+# The one example config file: `omnichat config init` writes it from the installed package.
+EXAMPLE = REPO / "omnichat" / "data" / "config.example.toml"
 KEY = "sk-test-0123456789abcdef"
 
 
@@ -95,30 +106,46 @@ def test_endpoint_quotes_the_model_and_keeps_a_query():
 
 
 def test_example_file_loads_and_validates():
-    settings = load_settings(environ={}, path=REPO / "config.example.toml")
-    assert settings.config_file == REPO / "config.example.toml"
+    settings = load_settings(environ={}, path=EXAMPLE)
+    assert settings.config_file == EXAMPLE
     assert settings.sources["model"] == "file" and settings.sources["threshold"] == "file"
 
 
 def test_example_file_documents_every_key():
     from omnichat.config.table import FILE_KEYS
 
-    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    text = EXAMPLE.read_text(encoding="utf-8")
     offered = [key for key, setting in FILE_KEYS.items() if setting.available]
     for dotted in [*offered, "regions.intl.url", "regions.cn.api_key_env"]:
         table, _, key = dotted.rpartition(".")
         assert f"{key} = " in text, dotted
         if table:
             assert f"[{table}]" in text, table
-    # The packaged starter file is the same text.
-    packaged = REPO / "omnichat" / "data" / "config.example.toml"
-    assert packaged.read_text(encoding="utf-8") == text
+
+
+def _copies(name: str) -> list[str]:
+    """Every file called ``name`` in the repository (hidden and build folders left out)."""
+    found = []
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "build"]
+        if name in files:
+            found.append(Path(folder, name).relative_to(REPO).as_posix())
+    return found
+
+
+def test_the_example_file_is_one_file_and_the_package_ships_it():
+    """`omnichat config init` writes the packaged file; no second copy can drift from it."""
+    assert _copies("config.example.toml") == ["omnichat/data/config.example.toml"]
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["omnichat"]
+    assert any(fnmatch.fnmatch("data/config.example.toml", pattern) for pattern in shipped)
+    assert starter_text() == EXAMPLE.read_text(encoding="utf-8")
 
 
 def test_example_file_commented_values_are_valid(tmp_path):
     """Uncommenting a documented example value keeps the file valid (one at a time; the
     model-specific smooth_output needs a qwen3-omni-flash model)."""
-    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    text = EXAMPLE.read_text(encoding="utf-8")
     lines = text.splitlines()
     examples = [i for i, line in enumerate(lines)
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]

@@ -54,7 +54,7 @@ def test_nothing_unavailable_is_offered_anywhere(tmp_path):
     unavailable = [s for s in SETTINGS if not s.available]
     assert {s.name for s in unavailable} == set()
     shown = "\n".join(show_lines(load(tmp_path)))
-    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    example = (REPO / "omnichat" / "data" / "config.example.toml").read_text(encoding="utf-8")
     talk_help = runner.invoke(app, ["talk", "--help"], terminal_width=200).output
     for text in (shown, example, talk_help, settings_markdown()):
         for setting in unavailable:  # none today: push-to-talk and echo handling exist

@@ -20,7 +20,7 @@ from omnichat.sanitize import clean_text
 
 
 def starter_text() -> str:
-    """The commented starter file (the same text as ``config.example.toml``)."""
+    """The commented starter file, ``omnichat/data/config.example.toml`` (its only copy)."""
     return resources.files("omnichat").joinpath("data/config.example.toml").read_text("utf-8")
 
 

@@ -16,7 +16,7 @@ in ``refused_values`` the same way.
 Adding a setting: one ``Setting(...)`` row below, and one ``name: type = declared()`` line on
 ``Settings`` (the Python type is what mypy checks; the default, help and everything else come
 from the row, and ``tests/test_settings_declared.py`` fails if the two disagree). Then
-document it in ``config.example.toml`` and regenerate ``docs/configuration.md`` from
+document it in ``omnichat/data/config.example.toml`` and regenerate ``docs/configuration.md`` from
 ``settings_markdown()`` (a test compares them). A sent setting also needs its place in
 ``Settings.session_payload``.
 """
