@@ -5,7 +5,7 @@ stderr and its exit code; ``--debug`` prints the traceback first and keeps the e
 bad flag (click's ``UsageError``) is one line and exit 2 too. A pipe closed by its reader
 (``omnichat voices | head -1``) ends quietly with 0. Help is click's plain help (``-h`` or
 ``--help``), wrapped to the terminal. ``talk``'s setting flags come from the settings table
-(``cli_settings``). Typer never prints local variables (they may hold the API key).
+(``omnichat.config.flags``). Typer never prints local variables (they may hold the API key).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required"
 
 
 class KeyPrompt:
-    """The keyboard's y/n hook as ptt's ``session_keys.ConfirmPrompt`` offers it: ``ask``
+    """The keyboard's y/n hook as ptt's ``session.keys.ConfirmPrompt`` offers it: ``ask``
     blocks the runner's thread, ``answer`` is what the key thread calls for y/n."""
 
     def __init__(self) -> None:

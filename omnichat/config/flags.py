@@ -1,4 +1,4 @@
-"""The ``talk`` command's setting flags, made from the settings table (``config_table``).
+"""The setting flags of ``talk`` and ``ptt``, made from the settings table (``config.table``).
 
 ``setting_flags`` adds one Typer option per available setting that has a ``flag``;
 ``settings_from_flags`` turns what was given into ``load_settings`` flags (``None`` = not

@@ -60,7 +60,7 @@ class ToolOptions:
 
 
 class Asker(Protocol):
-    """The live view's y/n question (``session_keys.ConfirmPrompt``): ``ask`` shows ``text``
+    """The live view's y/n question (``keys.ConfirmPrompt``): ``ask`` shows ``text``
     and blocks the tool runner's thread until the user answers (or a timeout: no)."""
 
     def ask(self, text: str) -> bool: ...
