@@ -17,6 +17,7 @@ from omnichat.config.commands import _doc_default
 from omnichat.config.fields import TurnDetection, setting_fields
 from omnichat.config.settings import Settings, load_settings
 from omnichat.config.table import BY_NAME, FILE_KEYS, SETTINGS, TURN_DETECTION_PARTS
+from omnichat.emulator.config import DEFAULT_TURN_DETECTION
 
 REPO = Path(__file__).resolve().parents[1]
 # Fields of Settings that are not settings of the table: the raw [tools]/[mcp] tables, and
@@ -70,6 +71,13 @@ def test_the_voice_default_follows_the_model(tmp_path):
     loaded = load_settings({"model": "qwen-omni-turbo-realtime"}, environ={},
                            path=tmp_path / "none.toml")
     assert loaded.voice == "Chelsie" and BY_NAME["voice"].default_text == "the model's"
+
+
+def test_the_default_turn_detection_is_what_the_service_starts_with():
+    """The table's defaults are the service's: the emulator's session.created, taken from a
+    real one (docs/protocol.md §4.2)."""
+    sent = Settings().session_payload()["turn_detection"]
+    assert sent == DEFAULT_TURN_DETECTION
 
 
 def _options(command: str) -> dict[str, typer.core.TyperOption]:

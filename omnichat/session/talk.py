@@ -28,7 +28,7 @@ from urllib.parse import quote
 from rich.console import Console
 
 from omnichat.audio.playback import PlaybackBuffer
-from omnichat.config.settings import Settings
+from omnichat.config.settings import Settings, TurnDetection
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.reconnect import reconnect_policy
@@ -219,8 +219,8 @@ def _run(engine: Engine, inputs: SessionInputs, view: View, settings: Settings,
          options: TalkOptions, speaker: Any = None) -> None:
     """The main-thread loop: updates -> view; ends on failure, on a quit key, when a file
     session is done, or when a sound device went away (one line, exit 3)."""
-    td = settings.turn_detection
-    settle_s = (td.silence_duration_ms if td else 800) / 1000.0 + SETTLE_EXTRA_S
+    td = settings.turn_detection or TurnDetection()  # manual: the default silence
+    settle_s = td.silence_duration_ms / 1000.0 + SETTLE_EXTRA_S
     mic, keys = inputs.source, inputs.keys
     devices = [d for d in (mic, speaker) if hasattr(d, "device_lost")]
     looped_at = check_from = time.monotonic()
