@@ -69,8 +69,9 @@ def default_transcript_dir() -> Path:
 
 
 DEFAULT_REGION = "intl"
-# The voice depends on the model: when none is given, the model's own default voice is used.
-# The declared default is the default model's (the vendor guide's samples for it use Tina).
+# The voice depends on the model: when none is given, the model's own default voice is used
+# (schema._voice). The declared default is the default model's: Tina, as a real
+# session.created of a qwen3.5-omni model shows (docs/protocol.md §4.2, §7.1).
 DEFAULT_VOICE = get_model(DEFAULT_MODEL).default_voice
 
 SETTINGS: tuple[Setting, ...] = (
