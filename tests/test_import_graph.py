@@ -4,6 +4,7 @@ function-level import, a TYPE_CHECKING block or a star import (docs/architecture
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -78,8 +79,13 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
     return found
 
 
+@functools.cache
+def omnichat_graph() -> dict[str, set[str]]:
+    return import_graph(REPO, "omnichat")  # parsed once for both tests
+
+
 def test_the_package_has_no_import_cycle():
-    graph = import_graph(REPO, "omnichat")
+    graph = omnichat_graph()
     assert len(graph) > 100 and "omnichat.config.settings" in graph["omnichat.cli"]
     assert cycles(graph) == []
 
@@ -101,7 +107,7 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
 
 def test_the_packages_import_one_way():
     """Between packages too (config/, engine/, ...): no package imports one that imports it."""
-    modules_graph = import_graph(REPO, "omnichat")
+    modules_graph = omnichat_graph()
     rooms: dict[str, set[str]] = {}
     for module, imported in modules_graph.items():
         room = ".".join(module.split(".")[:2])
