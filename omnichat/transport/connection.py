@@ -182,8 +182,9 @@ class WebSocketTransport:
     def probe(self, timeout_s: float) -> None:
         """Check now that the link is alive: send a ping (unless one is already outstanding)
         and take the link for dead if nothing at all arrives within ``timeout_s``; the
-        blocked reader then raises a retryable ``ConnectionLost``. Returns at once: if a
-        write is in progress, the ping goes out right after it. Any thread."""
+        blocked reader then raises a retryable ``ConnectionLost``. Any thread. Never waits
+        for another writer (the ping then goes out right after its write); only a socket
+        that cannot take the few bytes of the ping makes it wait, at most ``timeout_s``."""
         if self._sock is None or self._closing.is_set():
             return
         deadline = time.monotonic() + timeout_s
@@ -214,16 +215,17 @@ class WebSocketTransport:
         if not self._send_lock.acquire(timeout=lock_wait):
             if lock_wait == 0.0:
                 return
-            raise self._declare_dead(self._write_error(TimeoutError()))
+            raise self._declare_dead(self._write_error(TimeoutError(), lock_wait))
+        write_wait = write_timeout_s or self._io_timeout_s
         try:
             with self._protocol_lock:
                 self._queue(protocol, add)
                 data = protocol.data_to_send()
             for chunk in data:
                 if chunk:  # b"" asks for a half-close; the client never needs one
-                    send_all(sock, chunk, write_timeout_s or self._io_timeout_s)
+                    send_all(sock, chunk, write_wait)
         except OSError as exc:  # a partly written frame leaves the stream unusable
-            raise self._declare_dead(self._write_error(exc)) from None
+            raise self._declare_dead(self._write_error(exc, write_wait)) from None
         finally:
             self._send_lock.release()
 
@@ -240,19 +242,22 @@ class WebSocketTransport:
             raise self._closed_error() from None
 
     def _closed_error(self) -> ConnectionLost:
+        """Why the protocol refuses to send: our close, the server's, or a bad frame."""
+        if self._failure is not None and not self._closing.is_set():
+            return ConnectionLost(str(self._failure), retryable=False)
         if self._peer_closed.is_set() and not self._closing.is_set():
             return ConnectionLost(f"the server closed the connection to {self.url}"
                                   f"{self._code_text()}")
         return ConnectionLost(f"the connection to {self.url} is closed", retryable=False)
 
-    def _write_error(self, exc: OSError) -> ConnectionLost:
+    def _write_error(self, exc: OSError, timeout_s: float) -> ConnectionLost:
         if self._closing.is_set():
             return ConnectionLost(f"the connection to {self.url} is closed", retryable=False)
         if self._dead is not None:
             return self._dead
         if isinstance(exc, TimeoutError):
             return ConnectionLost(f"{self.url} stopped accepting data for "
-                                  f"{self._io_timeout_s:g} s; the connection is stuck")
+                                  f"{timeout_s:g} s; the connection is stuck")
         return ConnectionLost(f"the connection to {self.url} dropped: "
                               f"{reason(exc, self._io_timeout_s)[0]}")
 
@@ -445,10 +450,6 @@ class WebSocketTransport:
             pass  # nothing left to read
 
     # ---- close ----------------------------------------------------------------------------
-
-    @property
-    def closed_by_peer(self) -> bool:
-        return self._peer_closed.is_set()
 
     def close(self, code: int = CLOSE_NORMAL) -> None:
         """Send a close frame, wait briefly for the echo, then cut the socket. Idempotent.
