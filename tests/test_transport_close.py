@@ -53,6 +53,9 @@ def test_a_normal_close_by_the_server_ends_recv_quietly_and_is_echoed(code):
             assert transport.recv() is None
             assert transport.recv() is None  # stays ended
             echo = answers.get(timeout=5.0)
+            with pytest.raises(ConnectionLost, match=f"code {code}") as info:
+                transport.send(cev.input_audio_commit())  # the sender learns it, too
+            assert info.value.retryable
         finally:
             transport.close()
             transport.release()

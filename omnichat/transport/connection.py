@@ -231,15 +231,22 @@ class WebSocketTransport:
 
     def _queue(self, protocol: ClientProtocol,
                add: Callable[[ClientProtocol], None] | None) -> None:
-        """Under ``_protocol_lock``: the caller's frames, then a ping a probe asked for."""
+        """Under ``_protocol_lock``: the caller's frames, then a ping a probe asked for.
+
+        A server's close that arrived with the last bytes read, before the reader reported
+        it, drops the frame quietly (the server would discard it); the reader reports the
+        close. Once it has, or after our own close, sending raises.
+        """
         try:
             if add is not None:
                 add(protocol)
-            if self._ping_wanted and protocol.state is State.OPEN:
-                self._ping_wanted = False
-                protocol.send_ping(_PING_PAYLOAD)
         except InvalidState:
-            raise self._closed_error() from None
+            if (protocol.close_rcvd is None or self._peer_closed.is_set()
+                    or self._closing.is_set()):
+                raise self._closed_error() from None
+        if self._ping_wanted and protocol.state is State.OPEN:
+            self._ping_wanted = False
+            protocol.send_ping(_PING_PAYLOAD)
 
     def _closed_error(self) -> ConnectionLost:
         """Why the protocol refuses to send: our close, the server's, or a bad frame."""
