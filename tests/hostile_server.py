@@ -72,7 +72,7 @@ class HostileServer:
     def wait_backlog(self, conn: socket.socket, threshold_bytes: int) -> None:
         """Never read; set ``backlogged`` once ``threshold_bytes`` wait unread in the socket."""
         while not self.stop.wait(0.01):
-            if _unread_bytes(conn) >= threshold_bytes:
+            if unread_bytes(conn) >= threshold_bytes:
                 self.backlogged.set()
 
     def close(self) -> None:
@@ -94,7 +94,7 @@ class HostileServer:
         self.close()
 
 
-def _unread_bytes(conn: socket.socket) -> int:
+def unread_bytes(conn: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.FIONREAD, b"\0" * 4))[0]
 
 

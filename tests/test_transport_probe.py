@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 import threading
 
-from hostile_server import HostileServer, handshake, read_client_frame
+from hostile_server import HostileServer, handshake, read_client_frame, unread_bytes
 
 from omnichat.errors import ConnectionLost
 from omnichat.protocol import client as cev
@@ -141,3 +141,38 @@ def test_a_probe_does_not_wait_behind_a_stuck_writer():
     assert returned, "probe() waited behind the stuck writer"
     assert isinstance(outcome, ConnectionLost) and "within 0.3 s" in str(outcome)
     assert sent and "within 0.3 s" in str(sent[0])  # the writer learns the same reason
+
+
+def test_a_probe_during_a_write_sends_its_ping_right_after_it():
+    frames: queue.Queue = queue.Queue()
+    probed = threading.Event()
+
+    def reads_late(conn, server):
+        """Lets the client's big write back up, then reads every frame once probed."""
+        handshake(conn, server)
+        while not server.stop.wait(0.01) and unread_bytes(conn) < 32 * 1024:
+            pass
+        server.backlogged.set()
+        probed.wait(10.0)
+        try:
+            while not server.stop.is_set():
+                frames.put(read_client_frame(conn)[0])
+        except EOFError:
+            pass
+
+    with HostileServer(reads_late) as server:
+        transport = WebSocketTransport(server.url(), SECRET)
+        transport.connect()
+        sender = threading.Thread(
+            target=transport.send, args=(cev.user_text_message("x" * (4 * 1024 * 1024 - 512)),),
+            name="omnichat-test-send")
+        sender.start()
+        assert server.backlogged.wait(30.0)  # the big write holds the send lock now
+        transport.probe(30.0)
+        probed.set()
+        first, second = frames.get(timeout=10.0), frames.get(timeout=10.0)
+        sender.join(10.0)
+        transport.close()
+        transport.release()
+    assert (first, second) == (0x1, OP_PING)
+

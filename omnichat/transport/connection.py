@@ -203,7 +203,10 @@ class WebSocketTransport:
     def _flush(self, add: Callable[[ClientProtocol], None] | None, *,
                lock_timeout_s: float | None = None, write_timeout_s: float | None = None
                ) -> None:
-        """Let ``add`` queue frames in the protocol, then write all it has to send.
+        """Let ``add`` queue frames in the protocol, then write all it has to send, until
+        nothing is left: what another thread queued meanwhile (a pong, a probe's ping) goes
+        out too. Finding nothing left and releasing the send lock happen under the protocol
+        lock, so a probe that found the send lock busy is sure its ping is written.
 
         With ``lock_timeout_s`` 0 a busy send lock is left alone (its holder writes next);
         otherwise a lock not free in time means a stuck writer: the socket is cut.
@@ -217,17 +220,24 @@ class WebSocketTransport:
                 return
             raise self._declare_dead(self._write_error(TimeoutError(), lock_wait))
         write_wait = write_timeout_s or self._io_timeout_s
+        holding = True
         try:
-            with self._protocol_lock:
-                self._queue(protocol, add)
-                data = protocol.data_to_send()
-            for chunk in data:
-                if chunk:  # b"" asks for a half-close; the client never needs one
+            while True:
+                with self._protocol_lock:
+                    self._queue(protocol, add)
+                    data = [chunk for chunk in protocol.data_to_send() if chunk]
+                    if not data:  # (b"" asks for a half-close; the client never needs one)
+                        self._send_lock.release()
+                        holding = False
+                        return
+                add = None
+                for chunk in data:
                     send_all(sock, chunk, write_wait)
         except OSError as exc:  # a partly written frame leaves the stream unusable
             raise self._declare_dead(self._write_error(exc, write_wait)) from None
         finally:
-            self._send_lock.release()
+            if holding:
+                self._send_lock.release()
 
     def _queue(self, protocol: ClientProtocol,
                add: Callable[[ClientProtocol], None] | None) -> None:
