@@ -11,6 +11,7 @@ the transport's ``connect`` on the caller's thread; ``proxy`` tunnels.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 
@@ -22,6 +23,12 @@ from omnichat.errors import ConfigError, ConnectFailed
 from omnichat.transport.proxy import proxy_for, tunnel
 from omnichat.transport.socket_io import parse_head, read_head, remaining, send_all
 from omnichat.transport.target import Target
+
+# websockets logs every request header (the key among them) and every frame when its logger
+# is enabled for DEBUG, as an embedding application or `pytest --log-level` may set the root
+# logger. Its connections get this logger instead, which never is; warnings still propagate.
+_PROTOCOL_LOGGER = logging.getLogger("omnichat.transport.websockets")
+_PROTOCOL_LOGGER.setLevel(logging.INFO)
 
 
 def check_key(api_key: str | None) -> None:
@@ -55,7 +62,7 @@ def new_protocol(target: Target, max_message_bytes: int) -> ClientProtocol:
     """websockets' client state machine for ``target``; the URL's user info is never used."""
     path, _, query = target.resource.partition("?")
     uri = WebSocketURI(target.secure, target.host, target.port, path, query)
-    return ClientProtocol(uri, max_size=max_message_bytes)
+    return ClientProtocol(uri, max_size=max_message_bytes, logger=_PROTOCOL_LOGGER)
 
 
 def upgrade(sock: socket.socket, protocol: ClientProtocol, api_key: str | None,
