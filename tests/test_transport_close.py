@@ -1,5 +1,6 @@
-"""How a connection ends: the server's normal close (1000, 1001) is told apart from a drop and
-echoed, an invalid close payload is a protocol error, and close() is bounded even with a peer
+"""How a connection ends: the server's close is echoed and reported like a drop (one path for
+the engine), a normal one (1000, 1001) told apart by closed_normally; an invalid close payload
+is a protocol error, and close() is bounded even with a peer
 that stopped reading while another thread is stuck in a write and a third waits in recv."""
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ def _opened(server: HostileServer) -> WebSocketTransport:
 
 
 @pytest.mark.parametrize("code", [1000, 1001])
-def test_a_normal_close_by_the_server_ends_recv_quietly_and_is_echoed(code):
+def test_a_normal_close_by_the_server_is_echoed_and_told_apart_from_a_drop(code):
     answers: queue.Queue = queue.Queue()
     with HostileServer(_closes_with(struct.pack("!H", code) + b"session over", answers)) \
             as server:
         transport = _opened(server)
         try:
-            assert transport.recv() is None
-            assert transport.recv() is None  # stays ended
+            with pytest.raises(ConnectionLost, match=f"code {code}") as info:
+                transport.recv()
+            assert info.value.retryable  # the engine's policy decides what a normal end means
+            assert transport.recv() is None  # ended
             echo = answers.get(timeout=5.0)
             with pytest.raises(ConnectionLost, match=f"code {code}") as info:
                 transport.send(cev.input_audio_commit())  # the sender learns it, too

@@ -11,9 +11,10 @@ CLOSE_NORMAL = 1000
 
 
 class Transport(Protocol):
-    """What the engine needs from a connection. ``recv`` returns None once the socket closed
-    (by ``close``, or by the server's normal close); ``probe(timeout_s)`` pings now and makes
-    the blocked ``recv`` raise a retryable ``ConnectionLost`` if nothing arrives in time."""
+    """What the engine needs from a connection. ``recv`` returns None once ``close`` closed
+    the socket, and raises ``ConnectionLost`` when the server closed or dropped it;
+    ``probe(timeout_s)`` pings now and makes the blocked ``recv`` raise a retryable
+    ``ConnectionLost`` if nothing arrives in time."""
 
     url: str
 

@@ -107,7 +107,7 @@ class WebSocketTransport:
         self._probe_timeout_s = 0.0
         self.last_frame_at: float = clock()  # when any frame (data, ping, pong) last arrived
         self.close_code: int | None = None  # the valid code the peer closed with, if it did
-        self.closed_normally = False  # the peer closed with 1000/1001: not a drop
+        self.closed_normally = False  # the peer closed with 1000/1001: no drop, an end
 
     def __repr__(self) -> str:
         return f"WebSocketTransport({self.url!r})"
@@ -292,8 +292,8 @@ class WebSocketTransport:
     # ---- reading --------------------------------------------------------------------------
 
     def recv(self) -> Event | None:
-        """The next server event; None once the socket closed: by ``close``, or by the
-        server with a normal close (``closed_normally``). Anything else raises."""
+        """The next server event; None once ``close`` closed the socket. The server's
+        close raises ``ConnectionLost`` (see ``closed_normally``), and so does a drop."""
         self._reading.set()
         try:
             message = self._next_message()
@@ -340,8 +340,10 @@ class WebSocketTransport:
         return None
 
     def _on_close(self) -> None:
-        """The peer's close frame (websockets checked its code and UTF-8 reason): echo it,
-        then a normal close ends ``recv`` quietly and any other is a retryable drop."""
+        """The peer's close frame (websockets checked its code and UTF-8 reason): echo it
+        and raise a retryable ``ConnectionLost`` naming the code, as for a drop, so that
+        the engine's one path for a lost connection sees it. A normal close (1000, 1001)
+        is told apart by ``closed_normally``, set before raising."""
         protocol = self._protocol
         received = protocol.close_rcvd if protocol is not None else None
         self._ended = True
@@ -351,9 +353,7 @@ class WebSocketTransport:
         if self._closing.is_set():
             return  # the echo of our own close
         self._flush_quietly()
-        if self.close_code in NORMAL_CLOSE_CODES:
-            self.closed_normally = True
-            return
+        self.closed_normally = self.close_code in NORMAL_CLOSE_CODES
         why = printable(received.reason)[:100] if received is not None else ""
         raise ConnectionLost(f"the server closed the connection to {self.url}"
                              f"{self._code_text()}" + (f": {why}" if why else ""))
