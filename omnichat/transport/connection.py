@@ -44,7 +44,7 @@ from websockets.protocol import State
 from omnichat.errors import ConnectFailed, ConnectionLost, ProtocolError
 from omnichat.protocol.events import Event, decode, encode
 from omnichat.transport.base import CLOSE_NORMAL
-from omnichat.transport.socket_io import send_all, wait_readable
+from omnichat.transport.socket_io import recv_some, send_all, wait_readable
 from omnichat.transport.status import printable, reason, status_error
 from omnichat.transport.target import Target, parse_target
 from omnichat.transport.upgrade import check_key, new_protocol, open_socket, upgrade
@@ -129,7 +129,7 @@ class WebSocketTransport:
         if response.status_code != 101:
             sock.close()
             raise status_error(response, self.url, self._region, self._key_env)
-        sock.settimeout(self._io_timeout_s)  # a backstop: reads and writes wait on poll first
+        sock.setblocking(False)  # from now on every wait is socket_io's poll, with a deadline
         wake = socket.socketpair()
         for end in wake:
             end.setblocking(False)
@@ -370,12 +370,12 @@ class WebSocketTransport:
                 self._drain_wake()
                 self._check_alive()
                 return
-            chunk = sock.recv(_READ_BYTES)
-        except TimeoutError:  # TLS: a partial record; what arrived stays in the SSL buffer
-            self._check_alive()
-            return
+            chunk = recv_some(sock, _READ_BYTES)
         except OSError as exc:
             self._socket_ended(reason(exc, self._io_timeout_s)[0])
+            return
+        if chunk is None:  # TLS: part of a record; OpenSSL keeps it until the rest comes
+            self._check_alive()
             return
         if not chunk:
             self._socket_ended("the server closed the socket")

@@ -1,10 +1,12 @@
 """omnichat's own bounded socket I/O, under websockets' Sans-I/O protocol.
 
 websockets parses and builds bytes; this module moves them, and nothing here waits without
-a deadline: ``send_all`` gives up on a write the peer does not accept in time (websockets'
-own sync client has no deadline on ``sendall``), ``wait_readable`` waits for the socket or a
-wake-up, and ``read_head`` reads an HTTP response head (the upgrade's or a proxy's) under the
-connect deadline and two caps, in bytes and lines, before websockets' parser sees it.
+a deadline. Once open, the socket is non-blocking and every wait is a ``poll`` with a
+timeout: ``send_all`` gives up on a write the peer does not accept in time (websockets' own
+sync client has no deadline on ``sendall``), ``wait_readable`` waits for the socket or a
+wake-up, ``recv_some`` never blocks (not even on half a TLS record). ``read_head`` reads an
+HTTP response head (the upgrade's or a proxy's) under the connect deadline and two caps, in
+bytes and lines, before websockets' parser sees it.
 Plain functions on the caller's thread; ``docs/security.md`` lists the bounds.
 """
 
@@ -48,18 +50,25 @@ def _ready(sock: socket.socket, timeout_s: float, *, write: bool,
     return [fd for fd, _ in poller.poll(max(0.0, timeout_s) * 1000.0)]
 
 
+#: What a non-blocking socket raises when it must wait (TLS may need to read to write).
+_MUST_WAIT = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 def send_all(sock: socket.socket, data: bytes, timeout_s: float) -> None:
     """Write all of ``data`` within ``timeout_s`` or raise TimeoutError.
 
-    Each piece is written only once the socket can take it, so no ``send`` blocks past the
-    deadline; another thread shutting the socket down fails this write at once (OSError).
+    Made for a non-blocking socket: a piece the socket cannot take now waits for it with
+    ``poll``, up to the deadline. Another thread shutting the socket down fails this write
+    at once (OSError).
     """
     deadline = time.monotonic() + timeout_s
     view = memoryview(data)
     while view:
-        if not _ready(sock, remaining(deadline), write=True):
-            raise TimeoutError("the peer stopped accepting data")
-        view = view[sock.send(view[:_WRITE_BYTES]):]
+        try:
+            view = view[sock.send(view[:_WRITE_BYTES]):]
+        except _MUST_WAIT:
+            if not _ready(sock, remaining(deadline), write=True):
+                raise TimeoutError("the peer stopped accepting data") from None
 
 
 def wait_readable(sock: socket.socket, wake: socket.socket, timeout_s: float) -> bool:
@@ -70,6 +79,15 @@ def wait_readable(sock: socket.socket, wake: socket.socket, timeout_s: float) ->
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     return sock.fileno() in _ready(sock, timeout_s, write=False, wake=wake)
+
+
+def recv_some(sock: socket.socket, size: int) -> bytes | None:
+    """Up to ``size`` bytes from a non-blocking socket; None when none can be had yet
+    (a TLS record not complete), b"" at its end."""
+    try:
+        return sock.recv(size)
+    except _MUST_WAIT:
+        return None
 
 
 def read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
