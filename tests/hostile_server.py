@@ -72,7 +72,7 @@ class HostileServer:
     def wait_backlog(self, conn: socket.socket, threshold_bytes: int) -> None:
         """Never read; set ``backlogged`` once ``threshold_bytes`` wait unread in the socket."""
         while not self.stop.wait(0.01):
-            if _unread_bytes(conn) >= threshold_bytes:
+            if unread_bytes(conn) >= threshold_bytes:
                 self.backlogged.set()
 
     def close(self) -> None:
@@ -94,7 +94,7 @@ class HostileServer:
         self.close()
 
 
-def _unread_bytes(conn: socket.socket) -> int:
+def unread_bytes(conn: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.FIONREAD, b"\0" * 4))[0]
 
 
@@ -151,3 +151,31 @@ def respond(status_line: str, *headers: str) -> Callable[[socket.socket, Hostile
         conn.sendall((head + "\r\n\r\n").encode("latin-1"))
 
     return handler
+
+
+def close_frame(payload: bytes) -> bytes:
+    """An unmasked server close frame carrying ``payload`` (code and reason, or anything)."""
+    return frame_header(0x8, len(payload)) + payload
+
+
+def _read_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the client closed the socket")
+        data += chunk
+    return data
+
+
+def read_client_frame(conn: socket.socket) -> tuple[int, bytes]:
+    """(opcode, unmasked payload) of the next frame the client sent; EOFError at its end."""
+    first, second = _read_exact(conn, 2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", _read_exact(conn, 2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", _read_exact(conn, 8))[0]
+    key = _read_exact(conn, 4) if second & 0x80 else b"\0\0\0\0"
+    payload = _read_exact(conn, size)
+    return first & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(payload))

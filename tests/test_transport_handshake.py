@@ -4,8 +4,10 @@ names the URL but never the key, and says whether retrying can help."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
-from hostile_server import HostileServer, read_request, respond
+from hostile_server import HostileServer, handshake, read_request, respond
 
 from omnichat.errors import AuthFailed, ConfigError, ConnectFailed, ExitCode
 from omnichat.transport import MAX_HEADER_LINES, WebSocketTransport
@@ -132,3 +134,19 @@ def test_a_key_with_a_line_break_is_refused_before_it_can_inject_headers():
     with pytest.raises(ConfigError) as info:
         WebSocketTransport("ws://127.0.0.1:9/x", "sk-abc\r\nX-Evil: 1").connect()
     assert "sk-abc" not in str(info.value)
+
+
+def test_the_key_stays_out_of_debug_logs(caplog):
+    """websockets logs request headers and frames at DEBUG; not omnichat's connections."""
+    caplog.set_level(logging.DEBUG)  # the root logger, as an embedding app might set it
+    frame = b'\x81\x1b{"type":"session.finished"}'
+    with HostileServer(lambda conn, server: (handshake(conn, server), conn.sendall(frame),
+                                             server.stop.wait(10.0))) as server:
+        transport = WebSocketTransport(server.url(), SECRET)
+        transport.connect()
+        try:
+            assert transport.recv().type == "session.finished"
+        finally:
+            transport.close()
+            transport.release()
+    assert SECRET not in caplog.text and "session.finished" not in caplog.text

@@ -199,3 +199,26 @@ def test_a_pong_or_any_frame_answers_the_ping(emulator):
     finally:
         transport.close()
         transport.release()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])
+def test_every_length_encoding_arrives_whole_however_the_bytes_are_split(size):
+    text = '{"type":"session.finished","pad":"' + "z" * size + '"}'
+    data = text_frame(text) + frame_header(0xA, 0) + text_frame('{"type":"session.finished"}')
+    pieces = [data[i:i + 7] for i in range(0, 70, 7)] + [data[70:]]
+
+    def handler(conn, server):
+        handshake(conn, server)
+        for piece in pieces:
+            conn.sendall(piece)
+        server.stop.wait(30.0)
+
+    with HostileServer(handler) as server:
+        transport = _open(server)
+        try:
+            first = transport.recv()
+            assert first.type == "session.finished" and len(first.get("pad")) == size
+            assert transport.recv().type == "session.finished"  # the pong was skipped
+        finally:
+            transport.close()
+            transport.release()

@@ -20,7 +20,7 @@ from urllib.request import (  # type: ignore[attr-defined]
 )
 
 from omnichat.errors import ConfigError, ConnectFailed
-from omnichat.transport.head import parse_head, read_head, remaining
+from omnichat.transport.socket_io import parse_head, read_head, remaining, send_all
 from omnichat.transport.target import Target, is_loopback
 
 
@@ -60,10 +60,9 @@ def tunnel(sock: socket.socket, target: Target, proxy: Proxy, deadline: float) -
     lines = [f"CONNECT {address} HTTP/1.1", f"Host: {address}"]
     if proxy.authorization:
         lines.append(f"Proxy-Authorization: {proxy.authorization}")
-    sock.settimeout(remaining(deadline))
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
+    send_all(sock, ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), remaining(deadline))
     head, rest = read_head(sock, deadline)
-    status, _ = parse_head(head)
+    status = parse_head(head).status_code
     if status != 200:
         raise ConnectFailed(f"the proxy {proxy.name} refused the tunnel: HTTP {status}",
                             retryable=status >= 500)

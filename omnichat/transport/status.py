@@ -10,8 +10,10 @@ from __future__ import annotations
 import socket
 import ssl
 
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
 from omnichat.errors import AuthFailed, ConnectFailed
-from omnichat.transport.handshake import Response
 
 _RETRYABLE_STATUS = (408, 425, 429)
 _LOCATION_CHARS = 200
@@ -19,13 +21,13 @@ _LOCATION_CHARS = 200
 
 def status_error(response: Response, url: str, region: str, key_env: str) -> ConnectFailed:
     """The error for a handshake answered with anything but 101."""
-    status = response.status
+    status = response.status_code
     if status in (401, 403):
         where = f"region '{region}'" if region else url
         env = f" (set {key_env} to a key of that region)" if key_env else ""
         return AuthFailed(f"the service refused the API key for {where}: HTTP {status}{env}")
     if 300 <= status < 400:
-        target = printable(response.headers.get("location", "")) or "an unnamed location"
+        target = printable(first_header(response.headers, "Location")) or "an unnamed location"
         return ConnectFailed(f"cannot connect to {url}: the server redirected (HTTP {status}) "
                              f"to {target}; omnichat "
                              "never follows redirects, so the API key is not sent there "
@@ -54,3 +56,9 @@ def printable(text: str) -> str:
     """Server-chosen text, shown in one short line: printable ASCII only, cut to length."""
     clean = "".join(c if " " <= c <= "~" else "?" for c in text)
     return clean if len(clean) <= _LOCATION_CHARS else clean[:_LOCATION_CHARS] + "..."
+
+
+def first_header(headers: Headers, name: str) -> str:
+    """The first value of header ``name``, or "" (never raises on repeated headers)."""
+    values = headers.get_all(name)
+    return values[0] if values else ""
