@@ -120,16 +120,26 @@ def test_example_file_commented_values_are_valid(tmp_path):
     model-specific smooth_output needs a qwen3-omni-flash model)."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     lines = text.splitlines()
-    examples = [i for i, line in enumerate(lines)
+    remote = lines.index("# [mcp.remote.docs]")  # a commented table: uncommented whole
+    examples = [i for i, line in enumerate(lines[:remote])
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]
-    assert len(examples) == 21  # 15 + the four reliability settings + echo_mode, barge_in
+    # 15 + the four reliability settings + echo_mode, barge_in + workspace, workspace_url,
+    # video_compact, input_channels
+    assert len(examples) == 25
+    qwen38 = ("video_compact", "input_channels")
     for index in examples:
         changed = list(lines)
         changed[index] = lines[index][2:]
         if "smooth_output" in changed[index]:
             changed = [line.replace('model = "qwen3.5-omni-plus-realtime"',
                                     'model = "qwen3-omni-flash-realtime"') for line in changed]
+        if changed[index].startswith(qwen38):
+            changed = [line.replace('model = "qwen3.5-omni-plus-realtime"',
+                                    'model = "qwen3.8-omni-flash-realtime"') for line in changed]
         load(tmp_path, "\n".join(changed) + "\n")
+    block = lines[:remote] + [line[2:] for line in lines[remote:] if line.startswith("# ")]
+    settings = load(tmp_path, "\n".join(block) + "\n")
+    assert dict(settings.mcp_remote)["docs"]["require_approval"] == "always"
 
 
 # --- precedence -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omnichat.catalog import DEFAULT_MODEL, MODELS, Model
+from omnichat.catalog import DEFAULT_MODEL, MODELS, Model, workspace_url
 from omnichat.config.table import BY_NAME, SAMPLING_NAMES, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
 from omnichat.protocol.limits import Range
@@ -143,6 +143,7 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
         "connect_timeout_s": float(checked(BY_NAME["connect_timeout_s"],
                                            get("connect_timeout_s"))),
     }
+    resolved.update(_qwen38_fields(layered, model, model_value))
     resolved.update(_sampling(layered, model))
     for name in ("reconnect_attempts", "context_replay_turns", "context_replay_chars"):
         resolved[name] = int(checked(BY_NAME[name], get(name)))
@@ -151,6 +152,53 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
     if "transcript_dir" in layered:
         resolved["transcript_dir"] = _transcript_dir(layered["transcript_dir"])
     return resolved
+
+
+def _qwen38_fields(layered: Mapping[str, Value], model: Model,
+                   model_value: Value) -> dict[str, Any]:
+    """The workspace, its endpoint, the microphone channels and video_compact (qwen3.8)."""
+    resolved: dict[str, Any] = {"workspace": None, "workspace_url": None}
+    workspace = layered.get("workspace")
+    if workspace is not None and workspace.value:
+        resolved["workspace"] = _workspace(workspace)
+    template = layered.get("workspace_url")
+    if template is not None:
+        resolved["workspace_url"] = _url(template)
+        if resolved["workspace"]:  # the workspace endpoint replaces the region's URL
+            url = workspace_url(template.value, resolved["workspace"])
+            resolved["url"] = _url(Value(url, template.source, template.where))
+    channels = layered.get("input_channels")
+    resolved["input_channels"] = 1
+    if channels is not None:
+        checked(BY_NAME["input_channels"], channels)
+        if channels.value not in model.input_channels:
+            offered = " or ".join(map(str, model.input_channels))
+            fix = (f"use {offered}" if len(model.input_channels) > 1 else
+                   "remove it or choose qwen3.8-omni-flash-realtime")
+            raise ConfigError(f"{channels.where}: {channels.value} input channels are not "
+                              f"supported by {model.name} (from {_origin(model_value)}); {fix}")
+        resolved["input_channels"] = channels.value
+    compact = layered.get("video_compact")
+    resolved["video_compact"] = None
+    if compact is not None and compact.value is not None:
+        checked(BY_NAME["video_compact"], compact)
+        if not model.supports_video_compact:
+            raise ConfigError(f"{compact.where}: video_compact needs qwen3.8-omni-flash-"
+                              f"realtime, but the model is {model.name} (from "
+                              f"{_origin(model_value)}); remove video_compact")
+        resolved["video_compact"] = compact.value
+    return resolved
+
+
+def _workspace(value: Value) -> str:
+    """A workspace id becomes part of a host name and a header: letters, digits and -."""
+    text = str(value.value).strip()
+    if not text or len(text) > 63 or not all(c.isascii() and (c.isalnum() or c == "-")
+                                             for c in text):
+        raise ConfigError(f"{value.where}: {_show(value.value)} is not a workspace id; copy "
+                          f"it from the Model Studio console (letters, digits and -, such "
+                          f"as llm-abc123)")
+    return text
 
 
 def _transcript_dir(value: Value) -> Path:
@@ -188,6 +236,8 @@ def _env_name(value: Value) -> str:
 def _voice(value: Value, model: Model, model_value: Value) -> str:
     if model.accepts_voice(value.value):
         return str(value.value)
+    if not model.voices_verified and isinstance(value.value, str) and value.value.strip():
+        return value.value  # the list is inferred: a warning, not a refusal (warning.py)
     close = [v.voice for v in model.voices if v.voice.lower() == str(value.value).lower()]
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ConfigError(f"{value.where}: model {model.name} (from {_origin(model_value)}) has no "

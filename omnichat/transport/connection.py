@@ -24,7 +24,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from omnichat.errors import ConnectFailed, ConnectionLost, ProtocolError
 from omnichat.protocol.events import Event, decode, encode
@@ -51,8 +51,10 @@ class WebSocketTransport:
                  io_timeout_s: float = IO_TIMEOUT_S, ping_interval_s: float = PING_INTERVAL_S,
                  max_frame_bytes: int = wsf.MAX_FRAME_BYTES,
                  ssl_context: ssl.SSLContext | None = None,
+                 headers: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self._headers = dict(headers or {})  # extra upgrade headers (the workspace)
         self._api_key = api_key  # never logged, never part of an error message or repr
         self._region, self._key_env = region, key_env
         self._connect_timeout_s, self._allow_insecure = connect_timeout_s, allow_insecure
@@ -84,7 +86,7 @@ class WebSocketTransport:
         deadline = time.monotonic() + self._connect_timeout_s
         sock = self._open(target, deadline)
         try:
-            response = upgrade(sock, target, self._api_key, deadline)
+            response = upgrade(sock, target, self._api_key, deadline, self._headers)
         except BaseException as exc:
             sock.close()
             raise self._connect_error(exc) from None

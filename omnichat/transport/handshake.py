@@ -16,6 +16,7 @@ import hashlib
 import os
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from omnichat.errors import ConfigError, ConnectFailed
@@ -61,11 +62,11 @@ def open_socket(target: Target, deadline: float,
 
 
 def upgrade(sock: socket.socket, target: Target, api_key: str | None,
-            deadline: float) -> Response:
+            deadline: float, headers: Mapping[str, str] | None = None) -> Response:
     """Send the upgrade request and read the response head, all before ``deadline``."""
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     sock.settimeout(remaining(deadline))
-    sock.sendall(_request(target, key, api_key))
+    sock.sendall(_request(target, key, api_key, headers or {}))
     head, rest = read_head(sock, deadline)
     status, headers = parse_head(head)
     if status == 101:
@@ -73,10 +74,15 @@ def upgrade(sock: socket.socket, target: Target, api_key: str | None,
     return Response(status, headers, rest)
 
 
-def _request(target: Target, key: str, api_key: str | None) -> bytes:
+def _request(target: Target, key: str, api_key: str | None,
+             headers: Mapping[str, str]) -> bytes:
     lines = [f"GET {target.resource} HTTP/1.1", f"Host: {target.host_header}",
              "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
              "Sec-WebSocket-Version: 13", "User-Agent: omnichat"]
+    for name, value in headers.items():
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name + value):
+            raise ConfigError(f"the {name} header contains control characters; fix its value")
+        lines.append(f"{name}: {value}")
     if api_key:
         lines.append(f"Authorization: Bearer {api_key}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
