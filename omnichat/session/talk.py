@@ -145,6 +145,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         inputs = open_inputs(stack, engine, settings, feed, playback, prepared,
                              echo=echo_ok)
         tools.prompt = inputs.keys.prompt if inputs.keys is not None else None
+        tools.approvals.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options, speaker)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,

@@ -25,7 +25,9 @@ from typing import Any, NoReturn
 from omnichat.catalog import MODELS
 from omnichat.errors import ConfigError
 from omnichat.protocol.session_fields import APPROVAL, mcp_tool
+from omnichat.sanitize import clean_text
 from omnichat.tools.config import SERVER_NAME
+from omnichat.tools.listing import ToolRow
 
 _KEYS = ("url", "authorization_env", "allowed_tools", "require_approval")
 SOURCE_PREFIX = "mcp-remote:"  # the source column of `omnichat tools`
@@ -113,3 +115,16 @@ def remote_tools(tables: Mapping[str, Any], model: str, origin: str,
                           f"that model (--model) or remove the [mcp.remote] tables")
     environ = os.environ if environ is None else environ
     return [server.tool(environ, origin) for server in servers]
+
+
+def remote_rows(tables: Mapping[str, Any], model: str, origin: str) -> list[ToolRow]:
+    """``omnichat tools`` rows: one per server, on only with a model that supports it."""
+    known = MODELS.get(model)
+    supported = known is not None and known.supports_remote_mcp
+    rows = []
+    for server in parse_remote(tables, origin):
+        names = ", ".join(server.allowed_tools) if server.allowed_tools is not None else "*"
+        note = server.url if supported else f"needs qwen3.8-omni-flash-realtime, not {model}"
+        rows.append(ToolRow(names, server.source, supported,
+                            server.require_approval == "always", clean_text(note)))
+    return rows
