@@ -186,12 +186,12 @@ def get_model(name: str) -> Model:
         raise UsageError(f"unknown model '{name}'; known models: {', '.join(MODELS)}") from None
 
 
-def audio_tokens(model: Model, seconds: float, channels: int = 1) -> int:
+def audio_tokens(model: Model, seconds: float) -> int:
     """Tokens billed for ``seconds`` of input audio (guide: duration × tokens per second).
 
     Turbo counts anything shorter than one second as one second. The guide gives no rounding
-    rule, so the estimate rounds up to a whole token. Two- and four-channel input (qwen3.8)
-    costs twice the tokens of mono.
+    rule, so the estimate rounds up to a whole token. (Two- and four-channel input of qwen3.8
+    costs twice the tokens: the caller counts its seconds twice.)
     """
     if seconds < 0:
         raise ValueError(f"audio duration must not be negative, got {seconds}")
@@ -199,9 +199,8 @@ def audio_tokens(model: Model, seconds: float, channels: int = 1) -> int:
         return 0
     if model.family == "qwen-omni-turbo":
         seconds = max(seconds, 1.0)
-    factor = 2 if channels > 1 else 1
     # round() first so that 0.1 s × 7 = 0.7000000000000001 does not become 2 tokens
-    return math.ceil(round(seconds * model.audio_tokens_per_second * factor, 9))
+    return math.ceil(round(seconds * model.audio_tokens_per_second, 9))
 
 
 IMAGE_MIN_TOKENS = 4

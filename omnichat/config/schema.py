@@ -19,6 +19,7 @@ from typing import Any
 from omnichat.catalog import DEFAULT_MODEL, MODELS, Model, workspace_url
 from omnichat.config.table import BY_NAME, SAMPLING_NAMES, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
+from omnichat.protocol import limits
 from omnichat.protocol.limits import Range
 
 
@@ -301,7 +302,10 @@ def _sampling(layered: Mapping[str, Value], model: Model) -> dict[str, Any]:
             continue
         setting = BY_NAME[name]
         allowed = setting.limits or Range(-math.inf, math.inf)
-        if name == "max_tokens" and model.max_output_tokens:
+        if name == "repetition_penalty" and model.family == "qwen3.8-omni":
+            fix = f"{range_fix(setting, limits.REPETITION_PENALTY_QWEN38)} for {model.name}"
+            resolved[name] = _ranged(layered[name], limits.REPETITION_PENALTY_QWEN38, fix)
+        elif name == "max_tokens" and model.max_output_tokens:
             allowed = Range(allowed.low, model.max_output_tokens)
             fix = f"{range_fix(setting, allowed)} for {model.name}"
             resolved[name] = _ranged(layered[name], allowed, fix)
