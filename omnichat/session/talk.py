@@ -103,6 +103,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
     started = now_utc()
     transcript_path = options.transcript or session_path(settings.transcript_dir, started)
     feed = options.inputs()
+    if settings.input_channels > 1 and (feed.inputs or feed.record):
+        raise UsageError("--input-channels 2 or 4 records a microphone array; --input and "
+                         "--record work with one channel: drop them or use --input-channels 1")
     if settings.turn_detection is None:  # [turn_detection] type = "manual" is push-to-talk
         feed.ptt = True
     view = None
