@@ -111,3 +111,24 @@ def test_a_voice_the_service_refuses_ends_the_talk_in_one_line(make_emulator, qu
     assert len(emu.connections) == 1
     refusals = [e for e in emu.connection.sent if e["type"] == "error"]
     assert len(refusals) == 1
+
+
+def test_voice_changes_the_voice_that_wins_on_qwen38(emulator):
+    from omnichat.config.settings import Settings
+    from omnichat.engine import Engine
+    from omnichat.session.slash import SessionControl, SlashCommands
+    from omnichat.transport import WebSocketTransport
+
+    url = f"{emulator.url}?model={QWEN38}"
+    engine = Engine(Settings(model=QWEN38).session_payload(),
+                    connect=lambda: WebSocketTransport(url, None))
+    with engine:
+        control = SessionControl(engine, quit=lambda: None, toggle_mute=lambda: None,
+                                 model=QWEN38)
+        SlashCommands(control).run("/voice Ethan")
+        update = emulator.connection.wait_for("session.update", direction="received", count=2)
+        engine.send_text("hello")
+        created = emulator.connection.wait_for("response.created", timeout=10)
+    assert update.session["audio"]["output"] == {"voice": "Ethan"}
+    assert update.session["voice"] == "Ethan"
+    assert created["response"]["voice"] == "Ethan"  # audio.output.voice wins: it was changed
