@@ -173,7 +173,8 @@ def _qwen38_fields(layered: Mapping[str, Value], model: Model,
     if channels is not None:
         checked(BY_NAME["input_channels"], channels)
         if channels.value not in model.input_channels:
-            offered = " or ".join(map(str, model.input_channels))
+            *rest, last = map(str, model.input_channels)
+            offered = f"{', '.join(rest)} or {last}" if rest else last
             fix = (f"use {offered}" if len(model.input_channels) > 1 else
                    "remove it or choose qwen3.8-omni-flash-realtime")
             raise ConfigError(f"{channels.where}: {channels.value} input channels are not "
