@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from omnichat.audio.microphone import Microphone
 from omnichat.cli import app
-from omnichat.config.settings import Settings
+from omnichat.config.settings import Settings, TurnDetection
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.transport import WebSocketTransport
@@ -26,11 +26,11 @@ LEFT_HZ, RIGHT_HZ = 300.0, 1000.0
 
 
 def _stereo_wav(path: Path) -> Path:
-    """0.5 s silence, 1.2 s of a loud 300 Hz tone on the left and a softer 1 kHz tone on the
-    right, 1.5 s silence (the service's VAD needs the pause to end the turn)."""
-    t = np.arange(int(1.2 * RATE)) / RATE
-    frames = np.zeros((int(3.2 * RATE), 2))
-    start = RATE // 2
+    """0.3 s silence, 0.7 s of a loud 300 Hz tone on the left and a softer 1 kHz tone on the
+    right, 0.6 s silence (the service's VAD needs the pause to end the turn)."""
+    t = np.arange(int(0.7 * RATE)) / RATE
+    frames = np.zeros((int(1.6 * RATE), 2))
+    start = RATE * 3 // 10
     frames[start:start + t.size, 0] = 0.4 * np.sin(2 * np.pi * LEFT_HZ * t)
     frames[start:start + t.size, 1] = 0.15 * np.sin(2 * np.pi * RIGHT_HZ * t)
     with wave.open(str(path), "wb") as handle:
@@ -48,7 +48,8 @@ def _strongest_hz(samples: np.ndarray) -> float:
 
 def test_a_two_channel_microphone_reaches_the_service_interleaved(virtual_audio, emulator,
                                                                   tmp_path):
-    settings = Settings(model=QWEN38, modalities=("text",), input_channels=2)
+    settings = Settings(model=QWEN38, modalities=("text",), input_channels=2,
+                        turn_detection=TurnDetection(silence_duration_ms=300))
     url = f"{emulator.url}?model={QWEN38}"
     engine = Engine(settings.session_payload(), connect=lambda: WebSocketTransport(url, None),
                     mic_channels=2)

@@ -19,7 +19,9 @@
 #                         keeps both sinks clocked in 10 ms steps (pitfall P1 below)
 #   rig_stereo_mic_feed   null sink, s16le stereo 16 kHz: play a stereo WAV here ...
 #   rig_stereo_mic        ... and a 2-channel microphone (a small mic array) records it.
-#                         Apart from the mono devices: never a default, no loopback.
+#                         Apart from the mono devices: never a default, no loopback, not
+#                         warmed up (an idle null sink would cost 12 s of warm-up: P1);
+#                         the first capture on it may wait up to 2 s.
 #
 # Exit status: 0 ready, 3 packages missing and we are not root (callers skip), 1 failure.
 # Knobs: VA_DIR (default /tmp/omnichat-audio-$UID; one daemon per dir), VA_MIC_RATE (16000),
@@ -132,7 +134,7 @@ warm_up() {
   # P1: block until a capture on each side delivers its first bytes fast, so the first
   # stream a test opens does not wait for the end of a 2 s null-sink block.
   local i t0 t1 dev
-  for dev in rig_mic rig_speaker.monitor rig_stereo_mic; do
+  for dev in rig_mic rig_speaker.monitor; do
     for i in 1 2 3 4 5 6; do
       t0=$(date +%s%N)
       timeout 5 parec -d "$dev" --raw --latency-msec=10 2>/dev/null | head -c 64 >/dev/null
