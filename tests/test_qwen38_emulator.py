@@ -118,10 +118,19 @@ def test_two_channel_input_is_heard_on_its_first_channel_and_costs_twice(emulato
     assert mono_tokens > 0 and stereo_tokens == 2 * mono_tokens
 
 
-def test_mcp_credentials_are_not_echoed(emulator, emulator_client):
+def test_mcp_credentials_are_neither_echoed_nor_traced(make_emulator, emulator_client,
+                                                       tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    emulator = make_emulator(trace=trace)
     client = emulator_client(emulator, model=QWEN38)
     tool = {"type": "mcp", "server_label": "docs", "server_url": "http://127.0.0.1:9/mcp",
-            "authorization": "tok-secret-123", "require_approval": "never"}
+            "authorization": "tok-secret-123", "headers": {"X-Key": "hdr-secret-456"},
+            "require_approval": "never"}
     echoed = _session(client, tools=[tool])
     assert echoed["session"]["tools"][0]["authorization"] == "***"
-    assert "tok-secret-123" not in str(echoed)
+    assert echoed["session"]["tools"][0]["headers"] == {"X-Key": "***"}
+    client.close()
+    emulator.close()
+    text = trace.read_text()
+    assert '"server_label":"docs"' in text  # the session.update was traced, masked
+    assert "tok-secret-123" not in text + str(echoed) and "hdr-secret-456" not in text

@@ -45,6 +45,7 @@ TEXT_DELTA_S = 0.05  # pause between text deltas when paced in real time
 # ahead of the listener. Sending packet N exactly when packet N-1 ends playing would make any
 # client underrun at every packet boundary; a real-time pace with this lead does not.
 AUDIO_LEAD_S = 0.4
+MAX_PENDING_APPROVALS = 32  # MCP approval requests a client has not answered yet
 
 
 class Pacer:
@@ -261,6 +262,8 @@ class Response:
                     "name": planned.name, "arguments": planned.arguments}
             s.send(protocol.output_item_added(self.id, 0, item))
             s.send(protocol.output_item_done(self.id, 0, item))
+            if len(s.pending_approvals) >= MAX_PENDING_APPROVALS:  # never answered: forget
+                s.pending_approvals.pop(next(iter(s.pending_approvals)))
             s.pending_approvals[item["id"]] = planned
             self.call_items.append(item)
 
