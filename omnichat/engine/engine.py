@@ -75,7 +75,6 @@ Metrics = Callable[[str, tuple[float, ...]], None]
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
-MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
 class Engine:
@@ -529,7 +528,8 @@ class Engine:
         queued = self._outbox.discard_audio() if self.closing_reason is None else 0
         dropped, self._offline_bytes = self._offline_bytes + queued, 0
         self.closing_reason = None
-        for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
+        for update in keeper.restored(time.monotonic(),
+                                      dropped / (MIC_RATE_HZ * self._mic_frame_bytes)):
             self.updates.put(update)
 
     def _rollover(self) -> None:
