@@ -59,10 +59,10 @@ _NO_ACTIVE_RESPONSE = "none active response"  # our cancel raced the end of the 
 _ALREADY_ACTIVE = "already has an active response"
 NETWORK_STATUS = "interrupted_by_network"  # a reply cut short by a dropped connection
 _IDLE_CODES = ("response_idle_timeout",)
+_LIMIT_CODES = ("session_expired",)
 # Any model: session.updated accepts any voice; generation then fails with this (third-party
 # probes, docs/qwen38.md). The conversation cannot go on with that voice.
 _VOICE_REFUSED = re.compile(r"Voice '(?P<voice>.{0,80})' is not supported")
-_LIMIT_CODES = ("session_expired",)
 
 Actions = list[act.Action]
 
