@@ -142,7 +142,9 @@ def test_tools_lists_remote_servers_with_their_source(tmp_path, monkeypatch):
     other = CliRunner().invoke(app, ["tools", "-m", "qwen3.5-omni-plus-realtime"])
     row = next(line for line in other.output.splitlines() if "mcp-remote:docs" in line)
     assert row.split("\t")[2] == "no" and "needs qwen3.8-omni-flash-realtime" in row
-    assert TOKEN not in listed.output + other.output
+    shown = CliRunner().invoke(app, ["config", "show"]).output
+    assert "mcp_remote" in shown and "docs  (file)" in shown
+    assert TOKEN not in listed.output + other.output + shown
 
 
 def test_other_models_refuse_remote_servers_in_one_line(tmp_path, monkeypatch):
