@@ -88,3 +88,13 @@ def test_input_channels_are_refused_elsewhere_in_one_line():
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0
     assert "2 input channels are not supported by qwen3.5-omni-plus-realtime" in result.output
+
+
+def test_a_microphone_array_refuses_the_mono_file_paths(tmp_path):
+    from test_engine_support import write_wav
+
+    question = write_wav(tmp_path / "q.wav", bytes(3200))
+    result = CliRunner().invoke(app, ["talk", "--local", "-m", QWEN38, "--input-channels", "2",
+                                      "--input", str(question)])
+    assert result.exit_code == 2
+    assert "--input and --record work with one channel" in result.output
