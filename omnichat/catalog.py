@@ -31,7 +31,7 @@ class Voice:
 @dataclass(frozen=True)
 class Model:
     name: str
-    family: str  # "qwen3.5-omni" | "qwen3-omni-flash" | "qwen-omni-turbo"
+    family: str  # "qwen3.8-omni" | "qwen3.5-omni" | "qwen3-omni-flash" | "qwen-omni-turbo"
     voices: tuple[Voice, ...]
     default_voice: str
     audio_tokens_per_second: float
@@ -44,6 +44,14 @@ class Model:
     max_output_tokens: int | None = None
     # Voices the service accepts that the guide's list for this model leaves out.
     unlisted_voices: tuple[str, ...] = ()
+    # qwen3.8 (docs/qwen38.md): features documented for it alone. ``voices_verified`` is
+    # False where the voice list is inferred from the documents rather than listed in them:
+    # an unlisted voice is then a warning before the session, not a refusal.
+    supports_remote_mcp: bool = False  # `type: "mcp"` tools the service calls itself
+    input_channels: tuple[int, ...] = (1,)  # microphone channels audio.input.format takes
+    supports_video_compact: bool = False  # video.input.representation_compact
+    needs_workspace: bool = False  # reportedly reachable only on the workspace host
+    voices_verified: bool = True
 
     def accepts_voice(self, voice: str) -> bool:
         """Whether the service takes ``voice`` for this model (listed or known unlisted)."""
@@ -62,13 +70,24 @@ class Region:
     name: str
     url: str
     description: str
+    # The workspace endpoint, ``{workspace}`` standing for the workspace id (docs/qwen38.md).
+    workspace_url: str = ""
 
+
+WORKSPACE_PLACEHOLDER = "{workspace}"
 
 REGIONS: Mapping[str, Region] = MappingProxyType({
     "intl": Region("intl", "wss://dashscope-intl.aliyuncs.com/api-ws/v1/realtime",
-                   "International (Singapore)"),
-    "cn": Region("cn", "wss://dashscope.aliyuncs.com/api-ws/v1/realtime", "China (Beijing)"),
+                   "International (Singapore)",
+                   "wss://{workspace}.ap-southeast-1.maas.aliyuncs.com/api-ws/v1/realtime"),
+    "cn": Region("cn", "wss://dashscope.aliyuncs.com/api-ws/v1/realtime", "China (Beijing)",
+                 "wss://{workspace}.cn-beijing.maas.aliyuncs.com/api-ws/v1/realtime"),
 })
+
+
+def workspace_url(template: str, workspace: str) -> str:
+    """The workspace endpoint: ``template`` with ``{workspace}`` replaced by the id."""
+    return template.replace(WORKSPACE_PLACEHOLDER, workspace)
 
 
 def _load_voice_lists() -> dict[str, tuple[Voice, ...]]:
@@ -89,6 +108,8 @@ _QWEN35_DEFAULTS = {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
                     "repetition_penalty": 1.0, "presence_penalty": 1.5}
 _FLASH_DEFAULTS = {"temperature": 0.9, "top_p": 1.0, "top_k": 50,
                    "repetition_penalty": 1.05, "presence_penalty": 0.0}
+_QWEN38_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "top_k": 20,
+                    "repetition_penalty": 0.0, "presence_penalty": 1.0}
 _TURBO_DEFAULTS = {"temperature": 1.0, "top_p": 0.01, "top_k": 20,
                    "repetition_penalty": 1.05, "presence_penalty": 0.0}
 
@@ -102,6 +123,20 @@ def _qwen35(name: str) -> Model:
                  transcription_model="qwen3-asr-flash-realtime",
                  defaults=MappingProxyType(_QWEN35_DEFAULTS), max_output_tokens=None,
                  unlisted_voices=("Cherry",))
+
+
+def _qwen38(name: str) -> Model:
+    # Everything here is from the newest client-events reference only (docs/qwen38.md):
+    # default voice Tina, max_tokens up to 65,536, 1/2/4 input channels, MCP tools. The
+    # documents list no voices of their own for it; it is given qwen3.5's (unverified).
+    # Audio tokens per second are not documented for it: qwen3.5's rate stands in.
+    return Model(name, "qwen3.8-omni", _VOICES["qwen3.5-omni"], "Tina", 7.0, 32,
+                 supports_search=True, supports_semantic_vad=True, supports_smooth_output=False,
+                 transcription_model="qwen3-asr-flash-realtime",
+                 defaults=MappingProxyType(_QWEN38_DEFAULTS), max_output_tokens=65_536,
+                 unlisted_voices=("Cherry",), supports_remote_mcp=True,
+                 input_channels=(1, 2, 4), supports_video_compact=True, needs_workspace=True,
+                 voices_verified=False)
 
 
 def _flash(name: str, voice_list: str) -> Model:
@@ -133,6 +168,7 @@ _ALL = (
     _turbo("qwen-omni-turbo-realtime"),
     _turbo("qwen-omni-turbo-realtime-latest"),
     _turbo("qwen-omni-turbo-realtime-2025-05-08"),
+    _qwen38("qwen3.8-omni-flash-realtime"),  # newest documents only (docs/qwen38.md)
 )
 
 MODELS: Mapping[str, Model] = MappingProxyType({model.name: model for model in _ALL})
@@ -154,7 +190,8 @@ def audio_tokens(model: Model, seconds: float) -> int:
     """Tokens billed for ``seconds`` of input audio (guide: duration × tokens per second).
 
     Turbo counts anything shorter than one second as one second. The guide gives no rounding
-    rule, so the estimate rounds up to a whole token.
+    rule, so the estimate rounds up to a whole token. (Two- and four-channel input of qwen3.8
+    costs twice the tokens: the caller counts its seconds twice.)
     """
     if seconds < 0:
         raise ValueError(f"audio duration must not be negative, got {seconds}")

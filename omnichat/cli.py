@@ -354,13 +354,17 @@ def tools_command(
     tools: str | None = typer.Option(None, "--tools", metavar="NAME,...",
                                      help="As for talk: the built-in tools to offer."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="For this model (default: the configured model)."),
 ) -> None:
-    """List every tool (built-in, attachment, MCP servers' tools): source, on or off, asks
-    first. MCP servers are started to list their tools."""
+    """List every tool (built-in, attachment, MCP servers' tools, and the [mcp.remote]
+    servers the service calls): source, on or off, asks first. MCP servers are started to
+    list their tools."""
     from omnichat.config.settings import load_settings
     from omnichat.session.tools import ToolOptions, parse_tool_names, show_tools
 
-    show_tools(load_settings(), ToolOptions(tuple(attach), parse_tool_names(tools)),
+    show_tools(load_settings({"model": model}), ToolOptions(tuple(attach),
+                                                            parse_tool_names(tools)),
                as_json=as_json)
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from omnichat.catalog import REGIONS
 from omnichat.config.settings import DEFAULT_API_KEY_ENV, Settings, config_path, load_settings
+from omnichat.config.warning import workspace_hint
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
 
@@ -50,6 +51,8 @@ def run_doctor(settings: Settings | None = None, *, local: bool = False, echo: b
     audio_ok = _audio_checks(settings, report)
     if settings is not None:
         _key_checks(settings, local, report)
+        if not local:
+            _workspace_check(settings, report)
         report(_connection_check(settings, local))
     if echo and audio_ok:
         _echo_check(settings, save, report, out)
@@ -127,6 +130,15 @@ def _key_checks(settings: Settings, local: bool, report: Callable[[Check], None]
                                                "or try the local emulator with --local"))
 
 
+def _workspace_check(settings: Settings, report: Callable[[Check], None]) -> None:
+    """The workspace endpoint in use, or the hint when the model needs one (qwen3.8)."""
+    hint = workspace_hint(settings)
+    if hint is not None:
+        report(Check("workspace", False, hint))
+    elif settings.workspace:
+        report(Check("workspace", True, f"{settings.workspace} ({settings.url})"))
+
+
 def _connection_check(settings: Settings, local: bool) -> Check:
     """Open the socket and wait for ``session.created`` (deadline: CONNECT_TIMEOUT_S)."""
     if local:
@@ -145,7 +157,8 @@ def _handshake(url: str, key: str | None, where: str, settings: Settings) -> Che
 
     transport = WebSocketTransport(url, key, region=settings.region,
                                    key_env=settings.api_key_env,
-                                   connect_timeout_s=CONNECT_TIMEOUT_S)
+                                   connect_timeout_s=CONNECT_TIMEOUT_S,
+                                   headers=settings.headers())
     try:
         transport.connect()
     except OmnichatError as exc:

@@ -89,3 +89,17 @@ class ServiceError(OmnichatError):
     """The service answered with an ``error`` event that ends what the user asked for."""
 
     exit_code = ExitCode.FAILURE
+
+
+class VoiceNotSupported(ServiceError):
+    """The service refused the voice when it first spoke (``session.updated`` had accepted it:
+    the service checks voices only at generation). Retrying cannot help."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, voice: str, model: str) -> None:
+        where = f" -m {model}" if model else ""
+        super().__init__(f"the service does not support voice '{voice}'"
+                         f"{' for ' + model if model else ''}; pick one from "
+                         f"`omnichat voices{where}` and set it with --voice")
+        self.voice = voice

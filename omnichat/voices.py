@@ -71,7 +71,11 @@ def to_json(voices: list[Voice]) -> str:
 
 def _table(model: Model, voices: list[Voice], language: str | None) -> Table:
     title = f"{model.name}: {len(voices)} voices" + (f" speaking '{language}'" if language else "")
-    table = Table(title=Text(title), title_justify="left")  # Text: '[' is not markup
+    caption = (None if model.voices_verified else
+               "The documents do not list this model's voices: qwen3.5-omni's list, "
+               "unverified (docs/qwen38.md).")
+    table = Table(title=Text(title), title_justify="left",  # Text: '[' is not markup
+                  caption=caption, caption_justify="left")
     table.add_column("voice", style="bold", no_wrap=True)
     table.add_column("name")
     table.add_column("description")

@@ -124,18 +124,22 @@ def test_example_file_documents_every_key():
 
 
 def _copies(name: str) -> list[str]:
-    """Every file called ``name`` in the repository (hidden and build folders left out)."""
+    """Every real file called ``name`` in the repository (links, hidden and build folders
+    left out)."""
     found = []
     for folder, subfolders, files in os.walk(REPO):
         subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "build"]
-        if name in files:
+        if name in files and not Path(folder, name).is_symlink():
             found.append(Path(folder, name).relative_to(REPO).as_posix())
     return found
 
 
 def test_the_example_file_is_one_file_and_the_package_ships_it():
-    """`omnichat config init` writes the packaged file; no second copy can drift from it."""
+    """`omnichat config init` writes the packaged file; no second copy can drift from it. The
+    top-level config.example.toml, where a user looks first, is a link to it."""
     assert _copies("config.example.toml") == ["omnichat/data/config.example.toml"]
+    top = REPO / "config.example.toml"
+    assert top.is_symlink() and top.resolve() == EXAMPLE.resolve()
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = pyproject["tool"]["setuptools"]["package-data"]["omnichat"]
     assert any(fnmatch.fnmatch("data/config.example.toml", pattern) for pattern in shipped)
@@ -147,16 +151,26 @@ def test_example_file_commented_values_are_valid(tmp_path):
     model-specific smooth_output needs a qwen3-omni-flash model)."""
     text = EXAMPLE.read_text(encoding="utf-8")
     lines = text.splitlines()
-    examples = [i for i, line in enumerate(lines)
+    remote = lines.index("# [mcp.remote.docs]")  # a commented table: uncommented whole
+    examples = [i for i, line in enumerate(lines[:remote])
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]
-    assert len(examples) == 21  # 15 + the four reliability settings + echo_mode, barge_in
+    # 15 + the four reliability settings + echo_mode, barge_in + workspace, workspace_url,
+    # video_compact, input_channels
+    assert len(examples) == 25
+    qwen38 = ("video_compact", "input_channels")
     for index in examples:
         changed = list(lines)
         changed[index] = lines[index][2:]
         if "smooth_output" in changed[index]:
             changed = [line.replace('model = "qwen3.5-omni-plus-realtime"',
                                     'model = "qwen3-omni-flash-realtime"') for line in changed]
+        if changed[index].startswith(qwen38):
+            changed = [line.replace('model = "qwen3.5-omni-plus-realtime"',
+                                    'model = "qwen3.8-omni-flash-realtime"') for line in changed]
         load(tmp_path, "\n".join(changed) + "\n")
+    block = lines[:remote] + [line[2:] for line in lines[remote:] if line.startswith("# ")]
+    settings = load(tmp_path, "\n".join(block) + "\n")
+    assert dict(settings.mcp_remote)["docs"]["require_approval"] == "always"
 
 
 # --- precedence -------------------------------------------------------------------------------

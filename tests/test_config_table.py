@@ -153,7 +153,8 @@ def test_tools_and_mcp_server_tables_pass_through_as_raw_dicts(tmp_path):
                                                     "args": ["--root", "/tmp"]}}
     assert settings.sources["mcp_servers"] == "file"
     assert load(tmp_path).tools == {} and load(tmp_path).mcp_servers == {}
-    assert "key 'mcp': only [mcp.servers.NAME] tables" in error(tmp_path, "[mcp]\nx = 1\n")
+    assert "key 'mcp': only [mcp.servers.NAME] and [mcp.remote.NAME] tables" in error(
+        tmp_path, "[mcp]\nx = 1\n")
     assert "key 'tools': must be a table" in error(tmp_path, "tools = 3\n")
 
 
@@ -173,11 +174,12 @@ def test_every_setting_is_a_settings_attribute_and_every_flag_a_talk_option():
 
 def test_every_env_var_of_the_table_is_read(tmp_path):
     values = {"region": "cn", "model": "qwen3-omni-flash-realtime", "voice": "Ethan",
-              "instructions": "Be brief.", "connect_timeout_s": "4"}
+              "instructions": "Be brief.", "connect_timeout_s": "4", "workspace": "llm-a1"}
     environ = {BY_NAME[name].env: value for name, value in values.items()}
     assert set(environ) == {s.env for s in SETTINGS if s.env}
     settings = load(tmp_path, environ=environ)
     assert (settings.region, settings.voice, settings.connect_timeout_s) == ("cn", "Ethan", 4.0)
+    assert settings.workspace == "llm-a1"
     assert {settings.sources[name] for name in values} == {"env"}
 
 

@@ -22,7 +22,7 @@ from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.reply import USER_TEXT_WAIT_S
-from omnichat.errors import ServiceError
+from omnichat.errors import ServiceError, VoiceNotSupported
 
 STORY = "Once upon a time there was a very patient robot who explained the tides"
 
@@ -217,11 +217,26 @@ def test_an_error_before_the_session_is_ready_fails_the_conversation():
 def test_an_error_after_ready_is_a_notice_and_the_conversation_goes_on():
     h = Harness()
     ready(h)
-    h.event("error", error={"type": "invalid_request_error",
-                            "message": "Voice 'X' is not supported.\x1b[2J"})
+    h.event("error", error={"type": "server_error",
+                            "message": "Internal service error: null\x1b[2J"})
     assert not h.of(act.Fail)
     assert [n.text for n in h.updates(up.Notice)] == [
-        "server error: Voice 'X' is not supported."]
+        "server error: Internal service error: null"]
+
+
+def test_a_refused_voice_ends_the_conversation_naming_the_voices_command():
+    # Any model: session.updated accepts any voice and generation fails later; another
+    # attempt with the same voice fails the same way, so the conversation ends at once.
+    h = Harness(model="qwen3.8-omni-flash-realtime")
+    ready(h)
+    h.event("error", error={"type": "invalid_request_error", "code": "invalid_value",
+                            "message": "Voice 'Nobody\x1b[2J' is not supported."})
+    (fail,) = h.of(act.Fail)
+    assert isinstance(fail.error, VoiceNotSupported)
+    assert fail.error.exit_code == 2
+    assert str(fail.error) == (
+        "the service does not support voice 'Nobody' for qwen3.8-omni-flash-realtime; pick "
+        "one from `omnichat voices -m qwen3.8-omni-flash-realtime` and set it with --voice")
 
 
 @pytest.mark.parametrize(("code", "message", "reason"), [

@@ -22,7 +22,7 @@ from omnichat.emulator.config import DEFAULT_TURN_DETECTION
 REPO = Path(__file__).resolve().parents[1]
 # Fields of Settings that are not settings of the table: the raw [tools]/[mcp] tables, and
 # where the values came from.
-NOT_SETTINGS = {"tools", "mcp_servers", "config_file", "sources"}
+NOT_SETTINGS = {"tools", "mcp_servers", "mcp_remote", "config_file", "sources"}
 # The Python types a row's kind allows on its field.
 KIND_TYPES = {"str": {str}, "int": {int}, "float": {float}, "bool": {bool},
               "str_list": {tuple[str, ...]}, "device": {str, int}, "path": {Path}}

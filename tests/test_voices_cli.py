@@ -73,6 +73,15 @@ def test_terminal_output_is_a_table():
     assert count == 17
     assert "qwen3-omni-flash-realtime: 17 voices" in text
     assert "Cherry (default)" in text and "Shanghai - Jada" in text and "+7 more" in text
+    assert "unverified" not in text
+
+
+def test_qwen38_voices_are_marked_unverified():
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, color_system=None, force_terminal=True)
+    assert list_voices("qwen3.8-omni-flash-realtime", console=console) == 55
+    text = " ".join(buffer.getvalue().split())
+    assert "Tina (default)" in text and "qwen3.5-omni's list, unverified" in text
 
 
 def test_unknown_model_is_one_line_exit_2():

@@ -1,5 +1,8 @@
 """Microphones that deliver 16 kHz int16 mono blocks to ``on_block(bytes)``.
 
+(A ``Microphone`` with ``channels`` 2 or 4 delivers interleaved frames of a microphone
+array instead, unprocessed: docs/qwen38.md.)
+
 Both run the same chain per block: capture -> 16 kHz mono int16 -> ``stages`` -> ``on_block``.
 A stage (echo cancellation, local VAD later) takes and returns an int16 block, or returns
 ``None`` to drop it. ``on_block`` must not block (the engine does ``put_nowait``).
@@ -62,8 +65,13 @@ class Microphone:
     """Captures an input device as 16 kHz mono int16 blocks of ``block_ms``."""
 
     def __init__(self, on_block: Callable[[bytes], None], device: str | int | None = None,
-                 block_ms: int = BLOCK_MS, stages: Sequence[MicStage] = ()):
+                 block_ms: int = BLOCK_MS, stages: Sequence[MicStage] = (), channels: int = 1):
+        if channels > 1 and stages:
+            raise ValueError("the stages work on one channel; a microphone array has none")
         self._chain = _BlockChain(on_block, stages)
+        # A microphone array (qwen3.8, docs/qwen38.md): blocks are interleaved frames of
+        # this many channels, captured at 16 kHz as they are (never resampled).
+        self.channels = channels
         self._device_spec = device
         self.block_ms = block_ms
         self.block_samples = MIC_RATE_HZ * block_ms // 1000
@@ -89,6 +97,8 @@ class Microphone:
         return device_lost("input", self.last_callback_at, now) if self._stream else None
 
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
+        if self.channels > 1:
+            return self._open_array(sd, index, rate)
         callback = self._callback
         if rate != MIC_RATE_HZ:
             self._resampler = StreamResampler(rate, MIC_RATE_HZ)
@@ -100,6 +110,32 @@ class Microphone:
                               latency=stream_latency_s(sd, index, "input", blocksize / rate,
                                                        min_blocks=1 if rate == MIC_RATE_HZ else 2),
                               blocksize=blocksize, device=index, callback=callback)
+
+    def _open_array(self, sd: Any, index: int | None, rate: int) -> Any:
+        """All ``channels`` of the device at 16 kHz, or one line saying why not."""
+        info = sd.query_devices(index, "input")
+        name, have = info.get("name", "the input device"), int(info["max_input_channels"])
+        if have < self.channels:
+            raise AudioDeviceError(
+                f"{name} has {have} input channel{'s' * (have != 1)}; --input-channels "
+                f"{self.channels} needs a device with at least {self.channels} (see "
+                "`omnichat devices`), or use --input-channels 1")
+        if rate != MIC_RATE_HZ:
+            raise AudioDeviceError(
+                f"{name} cannot record {self.channels} channels at 16 kHz; pick another "
+                "input device (see `omnichat devices`), or use --input-channels 1")
+        blocksize = rate * self.block_ms // 1000
+        return sd.InputStream(samplerate=rate, channels=self.channels, dtype="int16",
+                              latency=stream_latency_s(sd, index, "input", blocksize / rate,
+                                                       min_blocks=1),
+                              blocksize=blocksize, device=index, callback=self._array_callback)
+
+    def _array_callback(self, indata: np.ndarray, frames: int, time_info: Any,
+                        status: Any) -> None:
+        self.last_callback_at = time.monotonic()
+        if status.input_overflow:
+            self.overflows += 1
+        self._deliver(indata.reshape(-1).copy(), _adc_time(time_info))  # interleaved frames
 
     # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:

@@ -153,7 +153,8 @@ def _connector(settings: Any, url: str, key: str | None) -> Any:
     return lambda: WebSocketTransport(url, key, region=settings.region,
                                       key_env="" if key is None else settings.api_key_env,
                                       connect_timeout_s=settings.connect_timeout_s,
-                                      allow_insecure=settings.allow_insecure)
+                                      allow_insecure=settings.allow_insecure,
+                                      headers=None if key is None else settings.headers())
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

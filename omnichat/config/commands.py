@@ -77,7 +77,9 @@ def show_lines(settings: Settings, looked_at: Path | None = None) -> list[str]:
     rows += [("tools", "[tools] table set" if settings.tools else "not set",
               settings.sources.get("tools", "default")),
              ("mcp_servers", ", ".join(map(str, settings.mcp_servers)) or "none",
-              settings.sources.get("mcp_servers", "default"))]
+              settings.sources.get("mcp_servers", "default")),
+             ("mcp_remote", ", ".join(map(str, settings.mcp_remote)) or "none",
+              settings.sources.get("mcp_remote", "default"))]
     width = max(len(name) for name, _, _ in rows)
     return [f"{name:<{width}}  {value}" + (f"  ({source})" if source else "")
             for name, value, source in rows]

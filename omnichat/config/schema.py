@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omnichat.catalog import MODELS, Model
+from omnichat.catalog import MODELS, Model, workspace_url
 from omnichat.config.fields import TurnDetection
 from omnichat.config.table import BY_NAME, SETTINGS, TURN_DETECTION_PARTS, Setting
 from omnichat.errors import ConfigError
+from omnichat.protocol import limits
 from omnichat.protocol.limits import Range
 
 
@@ -142,7 +143,60 @@ def validate(layered: Mapping[str, Value]) -> dict[str, Any]:
         value = layered.get(setting.name) or _default(setting.default_value())
         check = _CHECKS.get(setting.name) or _KIND_CHECKS.get(setting.kind, _plain)
         resolved[setting.name] = check(setting, value, context)
+    _workspace_endpoint(resolved, layered)
     return resolved
+
+
+def _workspace_endpoint(resolved: dict[str, Any], layered: Mapping[str, Value]) -> None:
+    """With a workspace id, the region's workspace endpoint replaces its URL (docs/qwen38.md)."""
+    template = layered.get("workspace_url")
+    if template is None or not template.value or not resolved["workspace"]:
+        return
+    url = workspace_url(template.value, resolved["workspace"])
+    resolved["url"] = _websocket_url(Value(url, template.source, template.where))
+
+
+def _optional_url(setting: Setting, value: Value, context: _Context) -> str:
+    return "" if not value.value else _url(setting, value, context)
+
+
+def _workspace(setting: Setting, value: Value, context: _Context) -> str | None:
+    """A workspace id becomes part of a host name and a header: letters, digits and -."""
+    if value.value is None or not str(value.value).strip() and value.source == "default":
+        return None
+    text = str(value.value).strip()
+    if not text or len(text) > 63 or not all(c.isascii() and (c.isalnum() or c == "-")
+                                             for c in text):
+        raise ConfigError(f"{value.where}: {_show(value.value)} is not a workspace id; copy "
+                          f"it from the Model Studio console (letters, digits and -, such "
+                          f"as llm-abc123)")
+    return text
+
+
+def _input_channels(setting: Setting, value: Value, context: _Context) -> int:
+    """1, or what the model takes from a microphone array (2 or 4 on qwen3.8)."""
+    channels = int(checked(setting, value))
+    model = context.model
+    if channels == 1 or channels in model.input_channels:
+        return channels
+    *rest, last = map(str, model.input_channels)
+    offered = f"{', '.join(rest)} or {last}" if rest else last
+    fix = (f"use {offered}" if len(model.input_channels) > 1 else
+           "remove it or choose qwen3.8-omni-flash-realtime")
+    raise ConfigError(f"{value.where}: {channels} input channels are not supported by "
+                      f"{model.name} (from {_origin(context.model_value)}); {fix}")
+
+
+def _video_compact(setting: Setting, value: Value, context: _Context) -> str | None:
+    if value.value is None:
+        return None
+    compact = checked(setting, value)
+    model = context.model
+    if not model.supports_video_compact:
+        raise ConfigError(f"{value.where}: video_compact needs qwen3.8-omni-flash-realtime, "
+                          f"but the model is {model.name} (from "
+                          f"{_origin(context.model_value)}); remove video_compact")
+    return str(compact)
 
 
 def _plain(setting: Setting, value: Value, context: _Context) -> Any:
@@ -184,6 +238,10 @@ def _model_name(setting: Setting, value: Value, context: _Context) -> str:
 
 
 def _url(setting: Setting, value: Value, context: _Context) -> str:
+    return _websocket_url(value)
+
+
+def _websocket_url(value: Value) -> str:
     url: str = value.value
     if not url.startswith(("ws://", "wss://")) or len(url.split("://", 1)[1]) == 0:
         raise ConfigError(f"{value.where}: '{url}' is not a WebSocket URL; use "
@@ -205,6 +263,8 @@ def _voice(setting: Setting, value: Value, context: _Context) -> str:
         value = _default(model.default_voice)
     if model.accepts_voice(value.value):
         return str(value.value)
+    if not model.voices_verified and isinstance(value.value, str) and value.value.strip():
+        return value.value  # the list is inferred: a warning, not a refusal (warning.py)
     close = [v.voice for v in model.voices if v.voice.lower() == str(value.value).lower()]
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ConfigError(f"{value.where}: model {model.name} (from "
@@ -282,12 +342,24 @@ def _max_tokens(setting: Setting, value: Value, context: _Context) -> int | None
     return result
 
 
+def _repetition_penalty(setting: Setting, value: Value, context: _Context) -> float | None:
+    """qwen3.8 takes 0 too (docs/qwen38.md); the other models the table's range."""
+    if value.value is None or context.model.family != "qwen3.8-omni":
+        result = _plain(setting, value, context)
+        return None if result is None else float(result)
+    allowed = limits.REPETITION_PENALTY_QWEN38
+    return float(_ranged(value, allowed, f"{range_fix(setting, allowed)} for "
+                                          f"{context.model.name}"))
+
+
 _Check = Callable[[Setting, Value, _Context], Any]
 # The rows whose check is more than their kind, choices and range.
 _CHECKS: Mapping[str, _Check] = {
     "model": _model_name, "url": _url, "api_key_env": _env_name, "voice": _voice,
     "instructions": _instructions, "modalities": _modalities,
     "turn_detection": _turn_detection, "enable_search": _feature, "smooth_output": _feature,
-    "max_tokens": _max_tokens,
+    "max_tokens": _max_tokens, "repetition_penalty": _repetition_penalty,
+    "workspace": _workspace, "workspace_url": _optional_url,
+    "input_channels": _input_channels, "video_compact": _video_compact,
 }
 _KIND_CHECKS: Mapping[str, _Check] = {"device": _device, "path": _path}

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import platformdirs
 
-from omnichat.catalog import REGIONS, Region
+from omnichat.catalog import MODELS, REGIONS, Region
 from omnichat.config.fields import TurnDetection, declared, from_table
 from omnichat.config.schema import Value, check_kind, suggest, validate
 from omnichat.config.table import (
@@ -38,6 +38,7 @@ from omnichat.config.table import (
     flag_name,
 )
 from omnichat.errors import ConfigError
+from omnichat.protocol import session_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +46,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_API_KEY_ENV = BY_NAME["api_key_env"].default
+WORKSPACE_HEADER = "X-DashScope-WorkSpace"  # optional upgrade header (the SDK's workspace=)
 CONFIG_ENV = "OMNICHAT_CONFIG"
 __all__ = ["Settings", "TurnDetection", "config_path", "default_transcript_dir", "load_settings"]
 
@@ -84,10 +86,16 @@ class Settings:
     session_rollover_min: float = declared()
     context_replay_turns: int = declared()
     context_replay_chars: int = declared()
+    workspace: str | None = declared()  # docs/qwen38.md: the workspace endpoint and header
+    workspace_url: str = declared()  # the region's workspace endpoint template ("": none)
+    input_channels: int = declared()  # microphone channels sent (2 or 4: qwen3.8 only)
+    video_compact: str | None = declared()  # video.input.representation_compact (qwen3.8)
     # Passed through unchecked for the tools and MCP code: the [tools] table and the
     # [mcp.servers.NAME] tables, as read from the file.
     tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     mcp_servers: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # [mcp.remote.NAME]: MCP servers the service calls itself (omnichat.tools.remote).
+    mcp_remote: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -96,13 +104,25 @@ class Settings:
         joiner = "&" if "?" in self.url else "?"
         return f"{self.url}{joiner}model={quote(self.model, safe='')}"
 
+    def headers(self) -> dict[str, str]:
+        """Extra headers of the WebSocket upgrade: the workspace, when one is set."""
+        return {WORKSPACE_HEADER: self.workspace} if self.workspace else {}
+
     def session_payload(self) -> dict[str, Any]:
         """The ``session`` object of the first ``session.update``; unset options are omitted."""
         session: dict[str, Any] = {"modalities": list(self.modalities), "voice": self.voice}
         if self.instructions:
             session["instructions"] = self.instructions
-        session["input_audio_format"] = "pcm"
-        session["output_audio_format"] = "pcm"
+        model = MODELS.get(self.model)
+        if model is not None and model.input_channels != (1,):
+            # qwen3.8: the nested audio object instead of the legacy format names; its
+            # audio.output.voice wins over voice, so both say the same (docs/qwen38.md).
+            session["audio"] = session_fields.audio_object(self.voice, self.input_channels)
+        else:
+            session["input_audio_format"] = "pcm"
+            session["output_audio_format"] = "pcm"
+        if self.video_compact is not None:
+            session["video"] = session_fields.video_object(self.video_compact)
         session["turn_detection"] = _turn_detection_payload(self.turn_detection)
         for name in SAMPLING_NAMES:
             value = getattr(self, name)
@@ -219,13 +239,18 @@ def _raw_tables(document: Mapping[str, Any], path: Path) -> dict[str, Mapping[st
         raw["tools"] = MappingProxyType(document["tools"])
     mcp = document.get("mcp")
     if mcp is not None:
-        servers = mcp.get("servers", {})
-        unknown = [key for key in mcp if key != "servers"]
-        if unknown or not isinstance(servers, dict) or not all(
-                isinstance(table, dict) for table in servers.values()):
-            raise ConfigError(f"config file {path}, key 'mcp': only [mcp.servers.NAME] tables "
-                              f"belong here; write each server as [mcp.servers.NAME]")
-        raw["mcp_servers"] = MappingProxyType(servers)
+        servers, remote = mcp.get("servers", {}), mcp.get("remote", {})
+        unknown = [key for key in mcp if key not in ("servers", "remote")]
+        if unknown or not all(isinstance(group, dict) and all(
+                isinstance(table, dict) for table in group.values())
+                for group in (servers, remote)):
+            raise ConfigError(f"config file {path}, key 'mcp': only [mcp.servers.NAME] and "
+                              f"[mcp.remote.NAME] tables belong here; write each server as "
+                              f"one of those")
+        if "servers" in mcp:
+            raw["mcp_servers"] = MappingProxyType(servers)
+        if "remote" in mcp:
+            raw["mcp_remote"] = MappingProxyType(remote)
     return raw
 
 
@@ -321,6 +346,8 @@ def _resolve_region(layered: Mapping[str, Value], file_regions: Mapping[str, Map
     key_env = (layered.get("api_key_env") or table.get("api_key_env")
                or Value(DEFAULT_API_KEY_ENV, "default", "default"))
     values = {"region": region, "url": url, "api_key_env": key_env}
+    values["workspace_url"] = table.get("workspace_url") or Value(
+        builtin.workspace_url if builtin else "", "default", "default")
     if flags.get("api_key"):
         values["api_key"] = layered["api_key"]
     elif environ.get(key_env.value):
@@ -334,7 +361,7 @@ def _complete_sources(sources: Mapping[str, str]) -> dict[str, str]:
     rank = {"default": 0, "file": 1, "env": 2, "flag": 3}
     parts = ("turn_detection", *TURN_DETECTION_PARTS)
     strongest = max((sources.get(p, "default") for p in parts), key=rank.__getitem__)
-    names = [setting.name for setting in SETTINGS] + ["tools", "mcp_servers"]
+    names = [setting.name for setting in SETTINGS] + ["tools", "mcp_servers", "mcp_remote"]
     complete = {name: sources.get(name, "default") for name in names}
     complete["turn_detection"] = strongest
     return complete

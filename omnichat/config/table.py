@@ -153,6 +153,21 @@ SETTINGS: tuple[Setting, ...] = (
             limits=Range(0, 500)),
     Setting("context_replay_chars", "int", 4000, "Character budget of those turns.",
             key="context_replay_chars", limits=Range(0, 100_000)),
+    Setting("workspace", "str", None, "Model Studio workspace id (e.g. llm-...): connects to "
+            "the region's workspace endpoint and names the workspace in the "
+            "X-DashScope-WorkSpace header; qwen3.8 needs it (docs/qwen38.md).",
+            key="workspace", flag="--workspace", env="OMNICHAT_WORKSPACE"),
+    Setting("workspace_url", "str", REGIONS[DEFAULT_REGION].workspace_url,
+            "The region's workspace endpoint; {workspace} "
+            "stands for the workspace id.", key="regions.NAME.workspace_url",
+            default_text="the region's"),
+    Setting("input_channels", "int", 1, "Microphone channels sent: 1, or 2 or 4 from a "
+            "microphone array (qwen3.8; twice the audio tokens).",
+            key="audio.input_channels", flag="--input-channels", limits=Range(1, 4),
+            sent=True),
+    Setting("video_compact", "str", None, "normal: about a quarter of the video tokens per "
+            "image (qwen3.8); none: full detail.", key="video_compact",
+            choices=("none", "normal"), sent=True, default_text="the model's (none)"),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -160,7 +175,7 @@ BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
 FILE_KEYS: Mapping[str, Setting] = {s.key: s for s in SETTINGS
                                     if s.key and not s.key.startswith("regions.")}
 ENV_VARS: Mapping[str, str] = {s.name: s.env for s in SETTINGS if s.env}
-REGION_KEYS: Mapping[str, str] = {"url": "str", "api_key_env": "str"}
+REGION_KEYS: Mapping[str, str] = {"url": "str", "api_key_env": "str", "workspace_url": "str"}
 # Tables passed through unchecked, as raw dicts (read by the tools and MCP code).
 RAW_TABLES = ("tools", "mcp")
 TABLES = ("turn_detection", "sampling", "audio", "regions", *RAW_TABLES)

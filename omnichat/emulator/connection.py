@@ -30,6 +30,7 @@ from omnichat.emulator.faults import Fault, FaultKind, FaultPlan
 from omnichat.emulator.function_calls import PlannedCall, answer_from_outputs, plan_calls
 from omnichat.emulator.history import History, Item
 from omnichat.emulator.input import UserInput
+from omnichat.emulator.mcp_remote import PlannedMcp, call_tool, plan_mcp
 from omnichat.emulator.options import EmulatorOptions
 from omnichat.emulator.recording import Direction, Recording
 from omnichat.emulator.responder import Pacer, Response
@@ -67,6 +68,9 @@ class EmulatorConnection:
         self.transcription = Transcription(options.transcription)
         self.input = UserInput(self)
         self.response: Response | None = None
+        # Server-side MCP (qwen3.8): approval request item id -> the call it would make.
+        self.pending_approvals: dict[str, PlannedMcp] = {}
+        self._mcp_calls = 0
         self.audio_generated = False
         self.last_item_id: str | None = None
         self._responses = 0
@@ -274,11 +278,6 @@ class EmulatorConnection:
             self.send(protocol.error_event("Conversation already has an active response"))
             return
         modalities = (event.get("response") or {}).get("modalities") or self.config["modalities"]
-        voice = self.config.get("voice")
-        if "audio" in modalities and not self.model.accepts_voice(str(voice)):
-            self.send(protocol.error_event(f"Voice '{voice}' is not supported.",
-                                           code="invalid_value", param="session.voice"))
-            return
         self.start_response(list(modalities))
 
     def on_response_cancel(self, event: Event) -> None:
@@ -293,11 +292,19 @@ class EmulatorConnection:
     # --- responses (called with the lock held) ----------------------------------------------
 
     def start_response(self, modalities: list[str]) -> None:
+        """A response, however it was asked for (response.create, the VAD, an MCP result).
+        A voice the model does not have fails here on every model, as on the service:
+        session.updated accepted it (docs/qwen38.md, the late voice error)."""
+        voice = cfg.voice(self.config)
+        if "audio" in modalities and not self.model.accepts_voice(str(voice)):
+            self.send(protocol.error_event(f"Voice '{voice}' is not supported.",
+                                           code="invalid_value", param="session.voice"))
+            return
         self._responses += 1
         context = self.history.context(str(self.config.get("instructions") or ""),
                                        self.config.get("tools") or [])
-        text, calls = self._reply(self.history.take_turn())
-        response = Response(self, self._responses, text, modalities, context, calls)
+        text, calls, mcp = self._reply(self.history.take_turn())
+        response = Response(self, self._responses, text, modalities, context, calls, mcp)
         self.response = response
         self._last_response_at = time.monotonic()
         self._response_threads = [t for t in self._response_threads if t.is_alive()]
@@ -312,11 +319,53 @@ class EmulatorConnection:
     def remember(self, item: Item) -> None:
         self.history.add(item)
 
-    def _reply(self, turn: list[Item]) -> tuple[str, list[PlannedCall]]:
-        """What the response says, or the functions it calls (function_calls.py's rule)."""
+    # --- server-side MCP (called with the lock held; mcp_remote.py has the rule) ----------
+
+    def mcp_answered(self, request_id: str, approve: bool) -> None:
+        """The client answered an approval request: call the tool, or say it was declined."""
+        planned = self.pending_approvals.pop(request_id)
+        if approve:
+            self.start_mcp_call(planned, request_id)
+            return
+        self.remember(Item(new_id("item"), "tool",
+                           text=f"not called: the user declined {planned.server_label}."
+                                f"{planned.name}"))
+        if self.response is None:
+            self.start_response(list(self.config["modalities"]))
+
+    def start_mcp_call(self, planned: PlannedMcp, request_id: str | None) -> None:
+        """Call the MCP server on ``omnichat-emulator-mcp-N`` (HTTP, never under the lock);
+        then add the ``mcp_call`` item and answer from it."""
+        self._mcp_calls += 1
+        thread = threading.Thread(target=self._mcp_call, args=(planned, request_id),
+                                  name=f"omnichat-emulator-mcp-{self._mcp_calls}")
+        self._response_threads.append(thread)
+        thread.start()
+
+    def _mcp_call(self, planned: PlannedMcp, request_id: str | None) -> None:
+        output, error = call_tool(planned)
+        with self.lock:
+            if self.closed.is_set():
+                return
+            item_id = new_id("item")
+            item = {"id": item_id, "object": "realtime.item", "type": "mcp_call",
+                    "status": "completed", "server_label": planned.server_label,
+                    "name": planned.name, "arguments": planned.arguments,
+                    "output": output or None, "error": error or None}
+            if request_id:
+                item["approval_request_id"] = request_id
+            self.send(protocol.item_created(item, self.last_item_id))
+            self.last_item_id = item_id
+            self.remember(Item(item_id, "tool", text=output or f"error: {error}"))
+            if self.response is None:
+                self.start_response(list(self.config["modalities"]))
+
+    def _reply(self, turn: list[Item]) -> tuple[str, list[PlannedCall], PlannedMcp | None]:
+        """What the response says, or the functions it calls (function_calls.py's rule), or
+        the server-side MCP tool it calls (mcp_remote.py's rule)."""
         outputs = [item.text for item in turn if item.role == "tool"]
         if outputs:  # the client answered our calls: say what they returned
-            return answer_from_outputs(outputs), []
+            return answer_from_outputs(outputs), [], None
         replies = self.options.replies
         script_line = None
         if replies:
@@ -324,8 +373,9 @@ class EmulatorConnection:
             self._scripted += 1
         user_text = " ".join(item.transcript or item.text for item in turn
                              if item.role == "user")
-        calls = plan_calls(self.config, script_line, user_text)
-        return (script_line if script_line is not None else describe_turn(turn)), calls
+        mcp = plan_mcp(self.config, script_line, user_text)
+        calls = [] if mcp is not None else plan_calls(self.config, script_line, user_text)
+        return (script_line if script_line is not None else describe_turn(turn)), calls, mcp
 
 
 def describe_turn(turn: list[Item]) -> str:

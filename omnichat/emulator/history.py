@@ -37,6 +37,7 @@ class Item:
     audio_s: float = 0.0
     images: list[tuple[int, int]] = field(default_factory=list)
     transcript: str = ""  # of an audio item: read for the function-call rule, not billed
+    channels: int = 1  # a microphone array's 2 or 4 channels are billed twice (qwen3.8)
 
 
 class History:
@@ -51,7 +52,10 @@ class History:
         if item.role in ("user", "tool"):
             self._turn.append(item)
         self._totals.text_tokens += text_tokens(item.text) + _WRAPPER_TOKENS.get(item.role, 0)
-        self._totals.audio_s += item.audio_s
+        if item.channels > 1:  # billed twice (docs/qwen38.md): counted apart from mono
+            self._totals.array_audio_s += item.audio_s
+        else:
+            self._totals.audio_s += item.audio_s
         self._totals.video_tokens += sum(image_tokens(self._model, w, h)
                                          for w, h in item.images)
 
@@ -61,7 +65,8 @@ class History:
         totals = self._totals
         return Context(text_tokens=(TEMPLATE_TOKENS + text_tokens(instructions)
                                     + tools_tokens(tools or []) + totals.text_tokens),
-                       audio_s=totals.audio_s, video_tokens=totals.video_tokens)
+                       audio_s=totals.audio_s, video_tokens=totals.video_tokens,
+                       array_audio_s=totals.array_audio_s)
 
     def take_turn(self) -> list[Item]:
         """The user items the next response answers (they count as answered from now)."""

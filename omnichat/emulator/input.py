@@ -15,11 +15,13 @@ import io
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from omnichat import protocol
 from omnichat.emulator import config as cfg
 from omnichat.emulator.history import Item
+from omnichat.emulator.mcp_remote import PlannedMcp
 from omnichat.emulator.options import EmulatorOptions
 from omnichat.emulator.responder import Response
 from omnichat.emulator.transcription import Transcription
@@ -43,10 +45,13 @@ class InputHost(Protocol):
     response: Response | None
     last_item_id: str | None
     transcription: Transcription
+    pending_approvals: dict[str, PlannedMcp]  # MCP approval requests awaiting an answer
 
     def send(self, event: Event | dict[str, Any]) -> None: ...
 
     def start_response(self, modalities: list[str]) -> None: ...
+
+    def mcp_answered(self, request_id: str, approve: bool) -> None: ...
 
     def remember(self, item: Item) -> None: ...
 
@@ -92,6 +97,10 @@ class UserInput:
 
     def on_audio_append(self, event: Event) -> None:
         pcm = b64decode(str(event.get("audio")), "input_audio_buffer.append 'audio'")
+        channels = cfg.input_channels(self.conn.config)
+        if channels > 1:  # a microphone array (qwen3.8): the VAD hears the first channel
+            frames = np.frombuffer(pcm[:len(pcm) - len(pcm) % (2 * channels)], dtype="<i2")
+            pcm = frames.reshape(-1, channels)[:, 0].tobytes()
         self.audio_received = True
         self._buffer += pcm
         self.audio_samples += len(pcm) // 2
@@ -168,7 +177,8 @@ class UserInput:
                 "status": "in_progress", "role": "user", "content": [{"type": "input_audio"}]}
         conn.send(protocol.item_created(item, conn.last_item_id))
         conn.last_item_id = item_id
-        heard = Item(item_id, "user", audio_s=audio_s, images=images)
+        heard = Item(item_id, "user", audio_s=audio_s, images=images,
+                     channels=cfg.input_channels(conn.config))
         conn.remember(heard)
         if conn.config.get("input_audio_transcription") is not None:
             heard.transcript = self._transcript(pcm, audio_s)
@@ -219,6 +229,8 @@ class UserInput:
         item_id = item.get("id") or new_id("item")
         if kind == "message" and item.get("role", "user") == "user":
             reply = self._user_text_item(item, item_id)
+        elif kind == "mcp_approval_response":
+            reply = self._approval(item, item_id)
         elif kind == "function_call_output":
             reply = {"id": item_id, "object": "realtime.item", "type": kind,
                      "status": "completed", "call_id": item.get("call_id"),
@@ -232,6 +244,18 @@ class UserInput:
             return
         conn.send(protocol.item_created(reply, conn.last_item_id))
         conn.last_item_id = item_id
+        if kind == "mcp_approval_response":
+            conn.mcp_answered(str(reply["approval_request_id"]), bool(reply["approve"]))
+
+    def _approval(self, item: dict[str, Any], item_id: str) -> dict[str, Any] | str:
+        """An ``mcp_approval_response`` (qwen3.8): it must answer a request still open."""
+        request_id, approve = item.get("approval_request_id"), item.get("approve")
+        if not isinstance(approve, bool):
+            return "approve must be true or false."
+        if request_id not in self.conn.pending_approvals:
+            return f"Unknown approval_request_id: {str(request_id)[:64]!r}."
+        return {"id": item_id, "object": "realtime.item", "type": "mcp_approval_response",
+                "status": "completed", "approval_request_id": request_id, "approve": approve}
 
     def _user_text_item(self, item: dict[str, Any], item_id: str) -> dict[str, Any] | str:
         content = item.get("content")

@@ -27,6 +27,7 @@ from omnichat.emulator import config as cfg
 from omnichat.emulator import speech
 from omnichat.emulator.function_calls import PlannedCall, obfuscation
 from omnichat.emulator.history import Item
+from omnichat.emulator.mcp_remote import PlannedMcp
 from omnichat.emulator.transcription import Transcription
 from omnichat.emulator.usage import (
     CALL_GENERATED_TOKENS,
@@ -45,6 +46,7 @@ TEXT_DELTA_S = 0.05  # pause between text deltas when paced in real time
 # ahead of the listener. Sending packet N exactly when packet N-1 ends playing would make any
 # client underrun at every packet boundary; a real-time pace with this lead does not.
 AUDIO_LEAD_S = 0.4
+MAX_PENDING_APPROVALS = 32  # MCP approval requests a client has not answered yet
 
 
 class Pacer:
@@ -94,6 +96,7 @@ class ResponseHost(Protocol):
     wire: Wire
     transcription: Transcription
     audio_generated: bool
+    pending_approvals: dict[str, PlannedMcp]  # MCP approval requests awaiting an answer
 
     def send(self, event: Event | dict[str, Any]) -> None: ...
 
@@ -101,13 +104,16 @@ class ResponseHost(Protocol):
 
     def response_ended(self, response: Response) -> None: ...
 
+    def start_mcp_call(self, planned: PlannedMcp, request_id: str | None) -> None: ...
+
 
 class Response:
     """State of the one active response of a connection (guarded by the connection lock)."""
 
     def __init__(self, connection: ResponseHost, index: int, text: str,
                  modalities: list[str], context: Context,
-                 calls: list[PlannedCall] | None = None) -> None:
+                 calls: list[PlannedCall] | None = None,
+                 mcp: PlannedMcp | None = None) -> None:
         self.conn = connection  # the connection whose service session this answers
         self.id = new_id("resp")
         self.item_id = new_id("item")
@@ -116,7 +122,9 @@ class Response:
         self.modalities = ["text", "audio"] if self.audio else ["text"]
         self.context = context
         self.calls = list(calls or [])
-        self.call_items: list[dict[str, Any]] = []  # function_call items completed so far
+        self.mcp = mcp  # a server-side MCP call: an approval request, or the call at once
+        # function_call (or mcp_approval_request) items completed so far
+        self.call_items: list[dict[str, Any]] = []
         self.cancelled = False
         self.sent_text = ""  # what the client has seen so far (for interrupted item events)
         self.sent_audio_s = 0.0
@@ -129,7 +137,7 @@ class Response:
                  output: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         s = self.conn
         return {"id": self.id, "object": "realtime.response", "conversation_id": s.conversation_id,
-                "status": status, "modalities": self.modalities, "voice": s.config.get("voice"),
+                "status": status, "modalities": self.modalities, "voice": cfg.voice(s.config),
                 "output_audio_format": s.config.get("output_audio_format", "pcm"),
                 "output": output or []}
 
@@ -152,7 +160,7 @@ class Response:
             if self._stopped():
                 return
             s.send(protocol.response_created(self.envelope("in_progress")))
-            if not self.calls:
+            if not self.calls and self.mcp is None:
                 s.send(protocol.output_item_added(self.id, 0, self.item("in_progress")))
                 s.send(protocol.item_created(self.item("in_progress"), s.last_item_id))
                 s.last_item_id = self.item_id
@@ -164,7 +172,9 @@ class Response:
 
     def _stream_items(self) -> None:
         """Stream this response's output items: function calls, or the assistant message."""
-        if self.calls:
+        if self.mcp is not None:
+            self._stream_mcp(self.mcp)
+        elif self.calls:
             self._stream_calls()
         elif self.audio:
             self._stream_audio()
@@ -184,7 +194,7 @@ class Response:
     def _packets(self) -> list[tuple[str, bytes]]:
         """(transcript piece, PCM) per packet: words spread evenly over the audio."""
         rate = cfg.output_rate_hz(self.conn.config)
-        pcm = speech.synthesize(self.text, self.conn.config.get("voice"), rate)
+        pcm = speech.synthesize(self.text, cfg.voice(self.conn.config), rate)
         size = rate * PACKET_MS // 1000 * 2
         chunks = [pcm[i:i + size] for i in range(0, len(pcm), size)] or [b""]
         words = self.text.split(" ")
@@ -267,6 +277,24 @@ class Response:
         self.call_items.append(done)
         self.sent_text += call_json(call.name, call.arguments)
 
+    def _stream_mcp(self, planned: PlannedMcp) -> None:
+        """An ``mcp_approval_request`` output item, or nothing when no approval is needed
+        (the call starts once this response is done)."""
+        s = self.conn
+        self._step(0)
+        with s.lock:
+            if self._stopped() or not planned.needs_approval:
+                return
+            item = {"id": new_id("item"), "object": "realtime.item",
+                    "type": "mcp_approval_request", "server_label": planned.server_label,
+                    "name": planned.name, "arguments": planned.arguments}
+            s.send(protocol.output_item_added(self.id, 0, item))
+            s.send(protocol.output_item_done(self.id, 0, item))
+            if len(s.pending_approvals) >= MAX_PENDING_APPROVALS:  # never answered: forget
+                s.pending_approvals.pop(next(iter(s.pending_approvals)))
+            s.pending_approvals[item["id"]] = planned
+            self.call_items.append(item)
+
     # --- endings (called with the connection lock held) ----------------------------------------
 
     def _close_item(self, text: str, status: str) -> dict[str, Any]:
@@ -287,11 +315,13 @@ class Response:
 
     def _finish(self) -> None:
         s = self.conn
-        if self.calls:
+        if self.calls or self.mcp is not None:
             done = self.envelope("completed", self.call_items)
             done["usage"] = self._usage(self.sent_text)
             s.send(protocol.response_done(done))
             self._ended()
+            if self.mcp is not None and not self.mcp.needs_approval:
+                s.start_mcp_call(self.mcp, None)
             return
         item = self._close_item(self.text, "completed")
         done = self.envelope("completed", [item])
@@ -310,7 +340,7 @@ class Response:
         s = self.conn
         self.cancelled = True
         s.pacer.wake()
-        items = (self.call_items if self.calls
+        items = (self.call_items if self.calls or self.mcp is not None
                  else [self._close_item(self.sent_text, "incomplete")])
         if done_status:
             done = self.envelope(done_status, items)

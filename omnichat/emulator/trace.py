@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from omnichat.protocol.session_fields import redacted_tools
+
 # Fields that carry audio or image payloads, per event type.
 PAYLOAD_FIELDS = {
     "input_audio_buffer.append": "audio",
@@ -29,8 +31,12 @@ MASK = "<redacted>"
 
 
 def elide(event: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``event`` with its audio/image payload replaced by its length."""
+    """A copy of ``event`` with its audio/image payload replaced by its length and the
+    credentials of its MCP tools masked."""
     data = dict(event)
+    session = data.get("session")
+    if isinstance(session, dict) and "tools" in session:  # MCP credentials never reach it
+        data["session"] = {**session, "tools": redacted_tools(session["tools"])}
     field = PAYLOAD_FIELDS.get(str(data.get("type")))
     if field and isinstance(data.get(field), str):
         data[field] = f"<{len(data[field])} base64 chars>"

@@ -57,6 +57,7 @@ class Context:
     text_tokens: int = 0
     audio_s: float = 0.0
     video_tokens: int = 0  # images, already counted with the model's patch rule
+    array_audio_s: float = 0.0  # 2- or 4-channel audio (qwen3.8): twice the tokens of mono
 
 
 def _details(**counts: int) -> dict[str, int]:
@@ -69,7 +70,8 @@ def usage(model: Model, context: Context, *, output_text: str, output_audio_s: f
     if output_text_tokens is None:
         output_text_tokens = text_tokens(output_text)
     inputs = _details(text_tokens=context.text_tokens,
-                      audio_tokens=audio_tokens(model, context.audio_s),
+                      audio_tokens=audio_tokens(model, context.audio_s)
+                      + 2 * audio_tokens(model, context.array_audio_s),
                       video_tokens=context.video_tokens)
     outputs = _details(text_tokens=output_text_tokens,
                        audio_tokens=audio_tokens(model, output_audio_s))

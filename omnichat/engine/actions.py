@@ -91,6 +91,27 @@ class CallTool(Action):
 
 
 @dataclass(frozen=True)
+class AskMcpApproval(Action):
+    """The service asks before it calls a tool of a server-side MCP server (qwen3.8):
+    answer with ``commands.McpApproval(request_id, approve)``."""
+
+    request_id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class McpCallDone(Action):
+    """The service called a server-side MCP tool: what it returned (or its error)."""
+
+    server_label: str
+    name: str
+    output: str
+    error: str
+
+
+@dataclass(frozen=True)
 class ToolCallsDropped(Action):
     """The user moved on (spoke, typed, interrupted, reconnected): the results of these calls
     will not be sent; a tool run still working on them may stop."""

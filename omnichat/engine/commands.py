@@ -61,6 +61,14 @@ class ToolResult(Command):
 
 
 @dataclass(frozen=True)
+class McpApproval(Command):
+    """The user's answer to an ``mcp_approval_request`` (see ``actions.AskMcpApproval``)."""
+
+    request_id: str
+    approve: bool
+
+
+@dataclass(frozen=True)
 class SetMute(Command):
     """Mute (silence is sent instead of the microphone, so the server's VAD keeps its clock)."""
 

@@ -75,7 +75,6 @@ Metrics = Callable[[str, tuple[float, ...]], None]
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
-MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
 class Engine:
@@ -93,22 +92,28 @@ class Engine:
                  on_turn: Callable[[Turn], None] | None = None,
                  on_tool_call: Callable[[act.CallTool], None] | None = None,
                  on_tools_dropped: Callable[[tuple[str, ...]], None] | None = None,
+                 on_mcp: Callable[[act.Action], None] | None = None,
                  ready_timeout_s: float = READY_TIMEOUT_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
                  await_response_s: float = AWAIT_RESPONSE_S,
                  reconnect: ReconnectPolicy | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, model: str = "",
+                 mic_channels: int = 1):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
         self._on_turn = on_turn
         self._on_tool_call = on_tool_call
         self._on_tools_dropped = on_tools_dropped
+        # Server-side MCP (AskMcpApproval, McpCallDone); runs on the receiver: must not block.
+        self._on_mcp = on_mcp
         self._ready_timeout_s = ready_timeout_s
         self._metrics = metrics
         self.state = ConversationState(playback, wall_anchor=(time.monotonic(), now_utc()),
                                        await_response_s=await_response_s,
-                                       stall_timeout_s=stall_timeout_s)
+                                       stall_timeout_s=stall_timeout_s, model=model)
+        # Bytes per microphone frame: a microphone array sends interleaved channels.
+        self._mic_frame_bytes = SAMPLE_WIDTH_BYTES * mic_channels
         self._state_lock = threading.Lock()
         self._turn_lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -355,6 +360,12 @@ class Engine:
                 self.tool_calls.append(action)
         elif isinstance(action, act.ToolCallsDropped) and self._on_tools_dropped is not None:
             self._on_tools_dropped(action.call_ids)
+        elif isinstance(action, (act.AskMcpApproval, act.McpCallDone)):
+            if self._on_mcp is not None:
+                self._on_mcp(action)
+            elif isinstance(action, act.AskMcpApproval):  # nobody can say yes: no
+                self.updates.put(up.Notice(f"declined {action.server_label}.{action.name}: "
+                                           "nobody to approve it"))
 
     def _hand_out_turns(self) -> None:
         with self._turn_lock:  # in order, even when the receiver and main both finish some
@@ -426,8 +437,9 @@ class Engine:
         if item.audio:
             if self._metrics is not None:
                 self._metrics("audio_sent", (item.captured_at, time.monotonic(),
-                                             len(item.audio) // 2))
-            conn.mic_clock = conn.mic_clock.advanced(len(item.audio) // 2, item.captured_at)
+                                             len(item.audio) // self._mic_frame_bytes))
+            conn.mic_clock = conn.mic_clock.advanced(len(item.audio) // self._mic_frame_bytes,
+                                                     item.captured_at)
             self._outbox.audio_went_out(conn)
 
     # ---- receiver -------------------------------------------------------------------------
@@ -516,7 +528,8 @@ class Engine:
         queued = self._outbox.discard_audio() if self.closing_reason is None else 0
         dropped, self._offline_bytes = self._offline_bytes + queued, 0
         self.closing_reason = None
-        for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
+        for update in keeper.restored(time.monotonic(),
+                                      dropped / (MIC_RATE_HZ * self._mic_frame_bytes)):
             self.updates.put(update)
 
     def _rollover(self) -> None:

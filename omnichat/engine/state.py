@@ -27,6 +27,7 @@ which turns are recorded ``reply.TurnQueue`` (a user turn first, even when its t
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ from omnichat.engine.clocks import MicClock, PlaybackView
 from omnichat.engine.replies import ReplyTracker
 from omnichat.engine.reply import TurnQueue
 from omnichat.engine.turns import Turn
-from omnichat.errors import ServiceError
+from omnichat.errors import ServiceError, VoiceNotSupported
 from omnichat.protocol import client as cev
 from omnichat.protocol import server as sev
 from omnichat.protocol.events import Event
@@ -59,6 +60,9 @@ _ALREADY_ACTIVE = "already has an active response"
 NETWORK_STATUS = "interrupted_by_network"  # a reply cut short by a dropped connection
 _IDLE_CODES = ("response_idle_timeout",)
 _LIMIT_CODES = ("session_expired",)
+# Any model: session.updated accepts any voice; generation then fails with this (third-party
+# probes, docs/qwen38.md). The conversation cannot go on with that voice.
+_VOICE_REFUSED = re.compile(r"Voice '(?P<voice>.{0,80})' is not supported")
 
 Actions = list[act.Action]
 
@@ -68,8 +72,9 @@ class ConversationState:
 
     def __init__(self, playback: PlaybackView | None, *, wall_anchor: tuple[float, datetime],
                  await_response_s: float = AWAIT_RESPONSE_S,
-                 stall_timeout_s: float = STALL_TIMEOUT_S):
+                 stall_timeout_s: float = STALL_TIMEOUT_S, model: str = ""):
         self.playback = playback
+        self._model = model  # named in the error that ends a conversation (a refused voice)
         self._anchor = wall_anchor  # (monotonic, wall) of one instant: wall time of ``now``
         self._await_response_s = await_response_s
         self._stall_timeout_s = stall_timeout_s
@@ -113,7 +118,10 @@ class ConversationState:
             sev.AUDIO_DONE: replies.on_audio_done,
             sev.FUNCTION_ARGS_DONE: replies.on_function_call,
             sev.RESPONSE_DONE: self._on_response_done,
+            sev.OUTPUT_ITEM_DONE: self._on_item,
+            sev.ITEM_CREATED: self._on_item,
         }
+        self._mcp_items_seen: deque[str] = deque(maxlen=64)  # server-side MCP item ids
 
     # ---- inputs ---------------------------------------------------------------------------
 
@@ -147,6 +155,9 @@ class ConversationState:
         elif isinstance(command, cmd.ToolResult):
             if self._replies.tool_result(command.call_id, command.output):
                 self._ask_tools_reply()
+        elif isinstance(command, cmd.McpApproval):
+            self._emit(act.Send(cev.mcp_approval_response(command.request_id,
+                                                          command.approve)))
         elif isinstance(command, cmd.SetMute):
             self._emit(act.SetMicMuted(command.muted))
         elif isinstance(command, cmd.UpdateSession):
@@ -290,7 +301,10 @@ class ConversationState:
             # dropping what was typed; the "no reply" notice covers a done that never comes.
             self._retry_create = True
             return
-        if error.code in _IDLE_CODES or "no response was generated" in lower:
+        refused = _VOICE_REFUSED.search(message)
+        if refused is not None:
+            self._emit(act.Fail(VoiceNotSupported(refused.group("voice"), self._model)))
+        elif error.code in _IDLE_CODES or "no response was generated" in lower:
             self._closing(act.CloseReason.IDLE, message)
         elif error.code in _LIMIT_CODES or "maximum duration" in lower:
             self._closing(act.CloseReason.SESSION_LIMIT, message)
@@ -299,6 +313,25 @@ class ConversationState:
                 f"the service rejected the session: {excerpt(message)}")))
         else:
             self._view(up.Notice(f"server error: {excerpt(message)}"))
+
+    def _on_item(self, event: Event) -> None:
+        """Server-side MCP (qwen3.8, docs/qwen38.md): an approval request to ask, a finished
+        call to show; each once, even when both output_item.done and item.created carry it."""
+        item = event.get("item")
+        kind = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or kind not in ("mcp_approval_request", "mcp_call"):
+            return
+        text = {key: _item_text(item, key) for key in
+                ("id", "server_label", "name", "arguments", "output", "error")}
+        if not text["id"] or text["id"] in self._mcp_items_seen:
+            return
+        self._mcp_items_seen.append(text["id"])
+        if kind == "mcp_call":
+            self._emit(act.McpCallDone(text["server_label"], text["name"], text["output"],
+                                       text["error"]))
+        else:
+            self._emit(act.AskMcpApproval(text["id"], text["server_label"], text["name"],
+                                          text["arguments"]))
 
     def _closing(self, reason: act.CloseReason, message: str) -> None:
         self._emit(act.ServiceClosing(reason, message))
@@ -425,3 +458,12 @@ class ConversationState:
         if silent_s > self._stall_timeout_s:
             self._stall_reported = True
             self._emit(act.Stalled(silent_s))
+
+
+def _item_text(item: dict[str, object], key: str) -> str:
+    """A text field of a server item: a string as is, an error object's message, else ''.
+    Server text: cleaned of terminal control sequences before anyone shows it."""
+    value = item.get(key)
+    if isinstance(value, dict):
+        value = value.get("message")
+    return clean_text(value, keep_newlines=False) if isinstance(value, str) else ""

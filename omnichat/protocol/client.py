@@ -118,6 +118,14 @@ def function_call_output(call_id: str, output: str, *, event_id: str | None = No
     return item_create(item, event_id=event_id)
 
 
+def mcp_approval_response(approval_request_id: str, approve: bool, *,
+                          event_id: str | None = None) -> Event:
+    """The answer to an ``mcp_approval_request`` item (qwen3.8, docs/qwen38.md)."""
+    item = {"type": "mcp_approval_response", "approval_request_id": approval_request_id,
+            "approve": approve}
+    return item_create(item, event_id=event_id)
+
+
 def response_create(
     *,
     instructions: str | None = None,

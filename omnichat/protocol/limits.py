@@ -68,6 +68,7 @@ TEMPERATURE = Range(0.0, 2.0, open_high=True)
 TOP_P = Range(0.0, 1.0, open_low=True)
 TOP_K = Range(0, UNBOUNDED)  # above 100 disables top_k
 REPETITION_PENALTY = Range(0.0, UNBOUNDED, open_low=True)
+REPETITION_PENALTY_QWEN38 = Range(0.0, UNBOUNDED)  # qwen3.8 also takes 0 (its default)
 PRESENCE_PENALTY = Range(-2.0, 2.0)
 SEED = Range(0, INT32_MAX)
 MAX_TOKENS = Range(1, UNBOUNDED)  # the model's output limit narrows it (catalog.Model)

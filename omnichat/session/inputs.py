@@ -156,6 +156,12 @@ def _audio_source(stack: contextlib.ExitStack, engine: Engine, settings: Setting
     from omnichat.audio.microphone import Microphone, WavMicrophone
 
     on_block = gate.on_block if gate is not None else feed
+    if settings.input_channels > 1:  # a microphone array goes out as it is (docs/qwen38.md)
+        engine.updates.put(up.Notice(
+            f"microphone: {settings.input_channels} channels; echo handling and local "
+            "barge-in are off for a microphone array (use headphones)", level="info"))
+        return stack.enter_context(Microphone(on_block, device=settings.input_device,
+                                              channels=settings.input_channels))
     if gate is not None and options.inputs and not keyboard:
         turns = FileTurns(engine, gate, file_turns(options.inputs), pace=options.input_pace)
         return stack.enter_context(turns)

@@ -105,7 +105,11 @@ class SlashCommands:
             control.say("the voice cannot change now: the service allows it only before the "
                         f"first spoken reply; restart with --voice {voice}", "warning")
             return
-        self._update_session(voice=voice)
+        audio = control.engine.conversation.session.get("audio")
+        if isinstance(audio, dict):  # qwen3.8: audio.output.voice wins over voice
+            self._update_session(voice=voice, audio={**audio, "output": {"voice": voice}})
+        else:
+            self._update_session(voice=voice)
         control.say(f"voice: {voice} from the next reply")
 
     def _mute(self, args: list[str]) -> None:

@@ -103,6 +103,9 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
     started = now_utc()
     transcript_path = options.transcript or session_path(settings.transcript_dir, started)
     feed = options.inputs()
+    if settings.input_channels > 1 and (feed.inputs or feed.record):
+        raise UsageError("--input-channels 2 or 4 records a microphone array; --input and "
+                         "--record work with one channel: drop them or use --input-channels 1")
     if settings.turn_detection is None:  # [turn_detection] type = "manual" is push-to-talk
         feed.ptt = True
     view = None
@@ -119,8 +122,10 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 endpoint, key, region=settings.region,
                 key_env="" if options.local else settings.api_key_env,
                 connect_timeout_s=settings.connect_timeout_s,
-                allow_insecure=settings.allow_insecure),
-            reconnect=reconnect_policy(settings)))
+                allow_insecure=settings.allow_insecure,
+                headers=None if options.local else settings.headers()),
+            reconnect=reconnect_policy(settings), model=settings.model,
+            mic_channels=settings.input_channels))
         speaker = (stack.enter_context(_speaker(playback, settings, options))
                    if playback is not None else None)
         view = make_view(console, stream, ViewConfig.from_settings(
@@ -143,6 +148,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         inputs = open_inputs(stack, engine, settings, feed, playback, prepared,
                              echo=echo_ok)
         tools.prompt = inputs.keys.prompt if inputs.keys is not None else None
+        tools.approvals.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options, speaker)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
@@ -268,13 +274,15 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     import sys
 
     from omnichat.config.settings import load_settings
-    from omnichat.config.warning import readable_by_others
+    from omnichat.config.warning import readable_by_others, voice_warning, workspace_hint
 
     if text_only:
         flags = {**flags, "modalities": ["text"]}
     settings = load_settings(flags)
-    warning = readable_by_others(settings.config_file)
-    if warning:
+    warnings = [readable_by_others(settings.config_file), voice_warning(settings)]
+    if not options.local:
+        warnings.append(workspace_hint(settings))
+    for warning in filter(None, warnings):
         sys.stderr.write(f"omnichat: warning: {warning}\n")
     if options.transcript is None:
         options.transcript = session_path(settings.transcript_dir, now_utc())

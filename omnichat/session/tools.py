@@ -10,6 +10,8 @@ Then ``attach(engine)`` and the engine's callbacks do the rest::
     any thread       ToolCallsDropped --on_dropped--> ToolRun.cancel(): its result is dropped
     omnichat-mcp     a server died -> Notice, engine.command(UpdateSession(session without
                      its tools))
+    receiver   AskMcpApproval / McpCallDone --on_mcp--> McpApprovals (server-side MCP:
+               the service calls ``[mcp.remote.NAME]`` servers; mcp_approvals.py)
 
 ``omnichat-tools`` blocks in the tool (up to its timeout) and, for a tool that must be
 confirmed, in ``prompt.ask`` (the key thread's y/n unblocks it; set ``prompt`` once the
@@ -35,10 +37,12 @@ from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
 from omnichat.errors import UsageError
 from omnichat.sanitize import clean_text
+from omnichat.session.mcp_approvals import McpApprovals
 from omnichat.tools import FunctionCall, Toolbox, ToolsConfig, parse_tools_config
 from omnichat.tools.builtin import BUILTIN_IDS
 from omnichat.tools.mcp_client import ServerChange
 from omnichat.tools.registry import Tool
+from omnichat.tools.remote import remote_rows, remote_tools
 from omnichat.tools.runner import CallResult, ToolRun
 
 if TYPE_CHECKING:
@@ -126,8 +130,12 @@ class ToolSession:
     """The tools of one conversation; a context manager (closes the MCP servers)."""
 
     def __init__(self, config: ToolsConfig, options: ToolOptions, *,
-                 writer: TranscriptWriter | None = None) -> None:
+                 writer: TranscriptWriter | None = None,
+                 remote: list[dict[str, Any]] | None = None) -> None:
         check_attachments(options.attachments)
+        # [mcp.remote.NAME] entries (type "mcp"): sent as they are; the service calls them.
+        self.remote = list(remote or [])
+        self.approvals = McpApprovals(self._notify, yes=options.yes, record=self._record_mcp)
         # Set once the keyboard is read (the key session is made after the engine); while
         # None the run is not interactive: a call that must be confirmed is refused unless
         # --yes. Read on the runner's thread at the moment it asks.
@@ -156,12 +164,18 @@ class ToolSession:
         return [clean_text(change.message, keep_newlines=False)
                 for change in self.box.start()]
 
-    def session_fields(self) -> dict[str, Any]:
-        return self.box.session_fields() if self.active else {}
+    def session_fields(self, *, withdrawn: bool = False) -> dict[str, Any]:
+        """``tools`` and ``tool_choice``; ``withdrawn``: also when none is left (an empty
+        list replaces the tools of a server that went away)."""
+        fields = self.box.session_fields() if self.active or withdrawn else {}
+        if self.remote:
+            fields["tools"] = [*fields.get("tools", []), *self.remote]
+        return fields
 
     def attach(self, engine: Engine) -> Engine:
         """From now on calls reach ``engine`` (returned); lines from the start are shown."""
         self._engine = engine
+        self.approvals.attach(engine)
         for text in self.early_notices:
             engine.updates.put(up.Notice(text, level="info"))
         self.early_notices.clear()
@@ -174,7 +188,8 @@ class ToolSession:
 
     def engine_callbacks(self) -> dict[str, Any]:
         """The ``Engine`` keyword arguments that hand calls to this session."""
-        return {"on_tool_call": self.on_tool_call, "on_tools_dropped": self.on_dropped}
+        return {"on_tool_call": self.on_tool_call, "on_tools_dropped": self.on_dropped,
+                "on_mcp": self.approvals.on_action}
 
     # ---- the engine's callbacks ---------------------------------------------------------
 
@@ -251,7 +266,7 @@ class ToolSession:
         engine = self._engine
         if engine is not None and not change.up:
             session = engine.conversation.session
-            session.update(self.box.session_fields())
+            session.update(self.session_fields(withdrawn=True))
             engine.command(cmd.UpdateSession(dict(session)))
 
     # ---- output ---------------------------------------------------------------------------
@@ -273,10 +288,17 @@ class ToolSession:
                         elapsed_ms=None if elapsed_s is None else elapsed_s * 1000)
         self.writer.write(turn)
 
+    def _record_mcp(self, tool: str, arguments: str, output: str, status: str) -> None:
+        if self.writer is None:
+            return
+        self.writer.write(ToolTurn("tool", text=f"{tool}: {status}", status=status, name=tool,
+                                   arguments=arguments, output=output))
+
     # ---- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
         self._closed = True
+        self.approvals.close()
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
         for run in runs:
@@ -293,7 +315,10 @@ class ToolSession:
 def open_tools(settings: Settings, options: ToolOptions, *,
                writer: TranscriptWriter | None = None) -> ToolSession:
     """A started ``ToolSession``: MCP servers connected, one line each (shown on attach)."""
-    session = ToolSession(tools_config(settings, options), options, writer=writer)
+    origin = str(settings.config_file) if settings.config_file else "config"
+    remote = remote_tools(settings.mcp_remote, settings.model, origin)
+    session = ToolSession(tools_config(settings, options), options, writer=writer,
+                          remote=remote)
     try:
         session.early_notices += session.start()
     except BaseException:
@@ -319,7 +344,8 @@ def show_tools(settings: Settings, options: ToolOptions, *, as_json: bool = Fals
             if box.registry.get(tool.name) is None:
                 box.registry.add(replace(tool, enabled=False))
         box.start()
-        rows = box.rows()
+        origin = str(settings.config_file) if settings.config_file else "config"
+        rows = box.rows() + remote_rows(settings.mcp_remote, settings.model, origin)
     console = console or Console()
     if as_json:
         console.file.write(json.dumps([asdict(row) for row in rows], ensure_ascii=False,

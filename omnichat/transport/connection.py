@@ -33,7 +33,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, PayloadTooBig
@@ -78,8 +78,10 @@ class WebSocketTransport:
                  io_timeout_s: float = IO_TIMEOUT_S, ping_interval_s: float = PING_INTERVAL_S,
                  max_frame_bytes: int = MAX_FRAME_BYTES,
                  ssl_context: ssl.SSLContext | None = None,
+                 headers: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self._headers = dict(headers or {})  # extra upgrade headers (the workspace)
         self._api_key = api_key  # never logged, never part of an error message or repr
         self._region, self._key_env = region, key_env
         self._connect_timeout_s, self._allow_insecure = connect_timeout_s, allow_insecure
@@ -122,7 +124,7 @@ class WebSocketTransport:
         sock = self._open(target, deadline)
         protocol = new_protocol(target, self._max_frame_bytes)
         try:
-            response = upgrade(sock, protocol, self._api_key, deadline)
+            response = upgrade(sock, protocol, self._api_key, deadline, self._headers)
         except BaseException as exc:
             sock.close()
             raise self._connect_error(exc) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from collections.abc import Mapping
 
 from websockets.client import ClientProtocol
 from websockets.http11 import Response
@@ -66,7 +67,7 @@ def new_protocol(target: Target, max_message_bytes: int) -> ClientProtocol:
 
 
 def upgrade(sock: socket.socket, protocol: ClientProtocol, api_key: str | None,
-            deadline: float) -> Response:
+            deadline: float, headers: Mapping[str, str] | None = None) -> Response:
     """Send the upgrade request and read the answer, all before ``deadline``.
 
     On a 101, the answer and the bytes after it go to ``protocol``, which is then OPEN
@@ -75,6 +76,10 @@ def upgrade(sock: socket.socket, protocol: ClientProtocol, api_key: str | None,
     """
     request = protocol.connect()
     request.headers["User-Agent"] = "omnichat"
+    for name, value in (headers or {}).items():  # extra headers: the workspace (qwen38.md)
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name + value):
+            raise ConfigError(f"the {name} header contains control characters; fix its value")
+        request.headers[name] = value
     if api_key:
         request.headers["Authorization"] = f"Bearer {api_key}"
     protocol.send_request(request)

@@ -17,6 +17,11 @@
 #   rig_mic               remap of rig_mic_feed.monitor: the default input ("microphone")
 #   rig_echo              module-loopback rig_speaker.monitor -> rig_mic_feed, muted; also
 #                         keeps both sinks clocked in 10 ms steps (pitfall P1 below)
+#   rig_stereo_mic_feed   null sink, s16le stereo 16 kHz: play a stereo WAV here ...
+#   rig_stereo_mic        ... and a 2-channel microphone (a small mic array) records it.
+#                         Apart from the mono devices: never a default, no loopback, not
+#                         warmed up (an idle null sink would cost 12 s of warm-up: P1);
+#                         the first capture on it may wait up to 2 s.
 #
 # Exit status: 0 ready, 3 packages missing and we are not root (callers skip), 1 failure.
 # Knobs: VA_DIR (default /tmp/omnichat-audio-$UID; one daemon per dir), VA_MIC_RATE (16000),
@@ -87,6 +92,8 @@ load-module module-native-protocol-unix auth-anonymous=1 socket=$SOCK
 load-module module-null-sink sink_name=rig_speaker rate=$VA_SPK_RATE format=s16le channels=1 channel_map=mono sink_properties=device.description=VirtualSpeaker
 load-module module-null-sink sink_name=rig_mic_feed rate=$VA_MIC_RATE format=s16le channels=1 channel_map=mono sink_properties=device.description=VirtualMicFeed
 load-module module-remap-source source_name=rig_mic master=rig_mic_feed.monitor channels=1 channel_map=mono source_properties=device.description=VirtualMic
+load-module module-null-sink sink_name=rig_stereo_mic_feed rate=$VA_MIC_RATE format=s16le channels=2 channel_map=front-left,front-right sink_properties=device.description=VirtualStereoMicFeed
+load-module module-remap-source source_name=rig_stereo_mic master=rig_stereo_mic_feed.monitor channels=2 channel_map=front-left,front-right source_properties=device.description=VirtualStereoMic
 load-module module-loopback source=rig_speaker.monitor sink=rig_mic_feed latency_msec=$VA_ECHO_LATENCY_MS adjust_time=0 source_dont_move=1 sink_dont_move=1 sink_input_properties=media.name=rig_echo
 set-default-sink rig_speaker
 set-default-source rig_mic
@@ -99,12 +106,14 @@ pcm.rig_mic { type pulse; device "rig_mic"; hint { show on; description "Virtual
 pcm.rig_speaker { type pulse; device "rig_speaker"; hint { show on; description "Virtual speaker" } }
 pcm.rig_speaker_monitor { type pulse; device "rig_speaker.monitor"; hint { show on; description "What the virtual speaker played" } }
 pcm.rig_mic_feed { type pulse; device "rig_mic_feed"; hint { show on; description "Play here to speak into the virtual microphone" } }
+pcm.rig_stereo_mic { type pulse; device "rig_stereo_mic"; hint { show on; description "Virtual 2-channel microphone" } }
 EOV
 }
 
 server_up() { pactl info >/dev/null 2>&1; }
 rig_complete() { pactl list short sinks 2>/dev/null | grep -q $'\trig_speaker\t' \
-                 && pactl list short sources 2>/dev/null | grep -q $'\trig_mic\t'; }
+                 && pactl list short sources 2>/dev/null | grep -q $'\trig_mic\t' \
+                 && pactl list short sources 2>/dev/null | grep -q $'\trig_stereo_mic\t'; }
 
 our_pid() {  # the PID in our pid file, only if it is a live pulseaudio process
   local pid; pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
