@@ -297,7 +297,7 @@ def talk(
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
 
-    Keys (in a terminal): q end, m mute, Space interrupt, / or Enter type, ? keys.
+    Keys (in a terminal): q end, m mute, Space interrupt, Enter type, / command, ? keys.
     The setting flags (--model, --voice, ...) override the environment and the config file;
     see `omnichat config show`."""
     from omnichat.session.talk import TalkOptions, run_talk
@@ -335,7 +335,7 @@ def ptt(
 ) -> None:
     """Push-to-talk: hold Space while you speak (or press it to start and again to send).
 
-    Esc drops a recording, Space interrupts the model, q ends, m mutes, / or Enter type,
+    Esc drops a recording, Space interrupts the model, q ends, m mutes, Enter types, / command,
     ? shows the keys. Manual turns: nothing is sent while Space is up."""
     from omnichat.session.talk import TalkOptions, run_talk
 

@@ -57,9 +57,10 @@ def _hint(**config) -> str:
 
 
 def test_hints_match_the_mode_and_the_keys():
-    assert _hint(keys=True) == "q to end · space or speak to interrupt · / to type · ? keys"
+    assert _hint(keys=True) == ("q to end · space or speak to interrupt · enter to type · "
+                                "/ command · ? keys")
     assert _hint(keys=False) == "Ctrl+C to end · speak to interrupt"
-    assert _hint(keys=True, text_only=True) == "q to end · / to type · ? keys"
+    assert _hint(keys=True, text_only=True) == "q to end · enter to type · / command · ? keys"
     assert _hint(keys=False, text_only=True) == "Ctrl+C to end"
     assert _hint(keys=True, mode="ptt", hold=True).startswith("hold space to talk · q to end")
     assert _hint(keys=True, mode="ptt", hold=False).startswith("space to start/send · q to end")

@@ -169,9 +169,9 @@ def hint_parts(config: ViewConfig) -> list[str]:
                                     else [])
     if config.mode == PTT:
         talk = "hold space to talk" if config.hold else "space to start/send"
-        return [talk, "q to end", "esc to drop", "/ to type", "? keys"]
+        return [talk, "q to end", "esc to drop", "enter to type", "/ command", "? keys"]
     interrupt = ["space or speak to interrupt"] if speak else []
-    return ["q to end", *interrupt, "/ to type", "? keys"]
+    return ["q to end", *interrupt, "enter to type", "/ command", "? keys"]
 
 
 def hint_text(config: ViewConfig, width: int) -> Text:
