@@ -126,6 +126,7 @@ class ReplyTracker:
         if reply is None or reply.cut is not None or not call.call_id:
             return
         self.tools.called(reply.response_id, call.call_id)
+        reply.turn.tool_calls.append(call.name or "")
         self._out.emit(act.CallTool(reply.response_id, call.call_id, call.name or "",
                                 call.arguments))
 

@@ -14,7 +14,7 @@ from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
 from omnichat.sanitize import excerpt
 from omnichat.ui.live import write_failed
-from omnichat.ui.state import ViewConfig, ViewState, clean
+from omnichat.ui.state import ViewConfig, ViewState, clean, tool_outcome
 
 
 class PlainView:
@@ -39,12 +39,15 @@ class PlainView:
             self._say("listening")
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
+        elif isinstance(update, up.ToolProgress):
+            self._say(f"qwen: ⚙ {tool_outcome(update)}")
         elif isinstance(update, up.Notice):
             self._say(f"{update.level}: {excerpt(update.text)}")
         elif isinstance(update, up.MicMuted):
             self._say("microphone muted" if update.muted else "microphone on")
-        elif isinstance(update, up.TurnFinished):
-            self._say(turn_line(update.turn))
+        elif isinstance(update, up.TurnFinished) and not (
+                update.turn.tool_only and not update.turn.interrupted):
+            self._say(turn_line(update.turn))  # a tool-only reply is its tool lines
 
     def refresh(self, mic_dbfs: float | None = None) -> None:
         self.state.mic_dbfs = mic_dbfs

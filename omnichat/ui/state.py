@@ -63,6 +63,19 @@ class Line:
     response_id: str | None = None
     cut: int | None = None  # where a barge-in cut the reply (chars of ``text``)
     latency_ms: float | None = None
+    call_id: str | None = None  # role "tool": the function call it shows
+
+
+def tool_outcome(update: up.ToolProgress) -> str:
+    """``NAME …`` while a call runs, ``NAME → OUTPUT`` once it answered, else why not."""
+    if update.status is None:
+        return f"{clean(update.name)} …"
+    if update.status == "ok":
+        return f"{clean(update.name)} → {clean(update.output)}"
+    if update.status == "cancelled":
+        return f"{clean(update.name)} ✗ cancelled (you moved on)"
+    detail = f": {clean(update.output)}" if update.output else ""
+    return f"{clean(update.name)} ✗ {update.status}{detail}"
 
 
 @dataclass
@@ -117,6 +130,8 @@ class ViewState:
             self.last_latency_ms = update.latency_ms
         elif isinstance(update, up.TurnFinished):
             self._finish(update.turn)
+        elif isinstance(update, up.ToolProgress):
+            self._tool(update)
         elif isinstance(update, up.Notice):
             self.to_print.append(excerpt(update.text))
         else:
@@ -131,6 +146,18 @@ class ViewState:
             self.recording, self.config.hold = update.recording, update.hold
         elif isinstance(update, up.InputMode):
             self.config.mode, self.config.keys = update.mode, update.keys
+
+    def _tool(self, update: up.ToolProgress) -> None:
+        """A call runs in the live region and reaches the scrollback once it answered."""
+        line = next((line for line in self.pending
+                     if line.role == "tool" and line.call_id == update.call_id), None)
+        if line is None:
+            line = Line("tool", response_id=update.response_id, call_id=update.call_id)
+            self.pending.append(line)
+        line.text = tool_outcome(update)
+        if update.status is not None:
+            self.pending.remove(line)
+            self.to_print.append(line)
 
     def _preview(self, update: up.UserPreview) -> None:
         # A transcription refresh for a turn already shown would draw the user's line twice.
@@ -148,15 +175,21 @@ class ViewState:
             return
         line = self._assistant(turn.response_id)
         self.pending.remove(line)
+        if turn.tool_only and not turn.interrupted:
+            self._count_usage(turn)
+            return  # its content is the tool lines
         line.text = clean(turn.text)
         if turn.interrupted:
             line.cut = len(clean(turn.heard or ""))
         if turn.latency_ms is not None:
             line.latency_ms = self.last_latency_ms = turn.latency_ms
+        self._count_usage(turn)
+        self.to_print.append(line)
+
+    def _count_usage(self, turn: Turn) -> None:
         if turn.usage:
             self.tokens_in += int(turn.usage.get("input_tokens") or 0)
             self.tokens_out += int(turn.usage.get("output_tokens") or 0)
-        self.to_print.append(line)
 
     def take_printable(self) -> list[Line | str]:
         """The finished turns and notices not printed yet, in order (and forget them)."""
