@@ -215,8 +215,10 @@ def _append_figures(text: Text, state: ViewState, tokens: str | None,
         name = "latency " if latency == "long" else ""
         text.append(f"  {name}{state.last_latency_ms:.0f} ms")
     if tokens and (state.tokens_in or state.tokens_out):
-        text.append(f"  tokens {state.tokens_in} in / {state.tokens_out} out" if tokens == "long"
-                    else f"  {state.tokens_in}/{state.tokens_out} tok")
+        least = "≥" if state.tokens_are_lower_bound else ""  # a reply's usage is unknown
+        used_in, used_out = state.tokens_in, state.tokens_out
+        text.append(f"  tokens {least}{used_in} in / {least}{used_out} out" if tokens == "long"
+                    else f"  {least}{used_in}/{used_out} tok")
 
 
 def editor_text(state: ViewState, width: int) -> Text:

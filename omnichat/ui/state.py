@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
@@ -101,6 +101,11 @@ class ViewState:
     last_latency_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    # Recent replies whose usage is not known (yet): the token count is a lower bound; one
+    # that leaves this window stays unknown for good (``_usage_lost``).
+    usage_unknown: dict[str, None] = field(default_factory=dict)
+    _usage_lost: bool = False
+    _usage_counted: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_USER_ITEMS))
     muted: bool = False
     recording: bool = False  # push-to-talk: the microphone is being sent
     editor: Editor = field(default_factory=Editor)
@@ -130,6 +135,8 @@ class ViewState:
             self.last_latency_ms = update.latency_ms
         elif isinstance(update, up.TurnFinished):
             self._finish(update.turn)
+        elif isinstance(update, up.UsageReported):
+            self._count_usage(update.response_id, update.usage)
         elif isinstance(update, up.ToolProgress):
             self._tool(update)
         elif isinstance(update, up.Notice):
@@ -175,23 +182,44 @@ class ViewState:
             return
         line = self._assistant(turn.response_id)
         self.pending.remove(line)
+        self._count_usage(turn.response_id, turn.usage)
         if turn.tool_only and not turn.interrupted:
-            self._count_usage(turn)
             return  # its content is the tool lines
         line.text = clean(turn.text)
         if turn.interrupted:
             line.cut = len(clean(turn.heard or ""))
         if turn.latency_ms is not None:
             line.latency_ms = self.last_latency_ms = turn.latency_ms
-        self._count_usage(turn)
         self.to_print.append(line)
 
-    def _count_usage(self, turn: Turn) -> None:
-        if turn.usage:
-            self.tokens_in += int(turn.usage.get("input_tokens") or 0)
-            self.tokens_out += int(turn.usage.get("output_tokens") or 0)
+    def _count_usage(self, response_id: str | None, usage: dict[str, Any] | None) -> None:
+        """Each reply's usage counts once, whether it came with the finished turn or later
+        (a cut reply's ``response.done``); a finished reply without it is unknown so far."""
+        key = response_id or ""
+        if key in self._usage_counted:
+            return
+        if not usage:
+            if response_id:
+                self.usage_unknown[key] = None
+                if len(self.usage_unknown) > RECENT_USER_ITEMS:
+                    del self.usage_unknown[next(iter(self.usage_unknown))]
+                    self._usage_lost = True
+            return
+        self._usage_counted.append(key)
+        self.usage_unknown.pop(key, None)
+        self.tokens_in += _tokens(usage, "input_tokens")
+        self.tokens_out += _tokens(usage, "output_tokens")
+
+    @property
+    def tokens_are_lower_bound(self) -> bool:
+        return bool(self.usage_unknown) or self._usage_lost
 
     def take_printable(self) -> list[Line | str]:
         """The finished turns and notices not printed yet, in order (and forget them)."""
         out, self.to_print = self.to_print, []
         return out
+
+
+def _tokens(usage: dict[str, Any], name: str) -> int:
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
