@@ -123,8 +123,10 @@ def _key_checks(settings: Settings, local: bool, report: Callable[[Check], None]
             report(Check(f"key {name}", True, f"not set ({env}); needed only to talk in "
                                               f"region {name}"))
         else:
-            report(Check(f"key {name}", False, f"missing: export {env}=<your {name} API key>, "
-                                               "or try the local emulator with --local"))
+            report(Check(f"key {name}", False, f"missing: set {env} to a key made in Model "
+                                               f"Studio for region {name} (README, \"Getting "
+                                               "a key\"), or try the local emulator with "
+                                               "--local"))
 
 
 def _connection_check(settings: Settings, local: bool) -> Check:

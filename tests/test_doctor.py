@@ -50,7 +50,8 @@ def test_missing_key_without_local_is_a_fix(virtual_audio):
     out = io.StringIO()
     code = run_doctor(load_settings(), local=False, out=out)
     assert code != 0
-    assert "FIX key intl: missing: export DASHSCOPE_API_KEY=" in out.getvalue()
+    assert ("FIX key intl: missing: set DASHSCOPE_API_KEY to a key made in Model Studio for "
+            "region intl (README, \"Getting a key\")") in out.getvalue()
     assert "FIX connection: not tried: no key in DASHSCOPE_API_KEY" in out.getvalue()
 
 

@@ -99,12 +99,18 @@ def test_text_only_with_output_is_a_usage_error(question, tmp_path):
 # ---- errors ----------------------------------------------------------------------------------
 
 
-def test_no_key_names_the_variable_config_init_and_local():
+def test_no_key_names_the_variable_the_readme_section_and_local():
+    """``config init`` cannot store a key: the line points where keys are explained."""
     result = CliRunner().invoke(app, ["talk"])
     assert result.exit_code == 5
     line = result.output.strip()
-    assert "DASHSCOPE_API_KEY" in line and "omnichat config init" in line and "--local" in line
-    assert len(line.splitlines()) == 1
+    assert "DASHSCOPE_API_KEY" in line and "--local" in line and "config init" not in line
+    assert '"Getting a key"' in line and len(line.splitlines()) == 1
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Getting a key\n", 1)[1].split("\n## ", 1)[0]
+    for fact in ("https://www.alibabacloud.com/help/en/model-studio/get-api-key",
+                 "only in the region", "omnichat doctor", "Model list", "--local"):
+        assert fact in section, fact
 
 
 def test_401_from_the_service_never_shows_the_key(make_emulator, tmp_path, monkeypatch):

@@ -89,7 +89,8 @@ class TalkResult:
 
 def missing_key_error(settings: Settings) -> AuthFailed:
     return AuthFailed(f"no API key for region '{settings.region}': set {settings.api_key_env} "
-                      "(or run `omnichat config init`), or try the local emulator with --local")
+                      "to a key made for that region (README, \"Getting a key\"), or try "
+                      "the local emulator with --local")
 
 
 def talk(settings: Settings, options: TalkOptions, *, console: Console | None = None,
