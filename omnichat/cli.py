@@ -229,11 +229,15 @@ def voices(
     language: str | None = typer.Option(None, "--language", "-l",
                                            help="Only voices speaking this (e.g. 'english')."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+    find: str | None = typer.Option(None, "--find", "-f", metavar="WORDS",
+                                    help="Only voices with these words in their name or "
+                                    "description (e.g. 'woman', 'warm', 'Sichuan')."),
+    long: bool = typer.Option(False, "--long", help="List every language of each voice."),
 ) -> None:
-    """List the voices a model offers."""
+    """List the voices a model offers; ● marks the default."""
     from omnichat.voices import list_voices
 
-    list_voices(model, language=language, as_json=as_json)
+    list_voices(model, language=language, as_json=as_json, find=find, long=long)
 
 
 _IMAGE = typer.Option([], "--image", metavar="PATH",
