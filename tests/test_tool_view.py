@@ -61,6 +61,7 @@ def test_plain_output_and_the_transcript_record_the_call_as_the_replys_content(
     assert result.exit_code == 0, result.output
     assert re.search(r"\] qwen: ⚙ current_time → \{.*\}", result.output), result.output
     assert "(no text)" not in result.output
+    assert "info: tools on: current_time (--tools time)" in result.output  # said at start
     records = read_transcript(transcript)
     made_call = next(r for r in records if r["role"] == "assistant")
     assert made_call["tool_calls"] == ["current_time"] and made_call["text"] == ""

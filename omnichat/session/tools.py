@@ -307,9 +307,14 @@ class ToolSession:
 def open_tools(settings: Settings, options: ToolOptions, *,
                writer: TranscriptWriter | None = None) -> ToolSession:
     """A started ``ToolSession``: MCP servers connected, one line each (shown on attach)."""
+    from omnichat.tools.listing import tools_on_line
+
     session = ToolSession(tools_config(settings, options), options, writer=writer)
     try:
         session.early_notices += session.start()
+        on = tools_on_line(session.box.rows())
+        if on:
+            session.early_notices.append(on)
     except BaseException:
         session.close()
         raise
