@@ -108,7 +108,7 @@ class ReplyTracker:
         done = cast(sev.ResponseDone, event)
         reply = self._reply
         if reply is None or done.response_id != reply.response_id:
-            if done.usage and done.response_id in self._cancelled:
+            if done.usage and done.response_id and done.response_id in self._cancelled:
                 # A reply cut by a barge-in ended here: what it cost still counts.
                 self._out.view(up.UsageReported(done.response_id, done.usage))
             return False

@@ -40,6 +40,7 @@ from omnichat.terminal.stderr_capture import StderrCapture, capture_stderr
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import LiveView, ViewConfig, make_view
+from omnichat.ui.plain import silence
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
     from omnichat.audio.speaker import FileSpeaker, Speaker
@@ -283,17 +284,35 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     transcript = options.transcript
     if transcript.is_file() and transcript.stat().st_size > 0:
         out.write(f"note: appending to the existing transcript {transcript}\n")
+    before = {path: _stamp(path) for path in (transcript, options.output_wav)
+              if path is not None}
     try:
         return talk(settings, options, stream=out)
     finally:
-        _print_summary(out, options)
+        _print_summary(out, options, before)
 
 
-def _print_summary(out: IO[str], options: TalkOptions) -> None:
-    """Where the session's files went: only files that exist (a failed session leaves none)."""
-    if options.transcript is not None and options.transcript.is_file():
-        out.write(f"transcript: {options.transcript}\n")
-    if options.output_wav is not None and options.output_wav.exists() \
-            and not options.output_wav.is_dir():
-        out.write(f"reply audio: {options.output_wav}\n")
-    out.flush()
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """What tells whether this run wrote ``path``: its size and change time, None if absent."""
+    try:
+        info = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns) if info is not None else None
+
+
+def _print_summary(out: IO[str], options: TalkOptions,
+                   before: dict[Path, tuple[int, int] | None]) -> None:
+    """Where the session's files went: only files this run wrote (a failed start leaves an
+    older file as it was, and says nothing of it); nothing if the reader went away."""
+    lines = []
+    for label, path in (("transcript", options.transcript), ("reply audio", options.output_wav)):
+        if path is None or not path.is_file():
+            continue
+        if _stamp(path) != before.get(path):
+            lines.append(f"{label}: {path}\n")
+    try:
+        out.writelines(lines)
+        out.flush()
+    except BrokenPipeError:
+        silence(out)

@@ -1,11 +1,13 @@
 """Non-terminal output (a pipe, a file, a log): one timestamped line per event worth keeping.
 
 No control sequence is ever written; server text is cleaned (``clean_text``) and notices
-are cut to a readable length (``excerpt``).
+are cut to a readable length (``excerpt``). A reader that goes away (``| head -1``) does not
+end the conversation: the lines stop, and the session still writes its files.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from typing import IO
@@ -23,12 +25,18 @@ class PlainView:
     def __init__(self, stream: IO[str] | None = None, config: ViewConfig | None = None):
         self.stream = stream if stream is not None else sys.stdout
         self.state = ViewState(config=config or ViewConfig())
+        self.reader_gone = False  # the pipe closed: nothing more is written
 
     def _say(self, text: str) -> None:
+        if self.reader_gone:
+            return
         stamp = datetime.now().strftime("%H:%M:%S")
         try:
             self.stream.write(f"[{stamp}] {text}\n")
             self.stream.flush()
+        except BrokenPipeError:
+            self.reader_gone = True
+            silence(self.stream)
         except OSError as exc:
             raise write_failed(exc) from None
 
@@ -53,6 +61,19 @@ class PlainView:
         self.state.mic_dbfs = mic_dbfs
 
     def close(self) -> None:
+        pass
+
+
+def silence(stream: IO[str]) -> None:
+    """Point a stream whose reader went away at /dev/null, so what is still buffered or
+    written later (the summary, the interpreter's last flush) cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError, AttributeError):  # a StringIO in tests: nothing to point
         pass
 
 
