@@ -107,8 +107,9 @@ class _OmnichatGroup(TyperGroup):
             raise _usage_line(exc) from None
         except BrokenPipeError:
             raise _quiet_broken_pipe() from None
-        except OmnichatError as exc:
-            line = f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}"
+        except OmnichatError as exc:  # one line per mistake (a config file may have several)
+            line = "\n".join(f"omnichat: error: {clean_text(part, keep_newlines=False)}"
+                              for part in str(exc).splitlines() or [""])
             raise _fail(exc, line, int(exc.exit_code)) from None
         except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM/SIGHUP (signals.Terminated)
             reason = str(exc) if isinstance(exc, signals.Terminated) else "interrupted"
