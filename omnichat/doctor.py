@@ -188,7 +188,8 @@ def _echo_check(settings: Settings | None, save: bool, report: Callable[[Check],
         return
     for line in result.lines():
         print(f"    {line}", file=out)
-    report(Check("echo", True, f"recommended echo_mode = {result.recommended}"))
+    keep = "" if save else "; `omnichat doctor --echo --save` writes it to the config file"
+    report(Check("echo", True, result.recommendation + keep))
     if save:
         from omnichat.echo.configedit import save_echo_mode
 

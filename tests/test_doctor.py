@@ -64,6 +64,15 @@ def test_echo_off_path_recommends_off_and_saves_it(virtual_audio):
     assert saved["audio"]["echo_mode"] == "off"
 
 
+def test_echo_without_save_recommends_once_and_says_how_to_keep_it(virtual_audio):
+    virtual_audio.echo(False)
+    code, text = _doctor(echo=True)
+    assert code == 0, text
+    assert text.count("recommended echo_mode") == 1, text
+    assert re.search(r'^ok  echo: recommended echo_mode = "off" \(.*\); `omnichat doctor '
+                     r'--echo --save` writes it to the config file$', text, re.M), text
+
+
 def test_echo_path_on_is_measured_and_each_mode_reduces_it(virtual_audio):
     virtual_audio.echo(True, 0.6)
     try:

@@ -280,4 +280,5 @@ def test_talk_refuses_plain_ws_to_a_remote_host_unless_allowed(question, tmp_pat
     assert refused.exit_code == 2 and "--allow-insecure" in refused.output
     tried = CliRunner().invoke(app, [*args, "--allow-insecure", "--connect-timeout", "2"])
     assert tried.exit_code == 4, tried.output  # the name does not resolve: a connect error
+    assert "does not resolve; check the region name" in tried.output  # and how to fix it
     assert "--allow-insecure" not in tried.output and SECRET not in tried.output
