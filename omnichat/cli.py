@@ -237,6 +237,10 @@ def serve(
         "after-reply-done, failed, never."),
     send_timeout: float = typer.Option(
         5.0, "--send-timeout", help="Drop a client that takes no data for this many seconds."),
+    heard_script: str | None = typer.Option(
+        None, "--heard-script",
+        help="File with what each spoken turn said, one line per turn in order (its "
+        "transcription; the replies and tool calls follow it)."),
 ) -> None:
     """Run the local emulator of the Qwen-Omni-Realtime service."""
     from omnichat.emulator.run import serve as run_serve
@@ -245,7 +249,7 @@ def serve(
               trace=trace, allow_remote=allow_remote, faults=fault,
               cancel_response_done=cancel_response_done, idle_timeout_s=idle_timeout,
               max_session_s=max_session, transcription=transcription,
-              send_timeout_s=send_timeout)
+              send_timeout_s=send_timeout, heard_script=heard_script)
 
 
 @app.command("devices", short_help="List microphones and speakers.")
@@ -299,6 +303,21 @@ _TOOLS = typer.Option(None, "--tools", metavar="NAME,...",
 _YES = typer.Option(False, "--yes", help="Run tools that ask first without asking.")
 
 
+_LOCAL_REPLY_SCRIPT = typer.Option(
+    None, "--local-reply-script", help="With --local: the emulator's replies, one per line, "
+    "used in turn (docs/emulator.md).")
+_LOCAL_HEARD_SCRIPT = typer.Option(
+    None, "--local-heard-script", help="With --local: what each spoken turn said, one line "
+    "per turn, so speech can call tools (docs/emulator.md).")
+
+
+def _emulator_options(local: bool, reply_script: Path | None,
+                      heard_script: Path | None) -> dict[str, Any] | None:
+    from omnichat.emulator.run import local_emulator_options
+
+    return local_emulator_options(local, reply_script, heard_script)
+
+
 def _tool_options(attach: list[Path], tools: str | None, yes: bool) -> Any:
     from omnichat.session.tools import ToolOptions, parse_tool_names
 
@@ -331,6 +350,8 @@ def talk(
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
+    local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
+    local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
     **settings: Any,
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
@@ -346,7 +367,9 @@ def talk(
              TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                          transcript=transcript, input_pace=input_pace,
                          output_pace=output_pace, emulator_speed=emulator_speed, feed=feed,
-                         tools=_tool_options(attach, tools, yes)))
+                         tools=_tool_options(attach, tools, yes),
+                         emulator_options=_emulator_options(local, local_reply_script,
+                                                            local_heard_script)))
 
 
 @app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
@@ -369,6 +392,8 @@ def ptt(
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
+    local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
+    local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
     **settings: Any,
 ) -> None:
     """Push-to-talk: hold Space while you speak (or press it to start and again to send).
@@ -383,7 +408,9 @@ def ptt(
     run_talk(flags, TalkOptions(local=local, output_wav=output_wav, transcript=transcript,
                                 input_pace=input_pace, output_pace=output_pace,
                                 emulator_speed=emulator_speed, feed=feed,
-                                tools=_tool_options(attach, tools, yes)))
+                                tools=_tool_options(attach, tools, yes),
+                                emulator_options=_emulator_options(
+                                    local, local_reply_script, local_heard_script)))
 
 
 @app.command("tools", short_help="List the tools the model may call, and their sources.")
