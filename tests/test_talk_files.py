@@ -62,3 +62,35 @@ def test_an_output_in_a_missing_folder_outside_the_users_places_is_refused(tmp_p
                                       *FAST])
     assert result.exit_code == 0, result.output
     assert inside.is_file() and f"reply audio: {inside}" in result.output
+
+
+def test_audio_library_lines_never_reach_a_terminal_between_plain_lines(tmp_path, capfd,
+                                                                        monkeypatch):
+    """ALSA writes to fd 2 as a device opens; with stdout piped and stderr a terminal that
+    line landed between omnichat's own. It is held and summarised once, after the session."""
+    import io
+    import os
+
+    from omnichat.config.settings import load_settings
+    from omnichat.session import talk as talk_module
+    from omnichat.session.talk import TalkOptions, talk
+
+    opened = talk_module._speaker
+
+    def noisy_speaker(*args, **kwargs):
+        os.write(2, b"ALSA lib pcm.c:8545:(snd_pcm_recover) underrun occurred\n")
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(talk_module, "_speaker", noisy_speaker)
+    monkeypatch.setattr(talk_module, "_stderr_is_terminal", lambda: True, raising=False)
+    out = io.StringIO()
+    talk(load_settings({}), TalkOptions(local=True, input_wav=SAMPLE,
+                                        output_wav=tmp_path / "o.wav",
+                                        transcript=tmp_path / "t.jsonl", input_pace=8,
+                                        output_pace=8, emulator_speed="fast"), stream=out)
+    err = capfd.readouterr().err
+    assert "qwen:" in out.getvalue()
+    assert not err.startswith("ALSA") and "\nALSA" not in err
+    assert err.strip().splitlines() == [
+        "omnichat: note: the audio system reported 1 message during the session; the last: "
+        "ALSA lib pcm.c:8545:(snd_pcm_recover) underrun occurred"]

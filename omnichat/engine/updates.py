@@ -177,3 +177,10 @@ class InputMode(Update):
 
     mode: str
     keys: bool
+
+
+@dataclass(frozen=True)
+class RepliesChanged(Update):
+    """``/text``: replies are text only from now on; the header's mode says so."""
+
+    text_only: bool

@@ -140,6 +140,7 @@ class SlashCommands:
         control.text_only = True
         control.engine.command(cmd.Interrupt())  # the reply playing now stops too
         self._update_session(modalities=["text"])
+        control.engine.updates.put(up.RepliesChanged(text_only=True))  # the title's mode
         control.say("text-only replies from now on")
 
     def _quit(self, args: list[str]) -> None:

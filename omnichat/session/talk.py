@@ -19,6 +19,7 @@ gate or file turns, ``--record``, pictures, camera, keyboard) is ``session_input
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,17 +124,19 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 connect_timeout_s=settings.connect_timeout_s,
                 allow_insecure=settings.allow_insecure),
             reconnect=reconnect_policy(settings)))
+        # The C libraries' stderr (ALSA's lines as the devices open) would land in the live
+        # region, or between the plain lines on a terminal: held from before the speaker
+        # opens, summarised in one line at the end (callbacks unwind in reverse order).
+        views: list[View] = []
+        held = StderrCapture()
+        if _stderr_is_terminal() or (console is not None and console.is_terminal):
+            stack.callback(_report_held_stderr, held, views)  # runs last: after the restore
+            stack.enter_context(capture_stderr(into=held))
         speaker = (stack.enter_context(_speaker(playback, settings, options))
                    if playback is not None else None)
         view = make_view(console, stream, ViewConfig.from_settings(
             settings, local=options.local, mode="ptt" if feed.ptt else "talk"))
-        # The C libraries' stderr would land inside the live region: held while it draws,
-        # summarised in one line after it closed (callbacks unwind in reverse order).
-        live = isinstance(view, LiveView)
-        held = StderrCapture()
-        if live:
-            stack.callback(_report_held_stderr, held, view)  # runs last: after the restore
-            stack.enter_context(capture_stderr(into=held))
+        views.append(view)
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
@@ -151,10 +154,24 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                       engine.last_latency_ms)
 
 
-def _report_held_stderr(held: StderrCapture, view: View) -> None:
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+def _report_held_stderr(held: StderrCapture, views: list[View]) -> None:
     summary = held.summary()  # filled in when capture_stderr's block ended
-    if summary and isinstance(view, LiveView):
+    if not summary:
+        return
+    view = views[0] if views else None
+    if isinstance(view, LiveView):
         view.console.print(f"note: {summary}", markup=False, highlight=False)
+    else:
+        import sys
+
+        sys.stderr.write(f"omnichat: note: {summary}\n")
 
 
 def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
@@ -284,7 +301,7 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     transcript = options.transcript
     if transcript.is_file() and transcript.stat().st_size > 0:
         out.write(f"note: appending to the existing transcript {transcript}\n")
-    before = {path: _stamp(path) for path in (transcript, options.output_wav)
+    before = {path: _stamp(path) for path in (transcript, options.output_wav, options.feed.record)
               if path is not None}
     try:
         return talk(settings, options, stream=out)
@@ -306,7 +323,8 @@ def _print_summary(out: IO[str], options: TalkOptions,
     """Where the session's files went: only files this run wrote (a failed start leaves an
     older file as it was, and says nothing of it); nothing if the reader went away."""
     lines = []
-    for label, path in (("transcript", options.transcript), ("reply audio", options.output_wav)):
+    for label, path in (("transcript", options.transcript), ("reply audio", options.output_wav),
+                        ("recording", options.feed.record)):
         if path is None or not path.is_file():
             continue
         if _stamp(path) != before.get(path):

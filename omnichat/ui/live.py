@@ -26,7 +26,7 @@ from rich.live import Live
 from omnichat.engine import updates as up
 from omnichat.terminal import signals
 from omnichat.ui.render import LiveRegion, TurnRows, notice_text
-from omnichat.ui.state import Line, ViewConfig, ViewState
+from omnichat.ui.state import Line, Note, ViewConfig, ViewState
 
 REPRINT_TURNS = 500  # finished turns and notices printed again after a resize
 CLEAR_ALL = "\x1b[H\x1b[2J\x1b[3J"  # home, erase the screen, then the scrollback
@@ -42,7 +42,7 @@ class LiveView:
                           transient=False, redirect_stdout=False, redirect_stderr=False,
                           vertical_overflow="crop")
         self._closed = False
-        self._printed: deque[Line | str] = deque(maxlen=REPRINT_TURNS)
+        self._printed: deque[Line | Note] = deque(maxlen=REPRINT_TURNS)
         self._size = console.size
         self._live.start()
 
@@ -63,7 +63,7 @@ class LiveView:
             self._printed.append(item)
             self._print(item)
 
-    def _print(self, item: Line | str) -> None:
+    def _print(self, item: Line | Note) -> None:
         self.console.print(TurnRows(item) if isinstance(item, Line) else notice_text(item))
 
     def _repaint_if_resized(self) -> None:

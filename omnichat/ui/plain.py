@@ -16,6 +16,7 @@ from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
 from omnichat.sanitize import excerpt
 from omnichat.ui.live import write_failed
+from omnichat.ui.render import status_label
 from omnichat.ui.state import ViewConfig, ViewState, clean, tool_outcome
 
 
@@ -44,7 +45,7 @@ class PlainView:
         self.state.apply(update)
         self.state.take_printable()  # the plain view writes its own lines, below
         if isinstance(update, up.StatusChanged) and update.status == up.LISTENING:
-            self._say("listening")
+            self._say(status_label(self.state))
         elif isinstance(update, up.Interrupted):
             self._say("interrupted: playback stopped")
         elif isinstance(update, up.ToolProgress):

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from omnichat.catalog import REGIONS
 from omnichat.engine import updates as up
-from omnichat.ui.state import PTT, Line, ViewConfig, ViewState
+from omnichat.ui.state import PTT, Line, Note, ViewConfig, ViewState
 
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
@@ -123,8 +123,14 @@ class TurnRows:
             yield row
 
 
-def notice_text(notice: str) -> Text:
-    return Text(f"! {notice}", style="yellow")
+_NOTE_MARKS = {"warning": ("! ", "yellow"), "question": ("? ", "bold"), "info": ("· ", "dim")}
+
+
+def notice_text(notice: Note | str) -> Text:
+    """``! text`` for a warning; information is not marked as one (``· text``)."""
+    note = notice if isinstance(notice, Note) else Note(notice)
+    mark, style = _NOTE_MARKS.get(note.level, _NOTE_MARKS["warning"])
+    return Text(f"{mark}{note.text}", style=style)
 
 
 def fit(variants: Iterable[Text], width: int) -> Text:
@@ -188,7 +194,8 @@ def status_text(state: ViewState, width: int = 200) -> Text:
     variants = []
     for label, tokens, latency, show_meter in _STATUS_VARIANTS:
         text = Text("● ", style=_STATUS_STYLE.get(state.status, ""))
-        text.append(f"{state.status:<12}" if label else str(state.status),
+        shown = status_label(state)
+        text.append(f"{shown:<12}" if label else shown,
                     style=_STATUS_STYLE.get(state.status, ""))
         if state.recording:
             text.append("  ● REC", style="bold red")
@@ -200,6 +207,14 @@ def status_text(state: ViewState, width: int = 200) -> Text:
         _append_figures(text, state, tokens, latency)
         variants.append(text)
     return fit(variants, width)
+
+
+def status_label(state: ViewState) -> str:
+    """The state's word; push-to-talk between turns is "ready", not "listening": nothing is
+    sent until Space is pressed."""
+    if state.config.mode == PTT and state.status == up.LISTENING and not state.recording:
+        return "ready"
+    return str(state.status)
 
 
 # (long labels, tokens: "long"/"short"/None, latency: "long"/"short"/None, meter)

@@ -78,6 +78,14 @@ def tool_outcome(update: up.ToolProgress) -> str:
     return f"{clean(update.name)} ✗ {update.status}{detail}"
 
 
+@dataclass(frozen=True)
+class Note:
+    """A notice for the scrollback: ``level`` warning (``!``), info or question."""
+
+    text: str
+    level: str = "warning"
+
+
 @dataclass
 class Editor:
     """The typed-message line (closed: not drawn)."""
@@ -93,7 +101,7 @@ class ViewState:
 
     config: ViewConfig = field(default_factory=ViewConfig)
     pending: list[Line] = field(default_factory=list)  # replies not finished yet
-    to_print: list[Line | str] = field(default_factory=list)  # finished turns and notices
+    to_print: list[Line | Note] = field(default_factory=list)  # finished turns and notices
     status: up.Status = up.CONNECTING
     preview: str = ""  # what the user is saying, before the transcription is final
     preview_item: str | None = None
@@ -140,7 +148,7 @@ class ViewState:
         elif isinstance(update, up.ToolProgress):
             self._tool(update)
         elif isinstance(update, up.Notice):
-            self.to_print.append(excerpt(update.text))
+            self.to_print.append(Note(excerpt(update.text), update.level))
         else:
             self._apply_keys(update)
 
@@ -153,6 +161,8 @@ class ViewState:
             self.recording, self.config.hold = update.recording, update.hold
         elif isinstance(update, up.InputMode):
             self.config.mode, self.config.keys = update.mode, update.keys
+        elif isinstance(update, up.RepliesChanged):
+            self.config.text_only = update.text_only
 
     def _tool(self, update: up.ToolProgress) -> None:
         """A call runs in the live region and reaches the scrollback once it answered."""
@@ -214,7 +224,7 @@ class ViewState:
     def tokens_are_lower_bound(self) -> bool:
         return bool(self.usage_unknown) or self._usage_lost
 
-    def take_printable(self) -> list[Line | str]:
+    def take_printable(self) -> list[Line | Note]:
         """The finished turns and notices not printed yet, in order (and forget them)."""
         out, self.to_print = self.to_print, []
         return out
