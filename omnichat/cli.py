@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - Typer on the public click
     from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
 from omnichat import __version__
+from omnichat.command_help import in_help_order, uniform_metavars
 from omnichat.config.flags import setting_flags, settings_from_flags
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
@@ -82,38 +83,11 @@ def _fail(exc: BaseException, line: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-# The commands as a user meets them (`omnichat --help`); others go before `bench`.
-COMMAND_ORDER = ("talk", "ptt", "voices", "devices", "doctor", "tools", "config", "bench",
-                 "serve")
-# One metavar style for every option that takes a value: a capitalised word for what to
-# give, never a Python type (Typer's default is `<list[Path]>`, `<str>`).
-METAVARS = {"input": "WAV", "output": "WAV", "transcript": "FILE", "attach": "FILE",
-            "json": "FILE", "trace": "FILE", "reply-script": "FILE", "region": "REGION",
-            "model": "MODEL", "voice": "VOICE", "instructions": "TEXT", "language": "LANGUAGE",
-            "input-device": "DEVICE", "output-device": "DEVICE", "speak-into": "DEVICE",
-            "echo": "MODE", "barge-in": "LEVEL", "connect-timeout": "SECONDS",
-            "idle-timeout": "SECONDS", "max-session": "SECONDS", "send-timeout": "SECONDS",
-            "frame-rate": "FPS", "api-key": "KEY", "cancel-response-done": "STATUS",
-            "transcription": "WHEN", "turns": "N", "barge-ins": "N"}
-
-
-def uniform_metavars(command: Any) -> Any:
-    """Give each value option of ``command`` its METAVARS word (else its name in capitals)."""
-    for param in getattr(command, "params", ()):
-        if param.param_type_name == "option" and not param.is_flag and param.metavar is None:
-            name = max(param.opts, key=len).lstrip("-")
-            param.metavar = METAVARS.get(name, name.upper().replace("-", "_"))
-    return command
-
-
 class _OmnichatGroup(TyperGroup):
     """A click group that turns expected failures into one clean line and an exit code."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        names = super().list_commands(ctx)
-        bench = COMMAND_ORDER.index("bench")
-        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER
-                      else bench - 0.5)
+        return in_help_order(super().list_commands(ctx))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         return uniform_metavars(super().get_command(ctx, cmd_name))

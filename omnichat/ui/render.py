@@ -4,7 +4,9 @@ Everything that must fit one row is built for a width: the status line and the h
 their least useful parts first (never cut mid-word without an ellipsis). ``LiveRegion`` is
 what the live view redraws: the replies in progress, cropped to their newest rows, then the
 fixed rows (preview, editor, the rule titled with the header, status, hints), bounded by the
-terminal's size.
+terminal's size. A turn is wrapped with a hanging indent under its label (``turn_rows``), its
+tags are never split, and when only its newest rows fit, its first visible row names the
+speaker (``qwen …``), so a long answer never reads as the line above it.
 """
 
 from __future__ import annotations
