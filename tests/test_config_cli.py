@@ -116,3 +116,14 @@ def test_every_mistake_of_a_file_is_reported_at_once_with_its_line():
                              "a top-level key: move it above the first [table]")
     assert "'turn_detection.threshold': 3 is out of range" in lines[2]
     assert "must be a whole number, got 'long'" in lines[3]
+
+
+def test_an_unknown_region_does_not_hide_the_files_other_mistakes():
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('region = "moon"\nvoise = "Tina"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "unknown region 'moon'" in lines[0]
+    assert lines[1].endswith(":2, key 'voise': unknown key; did you mean 'voice'?")

@@ -166,7 +166,12 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     layered.update(file_values)
     layered.update(_from_env(environ))
     layered.update(_from_flags(flags or {}))
-    region_values = _resolve_region(layered, file_regions, environ, flags or {}, path)
+    try:
+        region_values = _resolve_region(layered, file_regions, environ, flags or {}, path)
+    except ConfigError as exc:  # nothing to check the rest against: report what is known
+        problems.add(exc)
+        problems.raise_all()
+        raise
     layered.update(region_values)
     resolved = validate_all(layered, problems)
     problems.raise_all()
