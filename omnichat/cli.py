@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - Typer on the public click
     from click.exceptions import UsageError as FlagError  # type: ignore[assignment]
 
 from omnichat import __version__
+from omnichat.command_help import in_help_order, uniform_metavars
 from omnichat.config.flags import setting_flags, settings_from_flags
 from omnichat.errors import ExitCode, OmnichatError
 from omnichat.sanitize import clean_text
@@ -85,6 +86,12 @@ def _fail(exc: BaseException, line: str, code: int) -> typer.Exit:
 class _OmnichatGroup(TyperGroup):
     """A click group that turns expected failures into one clean line and an exit code."""
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return in_help_order(super().list_commands(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return uniform_metavars(super().get_command(ctx, cmd_name))
+
     def make_context(self, info_name: str | None, args: list[str],
                      parent: Any = None, **extra: Any) -> Any:
         try:
@@ -107,8 +114,9 @@ class _OmnichatGroup(TyperGroup):
             raise _usage_line(exc) from None
         except BrokenPipeError:
             raise _quiet_broken_pipe() from None
-        except OmnichatError as exc:
-            line = f"omnichat: error: {clean_text(str(exc), keep_newlines=False)}"
+        except OmnichatError as exc:  # one line per mistake (a config file may have several)
+            line = "\n".join(f"omnichat: error: {clean_text(part, keep_newlines=False)}"
+                              for part in str(exc).splitlines() or [""])
             raise _fail(exc, line, int(exc.exit_code)) from None
         except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM/SIGHUP (signals.Terminated)
             reason = str(exc) if isinstance(exc, signals.Terminated) else "interrupted"
@@ -203,6 +211,10 @@ def serve(
         "after-reply-done, failed, never."),
     send_timeout: float = typer.Option(
         5.0, "--send-timeout", help="Drop a client that takes no data for this many seconds."),
+    heard_script: str | None = typer.Option(
+        None, "--heard-script",
+        help="File with what each spoken turn said, one line per turn in order (its "
+        "transcription; the replies and tool calls follow it)."),
 ) -> None:
     """Run the local emulator of the Qwen-Omni-Realtime service."""
     from omnichat.emulator.run import serve as run_serve
@@ -211,7 +223,7 @@ def serve(
               trace=trace, allow_remote=allow_remote, faults=fault,
               cancel_response_done=cancel_response_done, idle_timeout_s=idle_timeout,
               max_session_s=max_session, transcription=transcription,
-              send_timeout_s=send_timeout)
+              send_timeout_s=send_timeout, heard_script=heard_script)
 
 
 @app.command("devices", short_help="List microphones and speakers.")
@@ -229,11 +241,15 @@ def voices(
     language: str | None = typer.Option(None, "--language", "-l",
                                            help="Only voices speaking this (e.g. 'english')."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+    find: str | None = typer.Option(None, "--find", "-f", metavar="WORDS",
+                                    help="Only voices with these words in their name or "
+                                    "description (e.g. 'woman', 'warm', 'Sichuan')."),
+    long: bool = typer.Option(False, "--long", help="List every language of each voice."),
 ) -> None:
-    """List the voices a model offers."""
+    """List the voices a model offers; ● marks the default."""
     from omnichat.voices import list_voices
 
-    list_voices(model, language=language, as_json=as_json)
+    list_voices(model, language=language, as_json=as_json, find=find, long=long)
 
 
 _IMAGE = typer.Option([], "--image", metavar="PATH",
@@ -259,6 +275,21 @@ _ATTACH = typer.Option([], "--attach", help="Let the model read this text file (
 _TOOLS = typer.Option(None, "--tools", metavar="NAME,...",
                       help="Built-in tools to offer: time, calculator.")
 _YES = typer.Option(False, "--yes", help="Run tools that ask first without asking.")
+
+
+_LOCAL_REPLY_SCRIPT = typer.Option(
+    None, "--local-reply-script", help="With --local: the emulator's replies, one per line, "
+    "used in turn (docs/emulator.md).")
+_LOCAL_HEARD_SCRIPT = typer.Option(
+    None, "--local-heard-script", help="With --local: what each spoken turn said, one line "
+    "per turn, so speech can call tools (docs/emulator.md).")
+
+
+def _emulator_options(local: bool, reply_script: Path | None,
+                      heard_script: Path | None) -> dict[str, Any] | None:
+    from omnichat.emulator.run import local_emulator_options
+
+    return local_emulator_options(local, reply_script, heard_script)
 
 
 def _tool_options(attach: list[Path], tools: str | None, yes: bool) -> Any:
@@ -293,11 +324,13 @@ def talk(
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
+    local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
+    local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
     **settings: Any,
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
 
-    Keys (in a terminal): q end, m mute, Space interrupt, / or Enter type, ? keys.
+    Keys (in a terminal): q end, m mute, Space interrupt, Enter type, / command, ? keys.
     The setting flags (--model, --voice, ...) override the environment and the config file;
     see `omnichat config show`."""
     from omnichat.session.talk import TalkOptions, run_talk
@@ -308,7 +341,9 @@ def talk(
              TalkOptions(local=local, input_wav=input_wav, output_wav=output_wav,
                          transcript=transcript, input_pace=input_pace,
                          output_pace=output_pace, emulator_speed=emulator_speed, feed=feed,
-                         tools=_tool_options(attach, tools, yes)))
+                         tools=_tool_options(attach, tools, yes),
+                         emulator_options=_emulator_options(local, local_reply_script,
+                                                            local_heard_script)))
 
 
 @app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
@@ -331,11 +366,13 @@ def ptt(
     attach: list[Path] = _ATTACH,
     tools: str | None = _TOOLS,
     yes: bool = _YES,
+    local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
+    local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
     **settings: Any,
 ) -> None:
     """Push-to-talk: hold Space while you speak (or press it to start and again to send).
 
-    Esc drops a recording, Space interrupts the model, q ends, m mutes, / or Enter type,
+    Esc drops a recording, Space interrupts the model, q ends, m mutes, Enter types, / command,
     ? shows the keys. Manual turns: nothing is sent while Space is up."""
     from omnichat.session.talk import TalkOptions, run_talk
 
@@ -345,7 +382,9 @@ def ptt(
     run_talk(flags, TalkOptions(local=local, output_wav=output_wav, transcript=transcript,
                                 input_pace=input_pace, output_pace=output_pace,
                                 emulator_speed=emulator_speed, feed=feed,
-                                tools=_tool_options(attach, tools, yes)))
+                                tools=_tool_options(attach, tools, yes),
+                                emulator_options=_emulator_options(
+                                    local, local_reply_script, local_heard_script)))
 
 
 @app.command("tools", short_help="List the tools the model may call, and their sources.")

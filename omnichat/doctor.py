@@ -126,8 +126,10 @@ def _key_checks(settings: Settings, local: bool, report: Callable[[Check], None]
             report(Check(f"key {name}", True, f"not set ({env}); needed only to talk in "
                                               f"region {name}"))
         else:
-            report(Check(f"key {name}", False, f"missing: export {env}=<your {name} API key>, "
-                                               "or try the local emulator with --local"))
+            report(Check(f"key {name}", False, f"missing: set {env} to a key made in Model "
+                                               f"Studio for region {name} (README, \"Getting "
+                                               "a key\"), or try the local emulator with "
+                                               "--local"))
 
 
 def _workspace_check(settings: Settings, report: Callable[[Check], None]) -> None:
@@ -199,7 +201,8 @@ def _echo_check(settings: Settings | None, save: bool, report: Callable[[Check],
         return
     for line in result.lines():
         print(f"    {line}", file=out)
-    report(Check("echo", True, f"recommended echo_mode = {result.recommended}"))
+    keep = "" if save else "; `omnichat doctor --echo --save` writes it to the config file"
+    report(Check("echo", True, result.recommendation + keep))
     if save:
         from omnichat.echo.configedit import save_echo_mode
 

@@ -40,3 +40,15 @@ def test_why_a_recording_is_not_sent() -> None:
     assert "nothing heard" in (why_not_sent(_silence(2000), RATE) or "")
     assert "nothing heard" in (why_not_sent(_tone(2000, level=0.001), RATE) or "")
     assert why_not_sent(_tone(1000), RATE) is None
+
+
+def test_the_advice_matches_how_the_turn_was_taken_and_names_real_settings() -> None:
+    """Press-to-start is not told to hold the key, and no threshold setting that does not
+    exist is named."""
+    toggle = why_not_sent(_tone(150), RATE, hold=False) or ""
+    assert "press Space, speak, then press Space again" in toggle and "hold" not in toggle
+    assert "hold Space for as long as you speak" in (why_not_sent(_tone(150), RATE, hold=True)
+                                                     or "")
+    silent = why_not_sent(_silence(2000), RATE, hold=False) or ""
+    assert "threshold" not in silent and "ptt's" not in silent
+    assert "--input-device" in silent and "level meter" in silent

@@ -247,3 +247,26 @@ def test_ctrl_c_while_the_cli_is_still_loading_is_exit_130_without_traceback(mon
         main()
     assert info.value.code == 130
     assert capsys.readouterr().err == "omnichat: interrupted\n"
+
+
+def test_help_lists_the_commands_as_a_user_meets_them():
+    result = runner.invoke(app, ["--help"])
+    listed = [line.split()[0] for line in
+              result.output.split("Commands:\n", 1)[1].splitlines() if line.strip()]
+    assert listed == ["talk", "ptt", "voices", "devices", "doctor", "tools", "config",
+                      "bench", "serve"]
+
+
+@pytest.mark.parametrize("command", ["talk", "ptt", "voices", "tools", "bench", "serve",
+                                     "doctor", "devices"])
+def test_every_option_value_is_named_in_one_style(command):
+    """No Python types (``<list[Path]>``, ``<str>``): a capitalised word for what to give,
+    the same word for the same option in every command."""
+    import re
+
+    text = runner.invoke(app, [command, "--help"], terminal_width=200).output
+    assert not re.search(r"<[a-zA-Z][^>]*>", text), text
+    for option, metavar in re.findall(r"^\s+(?:-\w, )?(--[a-z-]+) ([A-Z][A-Z_,.]*)\b", text,
+                                      re.MULTILINE):
+        assert metavar == {"--input": "WAV", "--attach": "FILE", "--model": "MODEL"}.get(
+            option, metavar), (option, metavar)

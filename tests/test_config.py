@@ -291,7 +291,9 @@ def test_non_utf8_file(tmp_path):
     ("temprature = 1\n", "key 'temprature': unknown key; did you mean 'sampling.temperature'?"),
     ("temperature = 1\n", "key 'temperature': unknown key; did you mean 'sampling.temperature'?"),
     ("[sampling]\ntop_pp = 1\n", "key 'sampling.top_pp': unknown key; did you mean "
-                                 "'sampling.top_p'?"),
+                                 "'top_p'?"),
+    ("[turn_detection]\nvoise = 1\n", "key 'turn_detection.voise': unknown key; did you mean "
+                                       "'voice'? It is a top-level key"),
     ("[audoi]\necho_mode = \"off\"\n", "key 'audoi': unknown key; did you mean 'audio'?"),
     ("zzz = 1\n", "key 'zzz': unknown key; remove it"),
     ("[regions.intl]\nurll = \"wss://x\"\n", "key 'regions.intl.urll': unknown key; did you "
@@ -300,7 +302,7 @@ def test_non_utf8_file(tmp_path):
 ])
 def test_unknown_keys_suggest_the_close_match(tmp_path, text, expected):
     message = error(tmp_path, text)
-    assert message.startswith(f"config file {tmp_path / 'config.toml'}, ")
+    assert re.match(rf"config file {re.escape(str(tmp_path / 'config.toml'))}:\d+, ", message)
     assert expected in message
 
 
@@ -365,7 +367,7 @@ def test_modalities_any_order(tmp_path):
 
 def test_voice_the_model_lacks(tmp_path):
     message = error(tmp_path, 'voice = "Chelsie"\n')
-    assert message == (f"config file {tmp_path / 'config.toml'}, key 'voice': model "
+    assert message == (f"config file {tmp_path / 'config.toml'}:1, key 'voice': model "
                        "qwen3.5-omni-plus-realtime (from the built-in default) has no voice "
                        "'Chelsie'; run `omnichat voices --model qwen3.5-omni-plus-realtime` "
                        "to list its voices")
@@ -397,7 +399,7 @@ def test_unknown_model(tmp_path):
                               "'qwen3.5-omni-plus'; did you mean")
     assert "known models: qwen3.5-omni-plus-realtime, " in message
     assert error(tmp_path, 'model = "gpt"\n').startswith(
-        f"config file {tmp_path / 'config.toml'}, key 'model': unknown model 'gpt'")
+        f"config file {tmp_path / 'config.toml'}:1, key 'model': unknown model 'gpt'")
 
 
 @pytest.mark.parametrize("text,flags,expected", [
@@ -462,7 +464,7 @@ def test_flag_type_errors_name_the_flag(tmp_path):
 
 def test_empty_transcript_dir_is_refused_not_turned_into_the_current_folder(tmp_path):
     message = error(tmp_path, 'transcript_dir = ""\n')
-    assert message == (f"config file {tmp_path / 'config.toml'}, key 'transcript_dir': "
+    assert message == (f"config file {tmp_path / 'config.toml'}:1, key 'transcript_dir': "
                        'transcript_dir is empty; give a directory such as '
                        '"~/omnichat-transcripts", or remove the key for the default')
 

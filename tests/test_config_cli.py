@@ -95,4 +95,35 @@ def test_show_with_a_bad_file_is_one_line_and_exit_2():
     result = runner.invoke(app, ["config", "show"])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
-    assert f"{path}, key 'turn_detection.threshold': 3 is out of range" in result.stderr
+    assert f"{path}:2, key 'turn_detection.threshold': 3 is out of range" in result.stderr
+
+
+def test_every_mistake_of_a_file_is_reported_at_once_with_its_line():
+    """Four mistakes, four lines in file order (not one per run), each naming its line; a
+    misplaced ``voise`` under [turn_detection] is pointed at the top-level ``voice``."""
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('model = "qwen3.5-omni-plus-realtime"\nvoice = "Nobody"\n\n'
+                    '[turn_detection]\nvoise = "Ethan"\nthreshold = 3\n'
+                    'silence_duration_ms = "long"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert [line.split(", key ")[0] for line in lines] == [
+        f"omnichat: error: config file {path}:{n}" for n in (2, 5, 6, 7)]
+    assert "has no voice 'Nobody'" in lines[0]
+    assert lines[1].endswith("'turn_detection.voise': unknown key; did you mean 'voice'? It is "
+                             "a top-level key: move it above the first [table]")
+    assert "'turn_detection.threshold': 3 is out of range" in lines[2]
+    assert "must be a whole number, got 'long'" in lines[3]
+
+
+def test_an_unknown_region_does_not_hide_the_files_other_mistakes():
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('region = "moon"\nvoise = "Tina"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "unknown region 'moon'" in lines[0]
+    assert lines[1].endswith(":2, key 'voise': unknown key; did you mean 'voice'?")

@@ -50,7 +50,8 @@ def test_missing_key_without_local_is_a_fix(virtual_audio):
     out = io.StringIO()
     code = run_doctor(load_settings(), local=False, out=out)
     assert code != 0
-    assert "FIX key intl: missing: export DASHSCOPE_API_KEY=" in out.getvalue()
+    assert ("FIX key intl: missing: set DASHSCOPE_API_KEY to a key made in Model Studio for "
+            "region intl (README, \"Getting a key\")") in out.getvalue()
     assert "FIX connection: not tried: no key in DASHSCOPE_API_KEY" in out.getvalue()
 
 
@@ -61,6 +62,15 @@ def test_echo_off_path_recommends_off_and_saves_it(virtual_audio):
     assert "echo: none heard" in text
     saved = tomllib.loads(config_path().read_text())
     assert saved["audio"]["echo_mode"] == "off"
+
+
+def test_echo_without_save_recommends_once_and_says_how_to_keep_it(virtual_audio):
+    virtual_audio.echo(False)
+    code, text = _doctor(echo=True)
+    assert code == 0, text
+    assert text.count("recommended echo_mode") == 1, text
+    assert re.search(r'^ok  echo: recommended echo_mode = "off" \(.*\); `omnichat doctor '
+                     r'--echo --save` writes it to the config file$', text, re.M), text
 
 
 def test_echo_path_on_is_measured_and_each_mode_reduces_it(virtual_audio):

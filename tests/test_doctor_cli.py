@@ -33,7 +33,8 @@ def test_doctor_local_passes_and_without_a_key_it_fails(virtual_audio):
     assert all(line.startswith(("ok  ", "FIX ")) for line in ok.stdout.splitlines())
     no_key = _doctor()  # the service, and no DASHSCOPE_API_KEY in the test environment
     assert no_key.returncode == 1, no_key.stdout
-    assert "FIX key intl: missing: export DASHSCOPE_API_KEY=" in no_key.stdout
+    assert ("FIX key intl: missing: set DASHSCOPE_API_KEY to a key made in Model Studio for "
+            "region intl (README, \"Getting a key\")") in no_key.stdout
     assert "Traceback" not in no_key.stderr
 
 

@@ -347,3 +347,40 @@ def test_an_interrupt_key_from_another_thread_cancels_over_the_socket(emulator, 
     reply = next(t for t in turns if t.role == "assistant")
     assert reply.response_id == cut.response_id and reply.interrupted
     assert reply.status == "cancelled"
+
+
+def test_a_cut_replys_usage_from_its_cancelled_response_done_is_counted(make_emulator,
+                                                                          speech_pcm):
+    """The service ends a cancelled response with ``response.done`` (status cancelled) and
+    its usage: the view's token count includes it; until then the count is a lower bound."""
+    from omnichat.engine import commands as cmd
+    from omnichat.ui.render import status_text
+    from omnichat.ui.state import ViewState
+
+    emu = make_emulator(cancel_response_done="cancelled", replies=[LONG_REPLY])
+    emu.hold_responses(after_packets=3)
+    playback = PlaybackBuffer()
+    engine = make_engine(emu, playback=playback)
+    view = ViewState()
+    seen: list = []
+    with engine:
+        try:
+            speak(engine, speech_pcm("Tell me a story."))
+            wait_until(engine, lambda: playback.written_samples >= 3 * PACKET_SAMPLES,
+                       seen=seen)
+            engine.command(cmd.Interrupt())
+            cut = wait_for(engine, lambda u: isinstance(u, up.TurnFinished)
+                           and u.turn.role == "assistant", seen=seen)
+        finally:
+            emu.release_responses()
+        view.apply(up.TurnFinished(Turn("assistant", "Hi.", response_id="r0",
+                                        usage={"input_tokens": 40, "output_tokens": 9})))
+        for update in seen:
+            view.apply(update)
+        assert "tokens ≥40 in / ≥9 out" in status_text(view)  # the cut reply's cost unknown
+        usage = wait_for(engine, lambda u: isinstance(u, up.UsageReported), seen=seen)
+    assert usage.response_id == cut.turn.response_id
+    assert usage.usage["output_tokens"] > 0
+    view.apply(usage)
+    assert view.tokens_out == 9 + usage.usage["output_tokens"]
+    assert "≥" not in status_text(view)

@@ -64,6 +64,7 @@ def test_an_attached_picture_goes_with_the_first_words_and_is_shown(tmp_path):
     assert code == 0, output
     assert "attached wide.png: 1280x640 JPEG, about 800 tokens" in output
     assert "before append audio" not in output  # not refused: it waited for the audio
+    assert f"recording: {tmp_path / 'rec.wav'}" in output  # --record says where it went
     turns = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [t["role"] for t in turns] == ["user", "assistant"]
     assert turns[1]["usage"]["input_tokens_details"]["video_tokens"] == 800  # it was seen

@@ -155,7 +155,8 @@ def test_slash_commands_and_their_errors(make_emulator, tmp_path):
     emu = make_emulator()
     child = spawn(emu, tmp_path, "ptt")
     for line, shown in [("/help", "/image PATH  attach a picture"),
-                        ("/bogus", "unknown command '/bogus'; type /help"),
+                        ("/bogus", "unknown command '/bogus' (type /help for the list)"),
+                        ("n", "not sent; Up in the editor recalls the line"),
                         ("/image", "/image needs one file"),
                         ("/image notes.txt", "notes.txt"),
                         ("/image red.png", "attached red.png: 640x480 JPEG, about 300 tokens"),
@@ -177,6 +178,24 @@ def test_slash_commands_and_their_errors(make_emulator, tmp_path):
     update = emu.connection.wait_for("session.update", direction="received", count=3)
     assert update.get("session")["modalities"] == ["text"]
     child.send("/quit\r")
+    assert finish(child) == 0
+
+
+def test_a_message_typed_after_slash_is_offered_as_text_not_lost(make_emulator, tmp_path):
+    """``/`` opens the editor for a command; ``/Hello, can you hear me`` names none, so it is
+    offered as a message (y sends it) and stays in the editor's history."""
+    emu = make_emulator()
+    child = spawn(emu, tmp_path, "ptt")
+    child.send("/Hello, can you hear me\r")
+    child.expect_exact("send \"Hello, can you hear me\" as text? [y/n]")
+    child.send("y")
+    item = emu.connection.wait_for("conversation.item.create", direction="received")
+    assert item.get("item")["content"][0]["text"] == "Hello, can you hear me"
+    child.send("\r")  # Enter: the editor, for a message; Up recalls the line
+    child.send("\x1b[A")
+    child.expect_exact("> /Hello, can you hear me")
+    child.send("\x1b")
+    child.send("q")
     assert finish(child) == 0
 
 

@@ -137,11 +137,11 @@ def test_tools_lists_remote_servers_with_their_source(tmp_path, monkeypatch):
     listed = CliRunner().invoke(app, ["tools", "-m", QWEN38])
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.output.splitlines() if "mcp-remote:docs" in line)
-    assert row.split("\t")[:5] == ["search", "mcp-remote:docs", "yes", "yes",
+    assert row.split("\t")[:6] == ["search", "", "mcp-remote:docs", "yes", "yes",
                                    "https://mcp.example.com/mcp"]
     other = CliRunner().invoke(app, ["tools", "-m", "qwen3.5-omni-plus-realtime"])
     row = next(line for line in other.output.splitlines() if "mcp-remote:docs" in line)
-    assert row.split("\t")[2] == "no" and "needs qwen3.8-omni-flash-realtime" in row
+    assert row.split("\t")[3] == "no" and "needs qwen3.8-omni-flash-realtime" in row
     shown = CliRunner().invoke(app, ["config", "show"]).output
     assert "mcp_remote" in shown and "docs  (file)" in shown
     assert TOKEN not in listed.output + other.output + shown

@@ -128,11 +128,15 @@ def _make_target(ctx: Context, command: str) -> None:
 
 def _demo_session(ctx: Context, command: str) -> None:
     """What ``make demo`` runs, at test speed: the sample question to the emulator."""
+    from test_doc_samples import blocks, check_sample
+
     sample = ROOT / "omnichat" / "data" / "sample-question.wav"
-    result = ctx.run(["talk", "--local", "--input", str(sample), "--output", "reply.wav",
-                      "--transcript", "transcript.jsonl", *FAST])
+    result = ctx.run(["talk", "--local", "--input", str(sample), "--output",
+                      "demo-out/reply.wav", "--transcript", "demo-out/transcript.jsonl", *FAST])
     assert result.returncode == 0, result.stderr
     assert "you:" in result.stdout and "qwen:" in result.stdout
+    shown = next(b for b in blocks(ROOT / "README.md") if "reply audio: demo-out" in b)
+    check_sample(shown, result.stdout, "README.md's make demo sample")  # the output, as shown
 
 
 def _installable(ctx: Context, command: str) -> None:

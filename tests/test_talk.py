@@ -99,12 +99,18 @@ def test_text_only_with_output_is_a_usage_error(question, tmp_path):
 # ---- errors ----------------------------------------------------------------------------------
 
 
-def test_no_key_names_the_variable_config_init_and_local():
+def test_no_key_names_the_variable_the_readme_section_and_local():
+    """``config init`` cannot store a key: the line points where keys are explained."""
     result = CliRunner().invoke(app, ["talk"])
     assert result.exit_code == 5
     line = result.output.strip()
-    assert "DASHSCOPE_API_KEY" in line and "omnichat config init" in line and "--local" in line
-    assert len(line.splitlines()) == 1
+    assert "DASHSCOPE_API_KEY" in line and "--local" in line and "config init" not in line
+    assert '"Getting a key"' in line and len(line.splitlines()) == 1
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Getting a key\n", 1)[1].split("\n## ", 1)[0]
+    for fact in ("https://www.alibabacloud.com/help/en/model-studio/get-api-key",
+                 "only in the region", "omnichat doctor", "Model list", "--local"):
+        assert fact in section, fact
 
 
 def test_401_from_the_service_never_shows_the_key(make_emulator, tmp_path, monkeypatch):
@@ -274,4 +280,5 @@ def test_talk_refuses_plain_ws_to_a_remote_host_unless_allowed(question, tmp_pat
     assert refused.exit_code == 2 and "--allow-insecure" in refused.output
     tried = CliRunner().invoke(app, [*args, "--allow-insecure", "--connect-timeout", "2"])
     assert tried.exit_code == 4, tried.output  # the name does not resolve: a connect error
+    assert "does not resolve; check the region name" in tried.output  # and how to fix it
     assert "--allow-insecure" not in tried.output and SECRET not in tried.output

@@ -59,8 +59,8 @@ def test_a_talk_session_calls_the_servers_tool(make_emulator, speech_pcm, tmp_pa
                                       "--transcript", str(transcript), *FAST])
     assert result.exit_code == 0, result.output
     assert "MCP server 'fx': 6 tools" in result.output
-    assert 'tool echo({"text": "hi"}) ...' in result.output
-    assert "tool echo: ok: echo: hi" in result.output
+    assert "qwen: ⚙ echo …" in result.output
+    assert "qwen: ⚙ echo → echo: hi" in result.output
     records = read_transcript(transcript)
     tool = next(r for r in records if r["role"] == "tool")
     assert (tool["name"], tool["status"], tool["output"]) == ("echo", "ok", "echo: hi")

@@ -125,10 +125,17 @@ def test_the_tools_list_shows_source_enabled_and_confirmation():
         ("erase", "mcp:notes", True, True), ("-", "mcp:web", False, False)]
     plain = Console(file=StringIO(), width=100, color_system=None)
     render_tools(rows, plain)
-    assert plain.file.getvalue().splitlines()[2] == "erase\tmcp:notes\tyes\tyes\tErase a note"
-    table = Console(file=StringIO(), width=100, color_system=None, force_terminal=True)
+    lines = plain.file.getvalue().splitlines()
+    assert lines[0].split("\t") == ["function", "turned on by", "source", "enabled",
+                                    "asks first", "description"]  # every column named
+    assert lines[1].split("\t")[:2] == ["calculate", "--tools calculator"]  # both names
+    assert lines[2].split("\t")[:2] == ["current_time", "--tools time"]
+    assert lines[3] == "erase\t[mcp.servers.notes]\tmcp:notes\tyes\tyes\tErase a note"
+    table = Console(file=StringIO(), width=120, color_system=None, force_terminal=True)
     render_tools(rows, table)
-    assert "Asks first" in table.file.getvalue() and "\x1b[31m" not in table.file.getvalue()
+    shown = table.file.getvalue()
+    assert "Asks first" in shown and "Enabled" in shown and "--tools calculator" in shown
+    assert "\x1b[31m" not in shown
 
 
 def test_nothing_here_reads_paths_outside_the_attachments():

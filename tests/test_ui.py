@@ -12,6 +12,7 @@ from rich.console import Console
 from omnichat.engine import updates as up
 from omnichat.engine.turns import Turn
 from omnichat.ui import (
+    Line,
     LiveRegion,
     LiveView,
     PlainView,
@@ -29,7 +30,7 @@ def _render(state: ViewState, width: int = 80, height: int = 40) -> str:
     """What the live view shows: the lines it printed to the scrollback, then its region."""
     console = Console(file=io.StringIO(), width=width, color_system=None)
     for item in list(state.to_print):
-        console.print(line_text(item) if not isinstance(item, str) else notice_text(item))
+        console.print(line_text(item) if isinstance(item, Line) else notice_text(item))
     console.print(LiveRegion(state, height=height))
     return console.file.getvalue()
 

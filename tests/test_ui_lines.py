@@ -57,9 +57,10 @@ def _hint(**config) -> str:
 
 
 def test_hints_match_the_mode_and_the_keys():
-    assert _hint(keys=True) == "q to end · space or speak to interrupt · / to type · ? keys"
+    assert _hint(keys=True) == ("q to end · space or speak to interrupt · enter to type · "
+                                "/ command · ? keys")
     assert _hint(keys=False) == "Ctrl+C to end · speak to interrupt"
-    assert _hint(keys=True, text_only=True) == "q to end · / to type · ? keys"
+    assert _hint(keys=True, text_only=True) == "q to end · enter to type · / command · ? keys"
     assert _hint(keys=False, text_only=True) == "Ctrl+C to end"
     assert _hint(keys=True, mode="ptt", hold=True).startswith("hold space to talk · q to end")
     assert _hint(keys=True, mode="ptt", hold=False).startswith("space to start/send · q to end")
@@ -163,3 +164,39 @@ def test_talk_text_only_on_a_terminal_shows_its_mode_and_no_speaking_hint(
     assert "local emulator · talk · text replies" in screen
     assert "speak to interrupt" not in screen and "Ctrl+C to end" in screen
     assert "you  " in screen and "qwen " in screen
+
+
+def test_information_is_not_marked_as_a_warning():
+    from omnichat.ui.render import notice_text
+    from omnichat.ui.state import Note
+
+    state = ViewState()
+    state.apply(up.Notice("echo handling: aec (echo canceller)", level="info"))
+    state.apply(up.Notice("connection lost (timed out); reconnecting"))
+    info, warning = state.take_printable()
+    assert isinstance(info, Note) and notice_text(info).plain == (
+        "· echo handling: aec (echo canceller)")
+    assert notice_text(warning).plain == "! connection lost (timed out); reconnecting"
+
+
+def test_push_to_talk_between_turns_is_ready_not_listening():
+    state = ViewState(config=ViewConfig(mode="ptt", keys=True))
+    state.apply(up.StatusChanged(up.LISTENING))
+    assert _status(_rows(state)).startswith("● ready ")
+    state.apply(up.PushToTalkChanged(recording=True, hold=False))
+    assert _status(_rows(state)).startswith("● listening ")
+    talk = ViewState(config=ViewConfig(mode="talk"))
+    talk.apply(up.StatusChanged(up.LISTENING))
+    assert _status(_rows(talk)).startswith("● listening ")
+    plain = io.StringIO()
+    view = PlainView(plain, ViewConfig(mode="ptt"))
+    view.apply(up.StatusChanged(up.LISTENING))
+    assert plain.getvalue().endswith("] ready\n")
+
+
+def test_text_replies_from_slash_text_show_in_the_title():
+    state = ViewState(config=ViewConfig(model="qwen3.5-omni-plus-realtime", voice="Tina",
+                                        local=True))
+    assert "text replies" not in " ".join(_rows(state))
+    state.apply(up.RepliesChanged(text_only=True))
+    assert "talk · text replies" in " ".join(_rows(state))

@@ -125,3 +125,67 @@ def test_every_frame_shows_the_newest_turn_and_the_status_and_the_scrollback_kee
                 long_answer(5, 160)[-40:]]
     positions = [flat.find(piece) for piece in in_order]
     assert -1 not in positions and positions == sorted(positions), positions
+
+
+def _live(width: int, height: int) -> tuple[Screen, Console, LiveView]:
+    screen = Screen(width, height)
+    console = Console(file=screen, width=width, height=height, force_terminal=True,
+                      color_system=None)
+    view = LiveView(console, ViewConfig(model="qwen3-omni-flash-realtime", voice="Tina",
+                                        local=True))
+    return screen, console, view
+
+
+def _resize(screen: Screen, console: Console, width: int, height: int) -> None:
+    screen.resize(width, height)
+    console.size = (width, height)
+
+
+def test_a_resize_while_a_reply_streams_leaves_each_turn_in_the_scrollback_once():
+    """100x30 -> 60x14 -> 80x20 mid-reply, then q: every turn is in the history exactly
+    once, wrapped at the width in effect when it was printed last."""
+    screen, console, view = _live(100, 30)
+    answer = long_answer(3, 160)
+    updates = answered("item_1", "Tell me about the tides", "r1", long_answer(1, 30))
+    updates += answered("item_2", "And the moon itself", "r2", answer)
+    middle = len(updates) - 60
+    for number, update in enumerate(updates):
+        view.apply(update)
+        view.refresh(-30.0)
+        if number == middle:
+            _resize(screen, console, 60, 14)
+        elif number == middle + 20:
+            _resize(screen, console, 80, 20)
+    view.close()
+    history = screen.history()
+    flat = re.sub(r"\s+", " ", " ".join(history))
+    for piece in ("you Tell me about the tides", "you And the moon itself",
+                  answer.split()[0] + " ", answer.split()[-1] + " ",
+                  long_answer(1, 30).split()[0] + " "):
+        assert flat.count(piece) == 1, (piece, "\n".join(history))
+    assert max(len(row) for row in history) <= 80
+
+
+def test_a_long_answer_at_60x14_keeps_its_label_on_top_a_hanging_indent_and_whole_tags():
+    screen, console, view = _live(60, 14)
+    answer = long_answer(4, 120)
+    for update in answered("item_1", "[18.8 s of speech]", "r1", answer)[:-2]:
+        view.apply(update)
+        view.refresh(-30.0)
+    view.apply(up.LatencyMeasured("r1", 900.0))
+    view.refresh(-30.0)
+    shown = [row for row in screen.lines() if row]
+    top = shown.index("qwen …")  # the answer's first visible row names its speaker
+    assert top <= 1 and all(not row.startswith("you") for row in shown[top:]), shown
+    body = shown[top + 1:shown.index(next(row for row in shown if row.startswith("──")))]
+    assert body and all(row.startswith("     ") and row[5] != " " for row in body), shown
+    assert body[-1].endswith("(900 ms)"), shown
+    view.apply(up.TurnFinished(Turn("assistant", answer, response_id="r1",
+                                    latency_ms=900.0)))
+    view.close()
+    history = screen.history()
+    start = next(i for i, row in enumerate(history) if row.startswith("qwen "))
+    rows = history[start:start + 20]
+    assert all(row.startswith("     ") for row in rows[1:rows.index(
+        next(row for row in rows if row.endswith("(900 ms)"))) + 1]), rows
+    assert not any(row.rstrip().endswith("(900") for row in history), history

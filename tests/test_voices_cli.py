@@ -59,10 +59,38 @@ def test_piped_output_is_plain_tab_separated_lines():
     assert result.exit_code == 0
     assert "\x1b" not in result.stdout
     lines = result.stdout.splitlines()
-    assert len(lines) == 4
-    assert lines[0].split("\t") == ["Cherry", "Cherry",
+    assert len(lines) == 5
+    assert lines[0].split("\t") == ["voice", "name", "default", "description", "languages"]
+    assert lines[1].split("\t") == ["Cherry", "Cherry", "",
                                     "A sunny, positive, friendly, and natural young woman",
                                     "Chinese, English"]
+    assert lines[4].split("\t")[:3] == ["Chelsie", "Chelsie", "yes"]  # the default
+
+
+def test_rows_of_a_30_language_model_stay_short_unless_long():
+    short = runner.invoke(app, ["voices", "--model", "qwen3.5-omni-plus-realtime"])
+    rows = short.stdout.splitlines()[1:]
+    assert len(rows) == 55 and max(len(row) for row in rows) < 160
+    assert rows[0].endswith("\tChinese (Mandarin) +29 more")
+    full = runner.invoke(app, ["voices", "--model", "qwen3.5-omni-plus-realtime", "--long"])
+    assert full.stdout.splitlines()[1].endswith(", Norwegian, Persian")
+
+
+def test_a_language_every_voice_speaks_says_so_and_find_narrows_by_words():
+    german = runner.invoke(app, ["voices", "-l", "german"])
+    assert german.exit_code == 0 and len(german.stdout.splitlines()) == 56
+    assert german.stderr == ("omnichat: every voice of qwen3.5-omni-plus-realtime speaks "
+                             "'german'; --find narrows by name, style or who speaks (e.g. "
+                             "--find woman, --find warm)\n")
+    women = runner.invoke(app, ["voices", "-l", "german", "--find", "woman", "--json"])
+    names = [v["voice"] for v in json.loads(women.stdout)]
+    assert names == ["Cindy", "Serena", "Sonrisa", "Hana", "Griet", "Ingrid", "Sigga", "Bea"]
+    men = json.loads(runner.invoke(app, ["voices", "-f", "man", "--json"]).stdout)
+    assert "Wil" in [v["voice"] for v in men] and "Serena" not in [v["voice"] for v in men]
+    sichuan = json.loads(runner.invoke(app, ["voices", "-f", "sichuan", "--json"]).stdout)
+    assert [v["voice"] for v in sichuan] == ["Sunny", "Eric"]
+    nobody = runner.invoke(app, ["voices", "--find", "astronaut"])
+    assert nobody.exit_code == 2 and "matches 'astronaut'" in nobody.stderr
 
 
 def test_terminal_output_is_a_table():
@@ -72,7 +100,8 @@ def test_terminal_output_is_a_table():
     text = buffer.getvalue()
     assert count == 17
     assert "qwen3-omni-flash-realtime: 17 voices" in text
-    assert "Cherry (default)" in text and "Shanghai - Jada" in text and "+7 more" in text
+    assert "● Cherry" in text and "Shanghai - Jada" in text and "● default voice (Cherry)" in text
+    assert max(len(row) for row in text.splitlines()) <= 120
     assert "unverified" not in text
 
 
@@ -81,7 +110,7 @@ def test_qwen38_voices_are_marked_unverified():
     console = Console(file=buffer, width=120, color_system=None, force_terminal=True)
     assert list_voices("qwen3.8-omni-flash-realtime", console=console) == 55
     text = " ".join(buffer.getvalue().split())
-    assert "Tina (default)" in text and "qwen3.5-omni's list, unverified" in text
+    assert "● Tina" in text and "qwen3.5-omni's list, unverified" in text
 
 
 def test_unknown_model_is_one_line_exit_2():

@@ -34,15 +34,21 @@ class Utterance:
 
 
 def why_not_sent(pcm: np.ndarray, rate_hz: int, *, threshold_dbfs: float = THRESHOLD_DBFS,
-                 min_speech_ms: int = MIN_SPEECH_MS) -> str | None:
-    """Why a push-to-talk recording should not be sent (too short, silent), or None."""
+                 min_speech_ms: int = MIN_SPEECH_MS, hold: bool | None = None) -> str | None:
+    """Why a push-to-talk recording should not be sent (too short, silent), or None. The
+    advice follows how the turn was taken: ``hold`` True (Space held), False (Space pressed
+    to start and again to send), None (a file)."""
     duration_ms = 1000 * pcm.size // rate_hz
     if duration_ms < min_speech_ms:
-        return f"too short ({duration_ms} ms; hold the key while you speak)"
+        how = {True: "hold Space for as long as you speak",
+               False: "press Space, speak, then press Space again to send",
+               None: f"a turn needs at least {min_speech_ms} ms of speech"}[hold]
+        return f"too short ({duration_ms} ms; {how})"
     loud_ms = FRAME_MS * int(np.count_nonzero(_loud_frames(pcm, rate_hz, threshold_dbfs)))
     if loud_ms < min_speech_ms:
-        return ("nothing heard (the recording is silent; check the microphone and the "
-                "level meter, or lower ptt's threshold)")
+        return (f"nothing heard (no {min_speech_ms} ms above {threshold_dbfs:.0f} dBFS; watch "
+                "the level meter as you speak, speak closer to the microphone, or pick "
+                "another with --input-device: `omnichat devices` lists them)")
     return None
 
 

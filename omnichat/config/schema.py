@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,85 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
         close = difflib.get_close_matches(leaf, list(leaves), n=1)
         match = [leaves[close[0]]] if close else []
     return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def key_suggestion(dotted: str, file_keys: Iterable[str], tables: Iterable[str]) -> str:
+    """The fix for an unknown file key: a close key *of the same table* or a top-level one
+    (``[turn_detection] voise`` -> ``voice``, never the table's own name); a top-level
+    unknown key may also be the right name of a table's key (``threshold``)."""
+    keys = list(file_keys)
+    table, _, leaf = dotted.rpartition(".")
+    top = [k for k in keys if "." not in k]
+    if not table:
+        return suggest(dotted, [*keys, *tables])
+    same = [k.rpartition(".")[2] for k in keys if k.rpartition(".")[0] == table]
+    match = difflib.get_close_matches(leaf, same, n=1) or difflib.get_close_matches(
+        leaf, same, n=1, cutoff=0.5)
+    if match:
+        return f"; did you mean '{match[0]}'?"
+    match = difflib.get_close_matches(leaf, top, n=1)
+    if match:
+        return (f"; did you mean '{match[0]}'? It is a top-level key: move it above the "
+                "first [table]")
+    return ""
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """The line (1-based) where each dotted key of a TOML text is first set: enough to point
+    at a mistake (``tomllib`` keeps no positions)."""
+    lines: dict[str, int] = {}
+    table = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("["):
+            table = line.strip("[] \t").split("]")[0].strip()
+            lines.setdefault(table, number)
+            continue
+        key, equals, _ = line.partition("=")
+        key = key.strip().strip("\"'")
+        if equals and key and not line.startswith("#"):
+            lines.setdefault(f"{table}.{key}" if table else key, number)
+    return lines
+
+
+class Problems:
+    """Every configuration mistake found in one pass, reported together: one line each."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, error: ConfigError) -> None:
+        self.lines.append(str(error))
+
+    def raise_all(self) -> None:
+        """One ConfigError with a line per mistake, in the order of the file's lines."""
+        if self.lines:
+            ordered = sorted(dict.fromkeys(self.lines), key=_line_number)
+            raise ConfigError("\n".join(ordered))
+
+
+def _line_number(problem: str) -> int:
+    match = re.match(r"config file .*?:(\d+), key ", problem)
+    return int(match.group(1)) if match else 1 << 30
+
+
+def validate_all(layered: dict[str, Value], problems: Problems) -> dict[str, Any] | None:
+    """``validate``, reporting every bad value: each one found is noted and dropped (its
+    default takes its place) and the check runs again. None when any was found."""
+    for _ in range(len(layered) + 1):
+        try:
+            resolved = validate(layered)
+        except ConfigError as exc:
+            problems.add(exc)
+            culprits = sorted((str(exc).find(value.where), name)  # the one named first
+                              for name, value in layered.items()
+                              if value.source != "default" and value.where in str(exc))
+            if not culprits or culprits[0][1] in ("region", "url", "api_key_env"):
+                return None
+            del layered[culprits[0][1]]
+            continue
+        return None if problems.lines else resolved
+    return None
 
 
 def _default(value: Any) -> Value:

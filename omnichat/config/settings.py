@@ -23,7 +23,15 @@ import platformdirs
 
 from omnichat.catalog import MODELS, REGIONS, Region
 from omnichat.config.fields import TurnDetection, declared, from_table
-from omnichat.config.schema import Value, check_kind, suggest, validate
+from omnichat.config.schema import (
+    Problems,
+    Value,
+    check_kind,
+    key_lines,
+    key_suggestion,
+    suggest,
+    validate_all,
+)
 from omnichat.config.table import (
     BY_NAME,
     ENV_VARS,
@@ -163,15 +171,23 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     environ = os.environ if environ is None else environ
     path = path if path is not None else config_path(environ)
     document = _read_file(path) or {}
-    file_values, file_regions = _from_file(document, path)
+    problems = Problems()  # every mistake of the file at once, one line each
+    file_values, file_regions = _from_file(document, path, problems)
     raw: dict[str, Any] = _raw_tables(document, path)
     layered: dict[str, Value] = {}
     layered.update(file_values)
     layered.update(_from_env(environ))
     layered.update(_from_flags(flags or {}))
-    region_values = _resolve_region(layered, file_regions, environ, flags or {}, path)
+    try:
+        region_values = _resolve_region(layered, file_regions, environ, flags or {}, path)
+    except ConfigError as exc:  # nothing to check the rest against: report what is known
+        problems.add(exc)
+        problems.raise_all()
+        raise
     layered.update(region_values)
-    resolved = validate(layered)
+    resolved = validate_all(layered, problems)
+    problems.raise_all()
+    assert resolved is not None  # no problems: validated
     sources = {name: value.source for name, value in layered.items()}
     sources.update({name: "file" for name in raw})
     return Settings(**resolved, **raw, config_file=path if path.is_file() else None,
@@ -199,33 +215,53 @@ def _read_file(path: Path) -> dict[str, Any] | None:
                           f"check its permissions") from exc
 
 
-def _from_file(document: Mapping[str, Any], path: Path
+def _from_file(document: Mapping[str, Any], path: Path, problems: Problems
                ) -> tuple[dict[str, Value], dict[str, dict[str, Value]]]:
+    """The file's values; each bad key is noted in ``problems`` and skipped."""
     values: dict[str, Value] = {}
     regions: dict[str, dict[str, Value]] = {}
+    lines = _key_lines(path) if document else {}
     for key, item in document.items():
-        if key in TABLES and not isinstance(item, dict):
-            raise ConfigError(f"config file {path}, key '{key}': must be a table; write it as "
-                              f"[{key}] followed by its keys")
-        if key == "regions":
-            regions = _file_regions(item, path)
-        elif key in RAW_TABLES:
-            continue
-        elif key in TABLES:
-            for sub, subitem in item.items():
-                values.update(_file_value(f"{key}.{sub}", subitem, path))
-        else:
-            values.update(_file_value(key, item, path))
+        try:
+            if key in TABLES and not isinstance(item, dict):
+                raise ConfigError(f"{_file_where(path, key, lines)}: must be a table; write "
+                                  f"it as [{key}] followed by its keys")
+            if key == "regions":
+                regions = _file_regions(item, path, lines)
+            elif key in TABLES and key not in RAW_TABLES:
+                for sub, subitem in item.items():
+                    try:
+                        values.update(_file_value(f"{key}.{sub}", subitem, path, lines))
+                    except ConfigError as exc:
+                        problems.add(exc)
+            elif key not in RAW_TABLES:
+                values.update(_file_value(key, item, path, lines))
+        except ConfigError as exc:
+            problems.add(exc)
     return values, regions
 
 
-def _file_value(dotted: str, item: Any, path: Path) -> dict[str, Value]:
-    where = f"config file {path}, key '{dotted}'"
+def _key_lines(path: Path) -> dict[str, int]:
+    try:
+        return key_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def _file_where(path: Path, dotted: str, lines: Mapping[str, int]) -> str:
+    """``config file PATH:LINE, key 'x'`` (the line where it is set, when known)."""
+    line = lines.get(dotted)
+    return f"config file {path}{f':{line}' if line else ''}, key '{dotted}'"
+
+
+def _file_value(dotted: str, item: Any, path: Path,
+                lines: Mapping[str, int] | None = None) -> dict[str, Value]:
+    where = _file_where(path, dotted, lines or {})
     if dotted == "api_key" or dotted.endswith(".api_key"):
         raise ConfigError(f"{where}: API keys are not read from the config file; delete the "
                           f"line and export {DEFAULT_API_KEY_ENV} (or the region's api_key_env)")
     if dotted not in FILE_KEYS:
-        hint = suggest(dotted, [*FILE_KEYS, *TABLES]) or "; remove it"
+        hint = key_suggestion(dotted, FILE_KEYS, TABLES) or "; remove it"
         raise ConfigError(f"{where}: unknown key{hint}")
     setting = FILE_KEYS[dotted]
     check_kind(setting.kind, item, where)
@@ -235,10 +271,10 @@ def _file_value(dotted: str, item: Any, path: Path) -> dict[str, Value]:
 def _raw_tables(document: Mapping[str, Any], path: Path) -> dict[str, Mapping[str, Any]]:
     """[tools] and [mcp.servers.NAME], unchecked here: the tools and MCP code read them."""
     raw: dict[str, Mapping[str, Any]] = {}
-    if "tools" in document:
+    if isinstance(document.get("tools"), dict):  # not a table: already a problem noted
         raw["tools"] = MappingProxyType(document["tools"])
     mcp = document.get("mcp")
-    if mcp is not None:
+    if isinstance(mcp, dict):
         servers, remote = mcp.get("servers", {}), mcp.get("remote", {})
         unknown = [key for key in mcp if key not in ("servers", "remote")]
         if unknown or not all(isinstance(group, dict) and all(
@@ -254,7 +290,8 @@ def _raw_tables(document: Mapping[str, Any], path: Path) -> dict[str, Mapping[st
     return raw
 
 
-def _file_regions(item: Any, path: Path) -> dict[str, dict[str, Value]]:
+def _file_regions(item: Any, path: Path,
+                  lines: Mapping[str, int]) -> dict[str, dict[str, Value]]:
     if not isinstance(item, dict) or not all(isinstance(v, dict) for v in item.values()):
         raise ConfigError(f"config file {path}, key 'regions': must hold tables like "
                           f"[regions.intl] with url and api_key_env")
@@ -263,9 +300,9 @@ def _file_regions(item: Any, path: Path) -> dict[str, dict[str, Value]]:
         regions[region] = {}
         for key, value in table.items():
             dotted = f"regions.{region}.{key}"
-            where = f"config file {path}, key '{dotted}'"
+            where = _file_where(path, dotted, lines)
             if key == "api_key":
-                _file_value(dotted, value, path)  # raises the "no keys in the file" error
+                _file_value(dotted, value, path, lines)  # the "no keys in the file" error
             if key not in REGION_KEYS:
                 hint = suggest(key, REGION_KEYS) or "; only url and api_key_env belong here"
                 raise ConfigError(f"{where}: unknown key{hint}")

@@ -71,15 +71,18 @@ class EchoReport:
     reason: str = ""
 
     def lines(self) -> list[str]:
+        """What was measured; the recommendation is ``recommendation`` (said once)."""
         if not self.heard:
-            return ["echo: none heard (headphones, or the microphone cannot hear the speaker)",
-                    f"echo: recommended echo_mode = \"{self.recommended}\" ({self.reason})"]
+            return ["echo: none heard (headphones, or the microphone cannot hear the speaker)"]
         out = [f"echo: delay {self.delay_ms:.0f} ms after the device timestamps, "
                f"level {self.level_db:+.1f} dB relative to what was played"]
         for mode, db in self.reductions_db.items():
             out.append(f"echo: {mode:<11} removes {db:4.1f} dB of echo")
-        out.append(f"echo: recommended echo_mode = \"{self.recommended}\" ({self.reason})")
         return out
+
+    @property
+    def recommendation(self) -> str:
+        return f"recommended echo_mode = \"{self.recommended}\" ({self.reason})"
 
 
 class _Capture:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from omnichat.emulator.options import SEND_TIMEOUT_S, TranscriptionMode
-from omnichat.emulator.server import Emulator
+from omnichat.emulator.server import Emulator, read_reply_script
 from omnichat.errors import UsageError
 
 # Statuses the service documents or was seen sending in response.done (docs/protocol.md §4.7).
@@ -56,9 +58,11 @@ def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script
           trace: str | None, allow_remote: bool, faults: Sequence[str] = (),
           cancel_response_done: str | None = None, idle_timeout_s: float = 300.0,
           max_session_s: float = 7200.0, transcription: str = "prompt",
-          send_timeout_s: float = SEND_TIMEOUT_S) -> None:
+          send_timeout_s: float = SEND_TIMEOUT_S, heard_script: str | None = None) -> None:
+    heard = read_heard_script(heard_script) if heard_script else None
     emulator = Emulator(host=host, port=port, api_key=api_key, speed=parse_speed(speed),
                         reply_script=reply_script, trace=trace, allow_remote=allow_remote,
+                        transcripts=heard,
                         cancel_response_done=check_status(cancel_response_done),
                         idle_timeout_s=check_seconds("--idle-timeout", idle_timeout_s),
                         max_session_s=check_seconds("--max-session", max_session_s),
@@ -77,3 +81,24 @@ def serve(*, host: str, port: int, api_key: str | None, speed: str, reply_script
         emulator.serve_forever()
     finally:
         emulator.close()
+
+
+def read_heard_script(path: str | Path) -> list[str]:
+    """What each spoken turn said, one non-empty line per turn (``--heard-script``)."""
+    return read_reply_script(path, what="heard script")
+
+
+def local_emulator_options(local: bool, reply_script: Path | None,
+                           heard_script: Path | None) -> dict[str, Any] | None:
+    """The ``Emulator`` options of ``talk --local --local-reply-script ...``; the scripts are
+    read now, so a bad file is one line before anything starts."""
+    given = [name for name, path in (("--local-reply-script", reply_script),
+                                     ("--local-heard-script", heard_script)) if path]
+    if given and not local:
+        raise UsageError(f"{given[0]} sets up the local emulator; add --local")
+    options: dict[str, Any] = {}
+    if reply_script is not None:
+        options["replies"] = read_reply_script(reply_script)
+    if heard_script is not None:
+        options["transcripts"] = read_heard_script(heard_script)
+    return options or None

@@ -52,14 +52,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_reply_script(path: str | Path) -> list[str]:
+def read_reply_script(path: str | Path, what: str = "reply script") -> list[str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read the reply script {path}: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"cannot read the {what} {path}: {reason}") from exc
     replies = [line.strip() for line in lines if line.strip()]
     if not replies:
-        raise UsageError(f"the reply script {path} has no non-empty line")
+        raise UsageError(f"the {what} {path} has no non-empty line")
     return replies
 
 

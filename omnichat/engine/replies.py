@@ -108,6 +108,9 @@ class ReplyTracker:
         done = cast(sev.ResponseDone, event)
         reply = self._reply
         if reply is None or done.response_id != reply.response_id:
+            if done.usage and done.response_id and done.response_id in self._cancelled:
+                # A reply cut by a barge-in ended here: what it cost still counts.
+                self._out.view(up.UsageReported(done.response_id, done.usage))
             return False
         reply.done = True
         reply.turn.status = reply.turn.status or done.status
@@ -126,6 +129,7 @@ class ReplyTracker:
         if reply is None or reply.cut is not None or not call.call_id:
             return
         self.tools.called(reply.response_id, call.call_id)
+        reply.turn.tool_calls.append(call.name or "")
         self._out.emit(act.CallTool(reply.response_id, call.call_id, call.name or "",
                                 call.arguments))
 

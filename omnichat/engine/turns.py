@@ -44,6 +44,12 @@ class Turn:
     usage: dict[str, Any] | None = None
     status: str | None = None  # response.done status, "cancelled"; user: "untranscribed"...
     duration_ms: float | None = None  # user speech: speech_started -> speech_stopped
+    tool_calls: list[str] = field(default_factory=list)  # functions the reply called
+
+    @property
+    def tool_only(self) -> bool:
+        """A reply that said nothing and called tools: the calls are its content."""
+        return self.role == "assistant" and bool(self.tool_calls) and not self.text.strip()
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL object of this turn (only the fields that are known)."""
@@ -61,6 +67,8 @@ class Turn:
             record["latency_ms"] = round(self.latency_ms, 1)
         if self.duration_ms is not None:
             record["duration_ms"] = round(self.duration_ms, 1)
+        if self.tool_calls:
+            record["tool_calls"] = list(self.tool_calls)
         return record
 
 

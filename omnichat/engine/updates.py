@@ -109,6 +109,20 @@ class Notice(Update):
 
 
 @dataclass(frozen=True)
+class ToolProgress(Notice):
+    """A function call the model made started (``status`` None) or ended (``ok``,
+    ``timeout``, ...; ``output`` is what went back to the model). The views show it as the
+    reply's content, ``qwen ⚙ NAME → OUTPUT``; ``text`` is the same as one plain line."""
+
+    name: str = ""
+    call_id: str = ""
+    response_id: str = ""
+    arguments: str = ""
+    status: str | None = None
+    output: str = ""
+
+
+@dataclass(frozen=True)
 class EchoModeChosen(Update):
     """The echo handling in effect (docs/echo.md), for the header: ``mode`` aec | gate |
     half-duplex | off, ``reason`` why (e.g. "echo canceller", "headset: ..."), ``barge_in``
@@ -163,3 +177,10 @@ class InputMode(Update):
 
     mode: str
     keys: bool
+
+
+@dataclass(frozen=True)
+class RepliesChanged(Update):
+    """``/text``: replies are text only from now on; the header's mode says so."""
+
+    text_only: bool

@@ -10,7 +10,9 @@ draws. Keys (``?`` lists them)::
     Space         talk: interrupt the model; ptt: hold to talk (kitty keyboard protocol), or
                   press to start and press again to send; interrupts the model too
     Esc           ptt: drop the recording
-    / or Enter    open the line editor (Enter sends, Esc closes; slash commands: /help)
+    Enter         open the line editor for a message (Enter sends, Esc closes)
+    /             open it for a command (/help lists them); an unknown one is offered as
+                  a message: y sends it, n (or any other key) keeps it only in the history
     ?             show the keys
 
 ``ConfirmPrompt`` lets another thread (a tool runner) ask a y/n question and block until the
@@ -34,11 +36,11 @@ from omnichat.session.slash import SessionControl, SlashCommands
 from omnichat.terminal.keyboard import PRESS, RELEASE, Key
 from omnichat.terminal.line_editor import Cancelled, LineEditor, Submitted
 
-KEYS_TALK = ("keys: q end · m mute · Space interrupt · / or Enter type · ? keys")
-KEYS_PTT_HOLD = ("keys: hold Space to talk · Esc drop · q end · m mute · / or Enter type · "
-                 "? keys")
+KEYS_TALK = ("keys: q end · m mute · Space interrupt · Enter type · / command · ? keys")
+KEYS_PTT_HOLD = ("keys: hold Space to talk · Esc drop · q end · m mute · Enter type · "
+                 "/ command · ? keys")
 KEYS_PTT_TOGGLE = ("keys: Space start, Space again to send · Esc drop · q end · m mute · "
-                   "/ or Enter type · ? keys")
+                   "Enter type · / command · ? keys")
 CONFIRM_TIMEOUT_S = 60.0
 
 
@@ -118,6 +120,8 @@ class KeySession:
         """The key thread: one decoded key."""
         if self.prompt.waiting and key.event == PRESS and key.name in ("y", "n", "esc"):
             self.prompt.answer(key.name == "y")
+        elif self.slash.offered is not None and key.event == PRESS and not self.editor_open:
+            self.slash.answer_offer(key.name == "y")  # any other key: not sent
         elif self.editor_open:
             self._edit(key)
         elif key.event == RELEASE:

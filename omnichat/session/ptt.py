@@ -83,7 +83,7 @@ class MicGate:
         pcm = self._stop()
         if pcm is None:
             return None
-        reason = why_not_sent(pcm, MIC_RATE_HZ)
+        reason = why_not_sent(pcm, MIC_RATE_HZ, hold=self.hold)
         if reason is None:
             self._engine.command(cmd.Commit())
             return None

@@ -1,6 +1,11 @@
 """Typed slash commands: ``/image PATH``, ``/voice NAME``, ``/mute``, ``/text``, ``/quit``,
 ``/help``. A line that is not a command is a typed message (``SendText``).
 
+``/`` opens the editor ready for a command, Enter for a message. A line that starts with ``/``
+but names no command is not dropped: it is offered as a message (``send it as text? [y/n]``,
+answered by the next key; ``offered`` holds it until then), and it stays in the editor's
+history either way (Up recalls it).
+
 ``SlashCommands.run(line)`` runs on the key thread; everything it has to say is one line on
 the engine's updates queue (a ``Notice``), which only the main thread draws. A mistake (no
 such command, a missing argument, a file that is not a picture, a voice the model lacks, a
@@ -58,6 +63,7 @@ class SlashCommands:
 
     def __init__(self, control: SessionControl) -> None:
         self.control = control
+        self.offered: str | None = None  # an unknown command's line, offered as a message
         self._commands: dict[str, Callable[[list[str]], None]] = {
             "image": self._image, "voice": self._voice, "mute": self._mute,
             "text": self._text, "quit": self._quit, "help": self._help}
@@ -74,14 +80,29 @@ class SlashCommands:
         name = words[0].lower() if words else ""
         handler = self._commands.get(name)
         if handler is None:
-            shown = clean_text(name, keep_newlines=False)[:40]
-            self.control.say(f"unknown command '/{shown}'; type /help for the list",
-                             "warning")
+            self._offer(name, line[1:].strip())
             return
         try:
             handler(words[1:])
         except OmnichatError as exc:
             self.control.say(clean_text(str(exc), keep_newlines=False), "warning")
+
+    def _offer(self, name: str, message: str) -> None:
+        shown = clean_text(name, keep_newlines=False)[:40]
+        self.offered = message
+        self.control.say(f"unknown command '/{shown}' (type /help for the list); send "
+                         f"\"{_excerpt(message)}\" as text? [y/n] (Up recalls the line)",
+                         "question")
+
+    def answer_offer(self, yes: bool) -> None:
+        """The key after an offer: y sends the line as a message, n keeps it in history."""
+        message, self.offered = self.offered, None
+        if message is None:
+            return
+        if yes:
+            self.control.engine.command(cmd.SendText(message))
+        else:
+            self.control.say("not sent; Up in the editor recalls the line")
 
     def _image(self, args: list[str]) -> None:
         if len(args) != 1:
@@ -123,6 +144,7 @@ class SlashCommands:
         control.text_only = True
         control.engine.command(cmd.Interrupt())  # the reply playing now stops too
         self._update_session(modalities=["text"])
+        control.engine.updates.put(up.RepliesChanged(text_only=True))  # the title's mode
         control.say("text-only replies from now on")
 
     def _quit(self, args: list[str]) -> None:
@@ -136,3 +158,8 @@ class SlashCommands:
         session = engine.conversation.session
         session.update(changes)  # a reconnect replays the new settings too
         engine.command(cmd.UpdateSession(dict(session)))
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    text = clean_text(text, keep_newlines=False)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -19,6 +19,7 @@ gate or file turns, ``--record``, pictures, camera, keyboard) is ``session_input
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from omnichat.terminal.stderr_capture import StderrCapture, capture_stderr
 from omnichat.transcript import TranscriptWriter, session_path
 from omnichat.transport import WebSocketTransport
 from omnichat.ui import LiveView, ViewConfig, make_view
+from omnichat.ui.plain import silence
 
 if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their names here
     from omnichat.audio.speaker import FileSpeaker, Speaker
@@ -89,7 +91,8 @@ class TalkResult:
 
 def missing_key_error(settings: Settings) -> AuthFailed:
     return AuthFailed(f"no API key for region '{settings.region}': set {settings.api_key_env} "
-                      "(or run `omnichat config init`), or try the local emulator with --local")
+                      "to a key made for that region (README, \"Getting a key\"), or try "
+                      "the local emulator with --local")
 
 
 def talk(settings: Settings, options: TalkOptions, *, console: Console | None = None,
@@ -126,17 +129,19 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 headers=None if options.local else settings.headers()),
             reconnect=reconnect_policy(settings), model=settings.model,
             mic_channels=settings.input_channels))
+        # The C libraries' stderr (ALSA's lines as the devices open) would land in the live
+        # region, or between the plain lines on a terminal: held from before the speaker
+        # opens, summarised in one line at the end (callbacks unwind in reverse order).
+        views: list[View] = []
+        held = StderrCapture()
+        if _stderr_is_terminal() or (console is not None and console.is_terminal):
+            stack.callback(_report_held_stderr, held, views)  # runs last: after the restore
+            stack.enter_context(capture_stderr(into=held))
         speaker = (stack.enter_context(_speaker(playback, settings, options))
                    if playback is not None else None)
         view = make_view(console, stream, ViewConfig.from_settings(
             settings, local=options.local, mode="ptt" if feed.ptt else "talk"))
-        # The C libraries' stderr would land inside the live region: held while it draws,
-        # summarised in one line after it closed (callbacks unwind in reverse order).
-        live = isinstance(view, LiveView)
-        held = StderrCapture()
-        if live:
-            stack.callback(_report_held_stderr, held, view)  # runs last: after the restore
-            stack.enter_context(capture_stderr(into=held))
+        views.append(view)
         stack.callback(view.close)
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
@@ -155,10 +160,24 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                       engine.last_latency_ms)
 
 
-def _report_held_stderr(held: StderrCapture, view: View) -> None:
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+def _report_held_stderr(held: StderrCapture, views: list[View]) -> None:
     summary = held.summary()  # filled in when capture_stderr's block ended
-    if summary and isinstance(view, LiveView):
+    if not summary:
+        return
+    view = views[0] if views else None
+    if isinstance(view, LiveView):
         view.console.print(f"note: {summary}", markup=False, highlight=False)
+    else:
+        import sys
+
+        sys.stderr.write(f"omnichat: note: {summary}\n")
 
 
 def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
@@ -290,17 +309,36 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
     transcript = options.transcript
     if transcript.is_file() and transcript.stat().st_size > 0:
         out.write(f"note: appending to the existing transcript {transcript}\n")
+    before = {path: _stamp(path) for path in (transcript, options.output_wav, options.feed.record)
+              if path is not None}
     try:
         return talk(settings, options, stream=out)
     finally:
-        _print_summary(out, options)
+        _print_summary(out, options, before)
 
 
-def _print_summary(out: IO[str], options: TalkOptions) -> None:
-    """Where the session's files went: only files that exist (a failed session leaves none)."""
-    if options.transcript is not None and options.transcript.is_file():
-        out.write(f"transcript: {options.transcript}\n")
-    if options.output_wav is not None and options.output_wav.exists() \
-            and not options.output_wav.is_dir():
-        out.write(f"reply audio: {options.output_wav}\n")
-    out.flush()
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """What tells whether this run wrote ``path``: its size and change time, None if absent."""
+    try:
+        info = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns) if info is not None else None
+
+
+def _print_summary(out: IO[str], options: TalkOptions,
+                   before: dict[Path, tuple[int, int] | None]) -> None:
+    """Where the session's files went: only files this run wrote (a failed start leaves an
+    older file as it was, and says nothing of it); nothing if the reader went away."""
+    lines = []
+    for label, path in (("transcript", options.transcript), ("reply audio", options.output_wav),
+                        ("recording", options.feed.record)):
+        if path is None or not path.is_file():
+            continue
+        if _stamp(path) != before.get(path):
+            lines.append(f"{label}: {path}\n")
+    try:
+        out.writelines(lines)
+        out.flush()
+    except BrokenPipeError:
+        silence(out)

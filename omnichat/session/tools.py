@@ -195,7 +195,8 @@ class ToolSession:
 
     def on_tool_call(self, action: act.CallTool) -> None:
         call = FunctionCall(action.call_id, action.name, action.arguments, action.response_id)
-        self._notify(f"tool {cut(call.name, 40)}({cut(call.arguments, SCREEN_CHARS)}) ...")
+        self._progress(call, f"tool {cut(call.name, 40)}({cut(call.arguments, SCREEN_CHARS)}) "
+                       "...")
         with self._lock:
             self._calls[call.call_id] = call
             self._order.setdefault(call.response_id, []).append(call.call_id)
@@ -217,8 +218,8 @@ class ToolSession:
             if run is None or call is None:
                 continue
             run.cancel()
-            self._notify(f"tool {cut(call.name, 40)}: cancelled (you moved on); "
-                         "its result will not be sent")
+            self._progress(call, f"tool {cut(call.name, 40)}: cancelled (you moved on); "
+                           "its result will not be sent", "cancelled")
             self._record(call, "", "cancelled", None)
 
     def _done(self, results: list[CallResult]) -> None:
@@ -229,8 +230,9 @@ class ToolSession:
                 self._calls.pop(result.call_id, None)
             if not known:
                 continue  # dropped between the run's check and here
-            self._notify(f"tool {cut(result.call.name, 40)}: {result.status}: "
-                         f"{cut(result.output, SCREEN_CHARS)}")
+            self._progress(result.call, f"tool {cut(result.call.name, 40)}: {result.status}: "
+                           f"{cut(result.output, SCREEN_CHARS)}", result.status,
+                           result.output)
             self._record(result.call, result.output, result.status, result.elapsed_s)
             with self._lock:
                 self._ready[result.call_id] = result
@@ -278,6 +280,18 @@ class ToolSession:
         else:
             self._engine.updates.put(up.Notice(text, level="info"))
 
+    def _progress(self, call: FunctionCall, text: str, status: str | None = None,
+                  output: str = "") -> None:
+        """A call started or ended: the views show it as the reply's content."""
+        if self._engine is None:
+            self._notify(text)
+            return
+        self._engine.updates.put(up.ToolProgress(
+            clean_text(text, keep_newlines=False), level="info",
+            name=cut(call.name, 40), call_id=call.call_id, response_id=call.response_id,
+            arguments=cut(call.arguments, SCREEN_CHARS), status=status,
+            output=cut(output, SCREEN_CHARS)))
+
     def _record(self, call: FunctionCall, output: str, status: str,
                 elapsed_s: float | None) -> None:
         if self.writer is None:
@@ -315,12 +329,17 @@ class ToolSession:
 def open_tools(settings: Settings, options: ToolOptions, *,
                writer: TranscriptWriter | None = None) -> ToolSession:
     """A started ``ToolSession``: MCP servers connected, one line each (shown on attach)."""
+    from omnichat.tools.listing import tools_on_line
+
     origin = str(settings.config_file) if settings.config_file else "config"
     remote = remote_tools(settings.mcp_remote, settings.model, origin)
     session = ToolSession(tools_config(settings, options), options, writer=writer,
                           remote=remote)
     try:
         session.early_notices += session.start()
+        on = tools_on_line(session.box.rows())
+        if on:
+            session.early_notices.append(on)
     except BaseException:
         session.close()
         raise

@@ -44,7 +44,8 @@ def reason(exc: OSError, timeout_s: float) -> tuple[str, bool]:
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed ({exc.reason or type(exc).__name__})", False
     if isinstance(exc, socket.gaierror):
-        return "the host name does not resolve", True
+        return ("the host name does not resolve; check the region name (--region intl or "
+                "cn) or the region's url, the network, and a proxy (https_proxy)"), True
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused", True
     if isinstance(exc, TimeoutError):

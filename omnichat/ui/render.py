@@ -4,7 +4,9 @@ Everything that must fit one row is built for a width: the status line and the h
 their least useful parts first (never cut mid-word without an ellipsis). ``LiveRegion`` is
 what the live view redraws: the replies in progress, cropped to their newest rows, then the
 fixed rows (preview, editor, the rule titled with the header, status, hints), bounded by the
-terminal's size.
+terminal's size. A turn is wrapped with a hanging indent under its label (``turn_rows``), its
+tags are never split, and when only its newest rows fit, its first visible row names the
+speaker (``qwen …``), so a long answer never reads as the line above it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
 from omnichat.catalog import REGIONS
 from omnichat.engine import updates as up
-from omnichat.ui.state import PTT, Line, ViewConfig, ViewState
+from omnichat.ui.state import PTT, Line, Note, ViewConfig, ViewState
 
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
@@ -37,26 +39,100 @@ def meter(dbfs: float | None, cells: int = METER_CELLS) -> str:
     return "▮" * lit + "·" * (cells - lit)
 
 
-def line_text(line: Line) -> Text:
-    """One conversation line: ``you  ...`` or ``qwen ...`` with the unheard part struck."""
+LABEL_CELLS = 5  # "you  " / "qwen ": continuation rows are indented this far
+CONTINUED = "…"  # after the label on a turn's first visible row when its start is cropped
+TOOL_MARK = "⚙ "
+
+
+def label_text(line: Line) -> Text:
     if line.role == "user":
-        text = Text("you  ", style="bold cyan")
-        text.append(line.text)
-        return text
-    text = Text("qwen ", style="bold blue")
+        return Text("you  ", style="bold cyan")
+    return Text("qwen ", style="bold blue")
+
+
+def body_text(line: Line) -> Text:
+    """A turn without its label and its tags: the unheard part of a cut reply struck."""
+    if line.role == "user":
+        return Text(line.text)
+    text = Text()
+    if line.role == "tool":
+        text.append(TOOL_MARK, style="bold magenta")
     if line.cut is not None:
         text.append(line.text[:line.cut].rstrip())
         text.append(CUT_MARK, style="bold red")
         text.append(line.text[line.cut:].lstrip(), style="dim strike")
     else:
         text.append(line.text)
-    if line.latency_ms is not None:
-        text.append(f"  ({line.latency_ms:.0f} ms)", style="dim")
     return text
 
 
-def notice_text(notice: str) -> Text:
-    return Text(f"! {notice}", style="yellow")
+def tag_text(line: Line) -> Text | None:
+    """The reply's tags (its latency): kept whole on one row, never broken across two."""
+    if line.latency_ms is None:
+        return None
+    return Text(f"({line.latency_ms:.0f} ms)", style="dim")
+
+
+def line_text(line: Line) -> Text:
+    """One conversation line as one Text: ``you  ...`` or ``qwen ...`` (no wrapping)."""
+    text = label_text(line)
+    text.append_text(body_text(line))
+    tag = tag_text(line)
+    if tag is not None:
+        text.append("  ")
+        text.append_text(tag)
+    return text
+
+
+def turn_rows(line: Line, console: Console, width: int) -> list[Text]:
+    """A turn wrapped to ``width``: the label on its first row, the other rows indented
+    under the text (a hanging indent), the tag whole on the last row or on its own."""
+    if width < 2 * LABEL_CELLS:  # too narrow for an indent: plain wrapping
+        return list(line_text(line).wrap(console, max(1, width)))
+    room = width - LABEL_CELLS
+    body = [row.copy() for row in body_text(line).wrap(console, room)] or [Text()]
+    for row in body:
+        row.rstrip()
+    tag = tag_text(line)
+    if tag is not None:
+        if body[-1].cell_len + 2 + tag.cell_len <= room:
+            body[-1].append("  ")
+            body[-1].append_text(tag)
+        else:
+            body.extend(tag.wrap(console, room))
+    return [Text.assemble(label_text(line) if number == 0 else " " * LABEL_CELLS, row)
+            for number, row in enumerate(body)]
+
+
+def continued_row(line: Line) -> Text:
+    """The first visible row of a turn whose start was cropped: its label and ``…``."""
+    text = label_text(line)
+    text.append(CONTINUED, style="dim")
+    return text
+
+
+class TurnRows:
+    """A finished turn as printed into the scrollback: wrapped at the console's width with
+    the same hanging indent as the live region."""
+
+    def __init__(self, line: Line):
+        self.line = line
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows = turn_rows(self.line, console, options.max_width)
+        for row in rows:
+            row.no_wrap, row.overflow = True, "crop"
+            yield row
+
+
+_NOTE_MARKS = {"warning": ("! ", "yellow"), "question": ("? ", "bold"), "info": ("· ", "dim")}
+
+
+def notice_text(notice: Note | str) -> Text:
+    """``! text`` for a warning; information is not marked as one (``· text``)."""
+    note = notice if isinstance(notice, Note) else Note(notice)
+    mark, style = _NOTE_MARKS.get(note.level, _NOTE_MARKS["warning"])
+    return Text(f"{mark}{note.text}", style=style)
 
 
 def fit(variants: Iterable[Text], width: int) -> Text:
@@ -101,9 +177,9 @@ def hint_parts(config: ViewConfig) -> list[str]:
                                     else [])
     if config.mode == PTT:
         talk = "hold space to talk" if config.hold else "space to start/send"
-        return [talk, "q to end", "esc to drop", "/ to type", "? keys"]
+        return [talk, "q to end", "esc to drop", "enter to type", "/ command", "? keys"]
     interrupt = ["space or speak to interrupt"] if speak else []
-    return ["q to end", *interrupt, "/ to type", "? keys"]
+    return ["q to end", *interrupt, "enter to type", "/ command", "? keys"]
 
 
 def hint_text(config: ViewConfig, width: int) -> Text:
@@ -120,7 +196,8 @@ def status_text(state: ViewState, width: int = 200) -> Text:
     variants = []
     for label, tokens, latency, show_meter in _STATUS_VARIANTS:
         text = Text("● ", style=_STATUS_STYLE.get(state.status, ""))
-        text.append(f"{state.status:<12}" if label else str(state.status),
+        shown = status_label(state)
+        text.append(f"{shown:<12}" if label else shown,
                     style=_STATUS_STYLE.get(state.status, ""))
         if state.recording:
             text.append("  ● REC", style="bold red")
@@ -132,6 +209,14 @@ def status_text(state: ViewState, width: int = 200) -> Text:
         _append_figures(text, state, tokens, latency)
         variants.append(text)
     return fit(variants, width)
+
+
+def status_label(state: ViewState) -> str:
+    """The state's word; push-to-talk between turns is "ready", not "listening": nothing is
+    sent until Space is pressed."""
+    if state.config.mode == PTT and state.status == up.LISTENING and not state.recording:
+        return "ready"
+    return str(state.status)
 
 
 # (long labels, tokens: "long"/"short"/None, latency: "long"/"short"/None, meter)
@@ -147,8 +232,10 @@ def _append_figures(text: Text, state: ViewState, tokens: str | None,
         name = "latency " if latency == "long" else ""
         text.append(f"  {name}{state.last_latency_ms:.0f} ms")
     if tokens and (state.tokens_in or state.tokens_out):
-        text.append(f"  tokens {state.tokens_in} in / {state.tokens_out} out" if tokens == "long"
-                    else f"  {state.tokens_in}/{state.tokens_out} tok")
+        least = "≥" if state.tokens_are_lower_bound else ""  # a reply's usage is unknown
+        used_in, used_out = state.tokens_in, state.tokens_out
+        text.append(f"  tokens {least}{used_in} in / {least}{used_out} out" if tokens == "long"
+                    else f"  {least}{used_in}/{used_out} tok")
 
 
 def editor_text(state: ViewState, width: int) -> Text:
@@ -200,6 +287,24 @@ def fixed_rows(state: ViewState, width: int, height: int) -> list[Text]:
     return list(rows.values())
 
 
+def pending_rows(lines: list[Line], console: Console, width: int, room: int) -> list[Text]:
+    """The newest ``room`` rows of the turns in progress; a turn whose first rows are cropped
+    shows its label on its first visible row, so a long answer never reads as the user's."""
+    rows: list[tuple[Line, int, Text]] = []
+    for line in lines:
+        rows.extend((line, number, row)
+                    for number, row in enumerate(turn_rows(line, console, width)))
+    rows = rows[-room:]
+    if rows and rows[0][1] > 0:
+        line = rows[0][0]
+        if len(rows) > 1 and rows[1][0] is line:
+            rows[0] = (line, 0, continued_row(line))
+        else:  # only one row of it fits: its label, then as much of the row as fits
+            rows[0] = (line, 0, Text.assemble(continued_row(line), " ",
+                                              rows[0][2][LABEL_CELLS:]))
+    return [row for _, _, row in rows]
+
+
 class LiveRegion:
     """The live region: the newest rows of the replies in progress, then the fixed rows.
 
@@ -219,8 +324,9 @@ class LiveRegion:
         room = height - len(fixed)
         rows: list[list[Segment]] = []
         if self.state.pending and room > 0:
-            body = Group(*(line_text(line) for line in self.state.pending))
-            rows.extend(console.render_lines(body, options, pad=False)[-room:])
+            body = pending_rows(self.state.pending, console, width, room)
+            rows.extend(console.render_lines(text, options.update(no_wrap=True),
+                                             pad=False)[0] for text in body)
         for text in fixed:
             rows.extend(console.render_lines(text, options.update(no_wrap=True), pad=False)[:1])
         for index, row in enumerate(rows):
