@@ -12,7 +12,7 @@ import sys
 from typing import IO
 
 from omnichat.errors import UsageError
-from omnichat.history.records import iter_records
+from omnichat.history.records import Warn, iter_records
 from omnichat.history.render import FORMATS, listing_lines, show_lines
 from omnichat.history.store import ConversationStore
 from omnichat.sanitize import clean_text
@@ -22,11 +22,15 @@ def warn_line(text: str) -> None:
     sys.stderr.write(f"omnichat: warning: {clean_text(text, keep_newlines=False)}\n")
 
 
-def open_store() -> ConversationStore:
+def quiet(_line: str) -> None:
+    """For a store whose conversation is read right after: that reading warns, once."""
+
+
+def open_store(warn: Warn = warn_line) -> ConversationStore:
     """The conversations of the configured ``transcript_dir``."""
     from omnichat.config.settings import load_settings
 
-    return ConversationStore(load_settings().transcript_dir, warn_line)
+    return ConversationStore(load_settings().transcript_dir, warn)
 
 
 def list_history(*, as_json: bool = False, limit: int | None = None,
@@ -48,7 +52,7 @@ def show_history(ref: str, form: str = "text", out: IO[str] | None = None) -> No
     if form not in FORMATS:
         raise UsageError(f"--format {form}: use one of {', '.join(FORMATS)}")
     out = out or sys.stdout
-    conversation = open_store().find(ref)
+    conversation = open_store(quiet).find(ref)
     records = iter_records(conversation.path, warn_line)
     try:
         for line in show_lines(conversation, records, form):
@@ -60,7 +64,7 @@ def show_history(ref: str, form: str = "text", out: IO[str] | None = None) -> No
 
 
 def remove_history(ref: str, out: IO[str] | None = None) -> None:
-    removed = open_store().remove(ref)
+    removed = open_store(quiet).remove(ref)
     (out or sys.stdout).write(f"removed {removed.id} ({removed.path})\n")
 
 

@@ -44,7 +44,7 @@ class Resumption:
 
 def find_resumption(directory: Path, ref: str, warn: Warn) -> Resumption:
     """``ref`` is ``last`` (``--continue``) or an id (``--resume``); exit 2 when not found."""
-    store = ConversationStore(directory, warn)
+    store = ConversationStore(directory, lambda _line: None)  # the reading below warns
     if ref == "last" and not store.conversations():
         raise UsageError(f"--continue: no earlier conversation in {directory}; start one "
                          "without --continue (or pick one with --resume ID from "

@@ -75,7 +75,7 @@ class Summary:
 
     id: str
     file: str
-    started: str | None = None  # ISO 8601, UTC: the first record
+    started: str | None = None  # ISO 8601 as recorded (UTC): the first record
     last: str | None = None  # the last record: sorts the listing, picks --continue
     model: str | None = None  # from the newest session record; None: an older transcript
     voice: str | None = None
@@ -127,8 +127,8 @@ def summarize(path: Path, warn: Warn) -> Summary:
             if role == "user" and not summary.first_words:
                 summary.first_words = first_words(text_of(record))
             usage.add(record.get("usage"))
-    summary.started = first.isoformat(timespec="seconds") if first else None
-    summary.last = last.isoformat(timespec="seconds") if last else None
+    summary.started = first.isoformat(timespec="milliseconds") if first else None
+    summary.last = last.isoformat(timespec="milliseconds") if last else None
     summary.duration_s = round((last - first).total_seconds(), 1) if first and last else None
     summary.tokens_in, summary.tokens_out = usage.tokens_in, usage.tokens_out
     summary.tokens_in_by_kind, summary.tokens_out_by_kind = usage.by_kind_in, usage.by_kind_out

@@ -109,16 +109,19 @@ class EventSink:
             self._tool_result(update.turn)
 
     def _status_changed(self, status: up.Status) -> None:
+        """Statuses as events; the user speaks while the status is "hearing you" or, after
+        cutting a reply, "interrupted" (engine/state.py ``_compute_status``)."""
         before, self._status = self._status, status
         if status == before:
             return
-        if before == up.HEARING:
+        speaking = (up.HEARING, up.INTERRUPTED)
+        if before in speaking and status not in speaking:
             self.emit("speech.stopped")
         if before == up.RECONNECTING and status != up.CLOSED:
             self.emit("reconnected")
         if status == up.LISTENING:
             self.emit("listening")
-        elif status == up.HEARING:
+        elif status in speaking and before not in speaking:
             self.emit("speech.started")
         elif status == up.RECONNECTING:
             self.emit("reconnecting")
