@@ -12,9 +12,10 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omnichat.engine.turns import Turn
+if TYPE_CHECKING:  # importing omnichat.engine loads the whole engine: only ``resume`` needs it
+    from omnichat.engine.turns import Turn
 
 MAX_LINE_BYTES = 1 << 20  # the writer cuts tool text at 2,000 characters; turns are short
 SESSION = "session"
@@ -78,6 +79,8 @@ def text_of(record: Mapping[str, Any], name: str = "text") -> str:
 
 def to_turn(record: dict[str, Any]) -> Turn | None:
     """A user or assistant record as a ``Turn`` (for the context of a resumed session)."""
+    from omnichat.engine.turns import Turn
+
     role = record.get("role")
     if role not in TURN_ROLES:
         return None

@@ -14,7 +14,6 @@ from omnichat.history.records import SESSION, text_of, timestamp
 from omnichat.history.store import Conversation
 from omnichat.history.summary import Summary, Usage, usage_of
 from omnichat.sanitize import clean_text
-from omnichat.transcript import encode_record
 
 FORMATS = ("text", "md", "jsonl")
 _COLUMNS = ("ID", "STARTED", "MODEL", "VOICE", "TURNS", "TIME", "TOKENS IN/OUT", "FIRST WORDS")
@@ -59,6 +58,8 @@ def show_lines(conversation: Conversation, records: Iterable[Mapping[str, Any]],
                form: str) -> Iterator[str]:
     """One conversation in ``form`` (text | md | jsonl), line by line (no trailing newline)."""
     if form == "jsonl":
+        from omnichat.transcript import encode_record
+
         for record in records:
             yield encode_record(dict(record)).decode().rstrip("\n")
         return
