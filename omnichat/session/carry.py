@@ -96,7 +96,7 @@ class Carry:
             out.write(f"conversation {summary.id}: {summary_usage(summary)}\n")
         if self.sink is None:
             return
-        fields: dict[str, Any] = {"error": str(error) if error is not None else None}
+        fields: dict[str, Any] = {"error": _reason(error)}
         if summary is not None:
             fields.update(conversation=summary.id, transcript=str(path), turns=summary.turns,
                           tokens_in=summary.tokens_in, tokens_out=summary.tokens_out,
@@ -104,6 +104,15 @@ class Carry:
                           tokens_out_by_kind=summary.tokens_out_by_kind)
         self.sink.emit("session.end", **fields)
         self.sink.close()
+
+
+def _reason(error: BaseException | None) -> str | None:
+    """Why the session ended early, as ``session.end`` says it (None: it did not)."""
+    if error is None:
+        return None
+    if isinstance(error, KeyboardInterrupt):
+        return str(error) or "interrupted"  # Ctrl+C; SIGTERM/SIGHUP say which
+    return str(error) or type(error).__name__
 
 
 def summary_usage(summary: Any) -> str:
