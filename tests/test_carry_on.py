@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -245,3 +246,58 @@ def test_events_of_a_barge_in_in_order(logs, tmp_path, make_emulator):
     assert replies[0]["interrupted"] is True and replies[0]["unheard"]
     assert replies[-1]["text"] == "Short." and replies[-1]["interrupted"] is False
     assert types[-1] == "session.end"
+
+
+def test_events_of_reconnection_and_failure_follow_the_status(tmp_path):
+    """The statuses and updates the engine gives during an outage, as events (the seam the
+    fault tests drive over a real socket: ``Engine.updates``)."""
+    from omnichat.engine import updates as up
+    from omnichat.errors import ConnectionLost
+    from omnichat.ui.events import EventSink
+
+    out = tmp_path / "e.jsonl"
+    with out.open("w") as handle:
+        sink = EventSink(handle, owned=False)
+        for update in [up.StatusChanged(up.LISTENING), up.StatusChanged(up.RECONNECTING),
+                       up.Notice("reconnected after 1.2 s", level="info"),
+                       up.StatusChanged(up.LISTENING), up.MicMuted(True),
+                       up.Failed(ConnectionLost("gone for good"))]:
+            sink.observe(update)
+    events = events_of(out.read_text())
+    assert [e["type"] for e in events] == ["listening", "reconnecting", "notice",
+                                           "reconnected", "listening", "microphone", "error"]
+    assert events[-1]["message"] == "gone for good" and events[-2]["muted"] is True
+
+
+def test_a_bad_events_path_is_one_line_before_anything_runs(logs, tmp_path):
+    result = omnichat("ask", "--local", "--events", str(tmp_path), "Hello")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"cannot write the events to {tmp_path}" in result.output
+    assert not logs.exists()
+
+
+def test_the_live_view_opens_with_the_earlier_turns_dimmed():
+    import io
+
+    from rich.console import Console
+
+    from omnichat.engine.turns import Turn
+    from omnichat.ui import LiveView
+    from omnichat.ui.earlier import show_earlier
+
+    screen = io.StringIO()
+    view = LiveView(Console(file=screen, force_terminal=True, width=80, color_system="standard"))
+    show_earlier(view, [Turn("user", "What is the capital of France?"),
+                        Turn("assistant", "Paris is", interrupted=True, heard="Paris",
+                             unheard="is")])
+    view.close()
+    drawn = screen.getvalue()
+    assert "earlier in this conversation:" in drawn
+
+    def style_of(text: str) -> list[str]:  # the SGR codes in effect where ``text`` is drawn
+        found = re.search(r"\x1b\[([0-9;]*)m[^\x1b]*" + re.escape(text), drawn)
+        assert found, (text, drawn)
+        return found.group(1).split(";")
+
+    assert "2" in style_of("What is the capital of France?")  # 2 = dim
+    assert "2" in style_of("Paris") and "2" in style_of("✂")
