@@ -80,6 +80,7 @@ def test_history_lists_new_and_old_conversations_newest_first(logs):
     assert listed[0]["tokens_out_by_kind"]["text"] > 0 and listed[0]["voice"] == "Ethan"
     assert json.loads(omnichat("history", "list", "--json", "--limit", "1").stdout) \
         == listed[:1]
+    assert Path(listed[2]["path"]) == logs / "2026-11-26T12-20-46.jsonl"
 
 
 def test_show_prints_every_format_and_marks_what_was_not_heard(logs):
@@ -173,6 +174,10 @@ def test_the_index_is_reused_refreshed_and_survives_damage(logs):
                                  "timestamp": "2026-12-01T10:00:00+00:00"}) + "\n")
     listed = store.conversations()
     assert store.recomputed == 1 and listed[0].id == grown.stem and listed[0].summary.turns == 5
+    index = json.loads((logs / INDEX_NAME).read_text())
+    index["files"][grown.name]["summary"]["tokens_in"] = "many"  # damaged by hand
+    (logs / INDEX_NAME).write_text(json.dumps(index))
+    assert store.conversations()[0].summary.tokens_in == 47 and store.recomputed == 1
     (logs / INDEX_NAME).write_text("{not json")
     assert len(store.conversations()) == 5 and store.recomputed == 5
     (logs / "2026-11-01T10-00-00.jsonl").unlink()  # an entry for a file that is gone

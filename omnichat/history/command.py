@@ -39,8 +39,8 @@ def list_history(*, as_json: bool = False, limit: int | None = None,
     store = open_store()
     conversations = store.conversations()[:limit] if limit else store.conversations()
     if as_json:
-        out.write(json.dumps([c.summary.to_json() for c in conversations], indent=2,
-                             ensure_ascii=False) + "\n")
+        rows = [{**c.summary.to_json(), "path": str(c.path)} for c in conversations]
+        out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
     if not conversations:
         sys.stderr.write(f"no conversations yet in {store.directory}\n")

@@ -14,6 +14,7 @@ that meant to carry a conversation on should not silently start another one.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from omnichat.history.store import Conversation, ConversationStore
 RESUME_HEADER = ("This continues an earlier conversation with the user. What was said, "
                  "oldest first (carry on from it; do not repeat earlier answers):")
 EARLIER_SHOWN = 4  # the last few earlier turns the live view opens with
+KEPT_TURNS = 1000  # more than any replay budget can use (context_replay_turns <= 500)
 
 
 @dataclass
@@ -35,7 +37,8 @@ class Resumption:
     """The conversation being carried on and its earlier turns (user and assistant)."""
 
     conversation: Conversation
-    turns: list[Turn]
+    turns: list[Turn]  # the newest KEPT_TURNS
+    count: int  # all of them
 
     @property
     def path(self) -> Path:
@@ -50,9 +53,14 @@ def find_resumption(directory: Path, ref: str, warn: Warn) -> Resumption:
                          "without --continue (or pick one with --resume ID from "
                          "'omnichat history')")
     conversation = store.find(ref)
-    turns = [turn for turn in (to_turn(r) for r in iter_records(conversation.path, warn))
-             if turn is not None]
-    return Resumption(conversation, turns)
+    turns: deque[Turn] = deque(maxlen=KEPT_TURNS)
+    count = 0
+    for record in iter_records(conversation.path, warn):
+        turn = to_turn(record)
+        if turn is not None:
+            turns.append(turn)
+            count += 1
+    return Resumption(conversation, list(turns), count)
 
 
 def primed_session(session: Mapping[str, Any], turns: Sequence[Turn], max_turns: int,
@@ -83,6 +91,6 @@ def settings_change(resumption: Resumption, model: str, voice: str) -> str | Non
 
 
 def continuing_line(resumption: Resumption) -> str:
-    count = len(resumption.turns)
+    count = resumption.count
     return (f"continuing conversation {resumption.conversation.id} "
             f"({count} earlier turn{'' if count == 1 else 's'})")

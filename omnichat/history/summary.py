@@ -94,13 +94,29 @@ class Summary:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary | None:
-        """A cached summary, or None when it does not have this version's shape."""
+        """A cached summary, or None when it does not have this version's shape (a damaged
+        or hand-edited index is recomputed, never trusted)."""
         try:
-            summary = cls(**{k: data[k] for k in cls.__dataclass_fields__})
-        except (KeyError, TypeError):
+            values = {name: data[name] for name in cls.__dataclass_fields__}
+        except KeyError:
             return None
-        return summary if isinstance(summary.id, str) and isinstance(summary.turns, int) \
-            else None
+        for name, kinds in _FIELD_TYPES.items():
+            value = values[name]
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                return None
+        for name in ("tokens_in_by_kind", "tokens_out_by_kind"):
+            if not all(isinstance(k, str) and _count(v) == v for k, v in values[name].items()):
+                return None
+        return cls(**values)
+
+
+_OPTIONAL_TEXT = (str, type(None))
+_FIELD_TYPES: dict[str, Any] = {
+    "id": str, "file": str, "started": _OPTIONAL_TEXT, "last": _OPTIONAL_TEXT,
+    "model": _OPTIONAL_TEXT, "voice": _OPTIONAL_TEXT, "region": _OPTIONAL_TEXT, "turns": int,
+    "duration_s": (int, float, type(None)), "tokens_in": int, "tokens_out": int,
+    "tokens_in_by_kind": dict, "tokens_out_by_kind": dict, "first_words": str,
+    "skipped_lines": int}
 
 
 def summarize(path: Path, warn: Warn) -> Summary:

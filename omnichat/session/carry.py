@@ -5,7 +5,7 @@ to carry on (``omnichat.history.resume``) and the event sink (``omnichat.ui.even
 session then asks it, at each step, for what to add: the session record of the transcript,
 the primed ``session.update``, the tool hooks for events, the view (earlier turns dimmed,
 one line about the resumption, ``session.start``), and at the end the usage line and
-``session.end``. Without either flag every step is a no-op.
+``session.end``. Without the flags only the session record and the usage line remain.
 """
 
 from __future__ import annotations
