@@ -19,6 +19,7 @@ from test_engine_support import write_wav
 from typer.testing import CliRunner
 
 from omnichat.cli import app
+from omnichat.engine.reconnect import HISTORY_HEADER
 from omnichat.history.resume import RESUME_HEADER
 from omnichat.transcript import read_transcript
 
@@ -97,6 +98,24 @@ def test_continue_primes_the_new_session_and_appends_to_the_conversation(
     assert "earlier qwen: I read 6 words." in second.stdout
     listed = json.loads(omnichat("history", "--json").stdout)
     assert len(listed) == 1 and listed[0]["turns"] == 4
+
+
+def test_a_reconnection_in_a_resumed_session_keeps_the_earlier_turns(
+        logs, tmp_path, make_emulator):
+    """The earlier turns stay in the session's instructions; the reconnection adds the new
+    ones after them, as it does in any session (engine/reconnect.py)."""
+    emu = make_emulator()
+    lab(tmp_path, emu.url)
+    assert omnichat("ask", "--region", "lab", "--text-only", "Capital of France?").exit_code == 0
+    assert emu.wait_until_idle(10)  # the first connection is gone: the next takes the fault
+    emu.faults.close_mid_response()
+    result = omnichat("ask", "--region", "lab", "--text-only", "--continue", "And of Spain?")
+    assert result.exit_code == 0, result.output
+    assert "reconnected after" in result.stderr and len(emu.connections) == 3
+    told = emu.connections[2].config["instructions"]
+    earlier = f"{RESUME_HEADER}\nUser: Capital of France?\nAssistant: I read 3 words."
+    assert told.startswith(earlier) and told.count("Capital of France?") == 1
+    assert told.split(earlier, 1)[1].startswith(f"\n{HISTORY_HEADER}\nUser: And of Spain?")
 
 
 def test_resume_by_id_and_another_voice_says_so_in_one_line(logs):
