@@ -244,7 +244,17 @@ def _carry_on(ctx: Context, command: str) -> None:
     """A conversation first; the command carries it on (a spoken session is ended by Ctrl+C)."""
     _earlier_conversation(ctx)
     if command.startswith("omnichat talk"):
-        _until_listening_then_ctrl_c(ctx, command, ready="continuing conversation")
+        proc = ctx.popen(_args(command))
+        try:  # Ctrl+C once listening: the session runs (the resumption is said before)
+            seen = read_until(proc, "listening", 30)
+            proc.send_signal(signal.SIGINT)
+            err = proc.communicate(timeout=20)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        assert "continuing conversation" in seen and "earlier you: What is the" in seen
         return
     assert _exits_zero(ctx, command).stdout == "I read 3 words.\n"
 
