@@ -42,6 +42,8 @@ Common commands:
   omnichat talk --local      try it with the built-in emulator (no key, no cost)
   omnichat talk              talk to the service (needs DASHSCOPE_API_KEY)
   omnichat ptt --local       push-to-talk: hold Space while you speak
+  omnichat ask "question"    one typed question; prints and speaks the reply
+  omnichat history           past conversations; talk --continue carries one on
   omnichat voices            list the voices of the configured model
   omnichat devices           list microphones and speakers
   omnichat config init       write a starter config file
