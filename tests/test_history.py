@@ -63,9 +63,11 @@ def test_history_lists_new_and_old_conversations_newest_first(logs):
     write_old(logs)
     result = omnichat("history")
     assert result.exit_code == 0, result.output
-    header, *rows = result.stdout.splitlines()
+    header, *rows, total = result.stdout.splitlines()
     assert header.split()[:5] == ["ID", "STARTED", "MODEL", "VOICE", "TURNS"]
     assert len(rows) == 3
+    assert total.startswith("3 conversations: tokens ") and "(text " in total
+    assert "audio 40" in total  # the old transcript's audio tokens in, by kind
     assert "How tall is Mount Everest?" in rows[0] and " Ethan " in rows[0]
     assert "What is the capital of France?" in rows[1] and " Tina " in rows[1]
     assert rows[2].startswith("2026-11-26T12-20-46") and "47 / 29" in rows[2]

@@ -20,13 +20,26 @@ _COLUMNS = ("ID", "STARTED", "MODEL", "VOICE", "TURNS", "TIME", "TOKENS IN/OUT",
 
 
 def listing_lines(conversations: Iterable[Conversation]) -> list[str]:
-    """The table of ``omnichat history``: a header, then one row per conversation."""
-    rows = [list(_COLUMNS)] + [_row(c.summary) for c in conversations]
+    """The table of ``omnichat history``: a header, one row per conversation, and the
+    tokens of all of them by kind."""
+    listed = list(conversations)
+    rows = [list(_COLUMNS)] + [_row(c.summary) for c in listed]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
     lines = []
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
+    total = Usage()
+    for conversation in listed:
+        summary = conversation.summary
+        total.tokens_in += summary.tokens_in
+        total.tokens_out += summary.tokens_out
+        for kind, into in ((summary.tokens_in_by_kind, total.by_kind_in),
+                           (summary.tokens_out_by_kind, total.by_kind_out)):
+            for name, count in kind.items():
+                into[name] = into.get(name, 0) + count
+    lines.append(f"{len(listed)} conversation{'' if len(listed) == 1 else 's'}: "
+                 f"{total.line()}")
     return lines
 
 
