@@ -2,15 +2,16 @@
 
 A line per finished turn (``Turn.to_record()``): ``role``, ``text``, ``timestamp`` (ISO 8601,
 UTC) and, for assistant turns, ``interrupted`` plus ``heard``/``unheard`` when a barge-in cut
-the reply, ``latency_ms`` and ``usage`` where known. Before the first turn of each session
-the writer puts a ``"role": "session"`` record (model, voice, region, conversation id; see
-docs/transcript.md), so ``omnichat history`` can list and resume the conversation. Each
-line goes to the OS in one ``os.write`` of the whole line (no buffer in this process), so a
-crash, ``kill -9`` or a dead network loses nothing already said and never leaves half a
-line. The file is private (0600, in a 0700 folder when omnichat creates it). Control
-characters a terminal would act on (C1, bidi overrides) are stored JSON-escaped, so ``cat``
-of a transcript is safe. The API key is never part of a turn, so it can never reach this
-file.
+the reply, ``latency_ms`` and ``usage`` where known. Each line goes to the OS in one
+``os.write`` of the whole line (no buffer in this process), so a crash, ``kill -9`` or a dead
+network loses nothing already said and never leaves half a line. The file is private (0600,
+in a 0700 folder when omnichat creates it). Control characters a terminal would act on (C1,
+bidi overrides) are stored JSON-escaped, so ``cat`` of a transcript is safe. The API key is
+never part of a turn, so it can never reach this file.
+
+Before the first turn of each session the writer puts a ``"role": "session"`` record (model,
+voice, region, conversation id; see docs/transcript.md), so ``omnichat history`` can list
+and resume the conversation.
 """
 
 from __future__ import annotations
