@@ -43,6 +43,8 @@ Common commands:
   omnichat talk --local      try it with the built-in emulator (no key, no cost)
   omnichat talk              talk to the service (needs DASHSCOPE_API_KEY)
   omnichat ptt --local       push-to-talk: hold Space while you speak
+  omnichat ask "question"    one typed question; prints and speaks the reply
+  omnichat history           past conversations; talk --continue carries one on
   omnichat voices            list the voices of the configured model
   omnichat devices           list microphones and speakers
   omnichat config init       write a starter config file
@@ -275,6 +277,21 @@ _ATTACH = typer.Option([], "--attach", help="Let the model read this text file (
 _TOOLS = typer.Option(None, "--tools", metavar="NAME,...",
                       help="Built-in tools to offer: time, calculator.")
 _YES = typer.Option(False, "--yes", help="Run tools that ask first without asking.")
+_CONTINUE = typer.Option(False, "--continue", help="Carry on the most recent conversation "
+                         "(`omnichat history`): the model is told what was said.")
+_RESUME = typer.Option(None, "--resume", metavar="ID", help="Carry on this conversation.")
+_EVENTS = typer.Option(None, "--events", metavar="PATH|-", help="Write one JSON object per "
+                       "line for each event (docs/events.md); '-' is stdout, and the "
+                       "screen output moves to stderr.")
+
+
+def _resume_ref(carry_on: bool, resume: str | None) -> str | None:
+    """``--continue`` means the most recent conversation (``last``), ``--resume`` a given one."""
+    from omnichat.errors import UsageError
+
+    if carry_on and resume is not None:
+        raise UsageError("--continue and --resume both given; use one")
+    return "last" if carry_on else resume
 
 
 _LOCAL_REPLY_SCRIPT = typer.Option(
@@ -326,6 +343,9 @@ def talk(
     yes: bool = _YES,
     local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
     local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
+    carry_on: bool = _CONTINUE,
+    resume: str | None = _RESUME,
+    events: str | None = _EVENTS,
     **settings: Any,
 ) -> None:
     """Talk hands-free: speak, listen, interrupt by speaking; q or Ctrl+C ends.
@@ -343,7 +363,8 @@ def talk(
                          output_pace=output_pace, emulator_speed=emulator_speed, feed=feed,
                          tools=_tool_options(attach, tools, yes),
                          emulator_options=_emulator_options(local, local_reply_script,
-                                                            local_heard_script)))
+                                                            local_heard_script),
+                         resume=_resume_ref(carry_on, resume), events=events))
 
 
 @app.command(short_help="Push-to-talk: hold Space (or press twice) to talk.")
@@ -368,6 +389,9 @@ def ptt(
     yes: bool = _YES,
     local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
     local_heard_script: Path | None = _LOCAL_HEARD_SCRIPT,
+    carry_on: bool = _CONTINUE,
+    resume: str | None = _RESUME,
+    events: str | None = _EVENTS,
     **settings: Any,
 ) -> None:
     """Push-to-talk: hold Space while you speak (or press it to start and again to send).
@@ -384,7 +408,36 @@ def ptt(
                                 emulator_speed=emulator_speed, feed=feed,
                                 tools=_tool_options(attach, tools, yes),
                                 emulator_options=_emulator_options(
-                                    local, local_reply_script, local_heard_script)))
+                                    local, local_reply_script, local_heard_script),
+                                resume=_resume_ref(carry_on, resume), events=events))
+
+
+@app.command(short_help="Ask one typed question; the reply is printed and spoken.")
+@setting_flags
+def ask(
+    question: str = typer.Argument(..., metavar="QUESTION|-",
+                                   help="The question; '-' reads it from standard input."),
+    local: bool = _LOCAL,
+    output_wav: Path | None = _OUTPUT,
+    transcript: Path | None = _TRANSCRIPT,
+    carry_on: bool = _CONTINUE,
+    resume: str | None = _RESUME,
+    events: str | None = _EVENTS,
+    output_pace: float = _OUTPUT_PACE,
+    emulator_speed: str = _EMULATOR_SPEED,
+    local_reply_script: Path | None = _LOCAL_REPLY_SCRIPT,
+    **settings: Any,
+) -> None:
+    """Ask one typed question: the reply's text streams to stdout and the spoken reply
+    plays; exit 0 on an answer. Notices go to stderr. With --continue or --resume ID the
+    question carries on a conversation (`omnichat history`)."""
+    from omnichat.session.ask import AskOptions, run_ask
+
+    run_ask(settings_from_flags(settings), question,
+            AskOptions(local=local, output_wav=output_wav, transcript=transcript,
+                       resume=_resume_ref(carry_on, resume), events=events,
+                       output_pace=output_pace, emulator_speed=emulator_speed,
+                       emulator_options=_emulator_options(local, local_reply_script, None)))
 
 
 @app.command("tools", short_help="List the tools the model may call, and their sources.")
@@ -489,6 +542,59 @@ def config_path_command() -> None:
     from omnichat.config.settings import config_path
 
     typer.echo(str(config_path()))
+
+
+history_app = typer.Typer(help="List, show, export and remove past conversations.",
+                          invoke_without_command=True, rich_markup_mode=None,
+                          context_settings=_CONTEXT)
+app.add_typer(history_app, name="history")
+_HISTORY_JSON = typer.Option(False, "--json", help="Print the list as a JSON array.")
+_HISTORY_LIMIT = typer.Option(None, "--limit", min=1, help="Only the newest N.")
+
+
+@history_app.callback()
+def _history_root(ctx: typer.Context, as_json: bool = _HISTORY_JSON,
+                  limit: int | None = _HISTORY_LIMIT) -> None:
+    """List past conversations, the most recently active first (see `history show`)."""
+    if ctx.invoked_subcommand is None:
+        from omnichat.history.command import list_history
+
+        list_history(as_json=as_json, limit=limit)
+
+
+@history_app.command("list")
+def history_list(as_json: bool = _HISTORY_JSON, limit: int | None = _HISTORY_LIMIT) -> None:
+    """List past conversations: id, start, model, voice, turns, length, tokens, first words."""
+    from omnichat.history.command import list_history
+
+    list_history(as_json=as_json, limit=limit)
+
+
+@history_app.command("show")
+def history_show(
+    conversation: str = typer.Argument(..., metavar="ID|last"),
+    form: str = typer.Option("text", "--format", help="text, md or jsonl."),
+) -> None:
+    """Print one conversation, each turn with its time; an unheard part of a reply is marked."""
+    from omnichat.history.command import show_history
+
+    show_history(conversation, form)
+
+
+@history_app.command("rm")
+def history_rm(conversation: str = typer.Argument(..., metavar="ID|last")) -> None:
+    """Delete one conversation's transcript."""
+    from omnichat.history.command import remove_history
+
+    remove_history(conversation)
+
+
+@history_app.command("path")
+def history_path_command() -> None:
+    """Print the folder the conversations are kept in (transcript_dir)."""
+    from omnichat.history.command import history_path
+
+    history_path()
 
 
 def main() -> None:

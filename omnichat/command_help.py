@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 # The commands as a user meets them (`omnichat --help`); others go before `bench`.
-COMMAND_ORDER = ("talk", "ptt", "voices", "devices", "doctor", "tools", "config", "bench",
-                 "serve")
+COMMAND_ORDER = ("talk", "ptt", "ask", "history", "voices", "devices", "doctor", "tools", "config",
+                 "bench", "serve")
 # One metavar style for every option that takes a value: a capitalised word for what to
 # give, never a Python type (Typer's default is `<list[Path]>`, `<str>`).
 METAVARS = {"input": "WAV", "output": "WAV", "transcript": "FILE", "attach": "FILE",

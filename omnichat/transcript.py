@@ -8,6 +8,10 @@ network loses nothing already said and never leaves half a line. The file is pri
 in a 0700 folder when omnichat creates it). Control characters a terminal would act on (C1,
 bidi overrides) are stored JSON-escaped, so ``cat`` of a transcript is safe. The API key is
 never part of a turn, so it can never reach this file.
+
+Before the first turn of each session the writer puts a ``"role": "session"`` record (model,
+voice, region, conversation id; see docs/transcript.md), so ``omnichat history`` can list
+and resume the conversation.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,15 +46,26 @@ def session_path(directory: Path, started: datetime) -> Path:
 
 def encode_turn(turn: Turn) -> bytes:
     """One JSONL line: UTF-8, C0 escaped by json, C1/bidi/line separators escaped here."""
-    return (escape_controls(json.dumps(turn.to_record(), ensure_ascii=False)) + "\n").encode()
+    return encode_record(turn.to_record())
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """Any transcript record as one JSONL line, escaped as ``encode_turn`` does."""
+    return (escape_controls(json.dumps(record, ensure_ascii=False)) + "\n").encode()
 
 
 class TranscriptWriter:
-    """Appends turns to a JSONL file; safe to call from the receiver and the main thread."""
+    """Appends turns to a JSONL file; safe to call from the receiver and the main thread.
 
-    def __init__(self, path: Path):
+    ``session`` (a ``"role": "session"`` record) is written just before the first turn, so a
+    session that said nothing leaves no line. ``observers`` are called with each turn after
+    its line is on disk, on the writing thread, outside the lock (they must not block)."""
+
+    def __init__(self, path: Path, session: dict[str, Any] | None = None):
         self.path = Path(path)
         self.turns_written = 0
+        self.observers: list[Callable[[Turn], None]] = []
+        self._session_line = encode_record(session) if session is not None else None
         self._lock = threading.Lock()  # keeps lines whole and in order across threads
         # Opened now, so an unwritable path fails before the conversation (a permission
         # probe says yes to /proc or a full disk); removed at close if no turn was written.
@@ -83,6 +99,9 @@ class TranscriptWriter:
             if self._fd is None:
                 return
             try:
+                if self._session_line is not None:
+                    _write_line(self._fd, self._session_line)
+                    self._session_line = None
                 _write_line(self._fd, line)
             except OSError as exc:  # e.g. the disk filled up mid-conversation
                 fd, self._fd = self._fd, None  # never retried: not at close, not later
@@ -91,6 +110,8 @@ class TranscriptWriter:
                                     f"{exc.strerror or exc}; the turns before this one are "
                                     "in the file") from exc
             self.turns_written += 1
+        for observe in self.observers:
+            observe(turn)
 
     def close(self) -> None:
         """Idempotent. A transcript without a single turn is not left behind."""
@@ -126,6 +147,7 @@ def _write_line(fd: int, line: bytes) -> None:
 
 
 def read_transcript(path: Path) -> list[dict[str, Any]]:
-    """Every turn of a transcript file (for tests and tools)."""
+    """Every turn of a transcript file (for tests and tools); session records left out."""
     with Path(path).open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        records = [json.loads(line) for line in handle if line.strip()]
+    return [record for record in records if record.get("role") != "session"]

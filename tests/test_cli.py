@@ -253,8 +253,8 @@ def test_help_lists_the_commands_as_a_user_meets_them():
     result = runner.invoke(app, ["--help"])
     listed = [line.split()[0] for line in
               result.output.split("Commands:\n", 1)[1].splitlines() if line.strip()]
-    assert listed == ["talk", "ptt", "voices", "devices", "doctor", "tools", "config",
-                      "bench", "serve"]
+    assert listed == ["talk", "ptt", "ask", "history", "voices", "devices", "doctor", "tools",
+                      "config", "bench", "serve"]
 
 
 @pytest.mark.parametrize("command", ["talk", "ptt", "voices", "tools", "bench", "serve",

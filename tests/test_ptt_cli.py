@@ -3,7 +3,6 @@ frame rate, record; a bad value is one line and exit 2, before anything connects
 
 from __future__ import annotations
 
-import json
 import sys
 import wave
 
@@ -13,6 +12,7 @@ from pty_session import loud_wav
 from typer.testing import CliRunner
 
 from omnichat.cli import app, camera_index_default
+from omnichat.transcript import read_transcript
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,7 +65,7 @@ def test_an_attached_picture_goes_with_the_first_words_and_is_shown(tmp_path):
     assert "attached wide.png: 1280x640 JPEG, about 800 tokens" in output
     assert "before append audio" not in output  # not refused: it waited for the audio
     assert f"recording: {tmp_path / 'rec.wav'}" in output  # --record says where it went
-    turns = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    turns = read_transcript(tmp_path / "t.jsonl")  # the turns, without the session record
     assert [t["role"] for t in turns] == ["user", "assistant"]
     assert turns[1]["usage"]["input_tokens_details"]["video_tokens"] == 800  # it was seen
     with wave.open(str(tmp_path / "rec.wav"), "rb") as rec:

@@ -3,10 +3,10 @@ the emulator: what the user presses, what the service receives, what the screen 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from pty_session import finish, spawn, speech_then_silence
+
+from omnichat.transcript import read_transcript
 
 pytestmark = pytest.mark.timeout(60)
 APPEND, COMMIT, CLEAR = ("input_audio_buffer.append", "input_audio_buffer.commit",
@@ -36,7 +36,7 @@ def wait_sent_after(emu, marker: str, count: int, kind: str) -> None:
 
 def turns(tmp_path) -> list[dict]:
     path = tmp_path / "t.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return read_transcript(path) if path.exists() else []  # turns, not session records
 
 
 def appended_seconds(emu) -> float:

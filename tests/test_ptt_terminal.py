@@ -3,7 +3,6 @@ SIGTERM), and ``ptt --input`` takes turns from files when there is no terminal."
 
 from __future__ import annotations
 
-import json
 import shlex
 import signal
 import sys
@@ -16,6 +15,7 @@ from pty_session import config_for, loud_wav, omnichat_args, speech_then_silence
 from typer.testing import CliRunner
 
 from omnichat.cli import app
+from omnichat.transcript import read_transcript
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,7 +82,7 @@ def _ptt_files(tmp_path: Path, *files: Path) -> tuple[int, list[dict], str]:
         args += ["--input", str(path)]
     result = CliRunner().invoke(app, args)
     path = tmp_path / "t.jsonl"
-    turns = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    turns = read_transcript(path) if path.exists() else []  # turns, not session records
     return result.exit_code, turns, result.output
 
 

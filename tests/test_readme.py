@@ -233,7 +233,48 @@ def _doctor_echo(ctx: Context, command: str) -> None:
     assert "echo_mode" in ctx.config.read_text()
 
 
+def _earlier_conversation(ctx: Context) -> None:
+    _exits_zero(ctx, 'omnichat ask --text-only "What is the tallest mountain?"')
+
+
+def _history(ctx: Context, command: str) -> None:
+    """A conversation first; then the listing (or the export) shows it."""
+    _earlier_conversation(ctx)
+    out = _exits_zero(ctx, command).stdout
+    assert "What is the tallest mountain?" in out and ("# Conversation" in out) == ("md" in command)
+
+
+def _carry_on(ctx: Context, command: str) -> None:
+    """A conversation first; the command carries it on (a spoken session is ended by Ctrl+C)."""
+    _earlier_conversation(ctx)
+    if command.startswith("omnichat talk"):
+        proc = ctx.popen(_args(command))
+        try:  # Ctrl+C once listening: the session runs (the resumption is said before)
+            seen = read_until(proc, "listening", 30)
+            proc.send_signal(signal.SIGINT)
+            err = proc.communicate(timeout=20)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        assert "continuing conversation" in seen and "earlier you: What is the" in seen
+        return
+    assert _exits_zero(ctx, command).stdout == "I read 3 words.\n"
+
+
+def _ask(ctx: Context, command: str) -> None:
+    """One question, the reply printed and played on the virtual sound card."""
+    result = _exits_zero(ctx, command)
+    assert result.stdout == "I read 1 word.\n" and "transcript: " in result.stderr
+
+
 RUNNERS: dict[str, Callable[[Context, str], None]] = {
+    "omnichat history": _history,
+    "omnichat history show last --format md": _history,
+    "omnichat talk --continue": _carry_on,
+    'omnichat ask "And in Celsius?" --continue --text-only': _carry_on,
+    'omnichat ask "question"': _ask,
     "omnichat bench --local": _bench,
     "omnichat ptt": _ptt_in_a_terminal,
     "omnichat talk --image photo.png": _image_session,

@@ -35,6 +35,7 @@ from omnichat.engine import updates as up
 from omnichat.engine.reconnect import reconnect_policy
 from omnichat.engine.turns import now_utc
 from omnichat.errors import AuthFailed, UsageError
+from omnichat.session.carry import Carry
 from omnichat.session.inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
 from omnichat.session.tools import ToolOptions, open_tools
 from omnichat.terminal.stderr_capture import StderrCapture, capture_stderr
@@ -71,6 +72,11 @@ class TalkOptions:
     finish_timeout_s: float = FINISH_TIMEOUT_S
     # ptt, several --input files, --image, --camera/--video, --record, the keyboard.
     feed: InputOptions = field(default_factory=InputOptions)
+    # --continue ("last") / --resume ID, and --events PATH|- (docs/events.md); run_talk
+    # resolves them into ``carry`` before the session opens anything.
+    resume: str | None = None
+    events: str | None = None
+    carry: Carry = field(default_factory=lambda: Carry())
 
     def inputs(self) -> InputOptions:
         """The input options with ``input_wav``/``input_pace`` folded in."""
@@ -114,13 +120,16 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
     view = None
     with contextlib.ExitStack() as stack:
         endpoint, key = _endpoint(settings, options, stack)
-        writer = stack.enter_context(TranscriptWriter(transcript_path))
+        carry = options.carry
+        writer = stack.enter_context(TranscriptWriter(
+            transcript_path, session=carry.session_record(settings, transcript_path)))
         prepared = prepare_inputs(stack, feed)  # bad files fail before any socket or device
         playback = None if text_only else PlaybackBuffer()
         tools = stack.enter_context(open_tools(settings, options.tools, writer=writer))
         engine = tools.attach(Engine(
-            {**settings.session_payload(), **tools.session_fields()}, playback=playback,
-            on_turn=writer.write, **tools.engine_callbacks(),
+            carry.session({**settings.session_payload(), **tools.session_fields()}, settings),
+            playback=playback, on_turn=writer.write,
+            **carry.tool_callbacks(tools.engine_callbacks(), writer, lambda: engine),
             connect=lambda: WebSocketTransport(
                 endpoint, key, region=settings.region,
                 key_env="" if options.local else settings.api_key_env,
@@ -143,6 +152,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
             settings, local=options.local, mode="ptt" if feed.ptt else "talk"))
         views.append(view)
         stack.callback(view.close)
+        view = carry.open_view(view, settings, transcript_path)  # earlier turns, --events
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
         opened: list[SessionInputs] = []  # filled once the inputs are open (for the report)
@@ -303,18 +313,27 @@ def run_talk(flags: dict[str, Any], options: TalkOptions, *, text_only: bool = F
         warnings.append(workspace_hint(settings))
     for warning in filter(None, warnings):
         sys.stderr.write(f"omnichat: warning: {warning}\n")
+    options.carry = Carry.resolve(settings, options.resume, options.events, options.transcript)
+    options.transcript = options.carry.transcript_path() or options.transcript
     if options.transcript is None:
         options.transcript = session_path(settings.transcript_dir, now_utc())
-    out = stream if stream is not None else sys.stdout
+    # --events -: stdout carries the events, so the human view moves to stderr
+    out = stream if stream is not None else sys.stderr if options.events == "-" else sys.stdout
     transcript = options.transcript
-    if transcript.is_file() and transcript.stat().st_size > 0:
+    if options.carry.resumption is None and transcript.is_file() \
+            and transcript.stat().st_size > 0:
         out.write(f"note: appending to the existing transcript {transcript}\n")
     before = {path: _stamp(path) for path in (transcript, options.output_wav, options.feed.record)
               if path is not None}
+    error: BaseException | None = None
     try:
         return talk(settings, options, stream=out)
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         _print_summary(out, options, before)
+        options.carry.finish(out, options.transcript, error)
 
 
 def _stamp(path: Path | None) -> tuple[int, int] | None:
