@@ -13,16 +13,31 @@ DEMO_DIR ?= demo-out
 # and the tests.
 SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox
 
-.PHONY: test pytest lint demo system-deps venv clean
+# pytest-xdist workers. Most tests wait on a socket, a pace or a process rather than compute,
+# so more workers than the 2 cores pay off. The real-audio tests share one xdist group: one
+# worker runs them in turn on one virtual sound card while the others load the second core.
+TEST_WORKERS ?= 4
+CHECK_WORKERS ?= 4
+# Each worker imports the package and the tests: let them reuse compiled bytecode.
+unexport PYTHONDONTWRITEBYTECODE
 
-# The whole suite: ruff and mypy first, then pytest. Not side by side: the real-audio tests
-# run on a virtual sound card in real time, and a busy second core makes it underrun.
+.PHONY: test check pytest check-tests lint demo system-deps venv clean
+
+# The whole suite: ruff and mypy, then every test (tiers: CONTRIBUTING.md, tests/tiers.py).
 test: system-deps venv
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory pytest
 
 pytest: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+# The quick loop: ruff, mypy and the tests that need no sound card and start no program,
+# mypy beside the tests (it is one core's work; the tests mostly wait).
+check: venv
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint check-tests
+
+check-tests: venv
+	$(PY) -m pytest -q -n $(CHECK_WORKERS) -m "not audio and not subprocess"
 
 # ruff over the package and the tests; mypy over the package (strict on the protocol layer).
 lint: venv
