@@ -32,12 +32,13 @@ pytest: venv
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The quick loop: ruff, mypy and the tests that need no sound card and start no program,
-# mypy beside the tests (it is one core's work; the tests mostly wait).
+# mypy beside the tests (it is one core's work; the tests mostly wait). No audio group here,
+# so idle workers may take queued tests from busy ones (worksteal).
 check: venv
 	@$(MAKE) --no-print-directory -j2 --output-sync=target lint check-tests
 
 check-tests: venv
-	$(PY) -m pytest -q -n $(CHECK_WORKERS) -m "not audio and not subprocess"
+	$(PY) -m pytest -q -n $(CHECK_WORKERS) --dist worksteal -m "not audio and not subprocess"
 
 # ruff over the package and the tests; mypy over the package (strict on the protocol layer).
 lint: venv

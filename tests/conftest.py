@@ -16,7 +16,7 @@ import pytest
 from fixtures_audio import *  # noqa: F403
 from fixtures_emulator import *  # noqa: F403
 
-pytest_plugins = ["tiers"]  # the audio/subprocess markers and xdist group (tests/tiers.py)
+pytest_plugins = ["tiers", "pytester"]  # tiers: audio/subprocess markers (tests/tiers.py)
 
 _SECRET_ENV = ("DASHSCOPE_API_KEY", "OMNICHAT_CONFIG", "OMNICHAT_REGION", "OMNICHAT_MODEL",
                "OMNICHAT_VOICE")
