@@ -4,9 +4,9 @@ Two markers (registered in ``pyproject.toml``) are set here at collection from w
 uses, so a new test lands in its tier without anyone marking it:
 
 - ``audio``: it plays or records on a virtual sound card: it uses the ``virtual_audio``
-  fixture, or starts a rig of its own through ``fixtures_audio._run_rig``. Under xdist these
-  tests share one group (``xdist_group("audio")``), so one worker runs them one after
-  another on one rig, in real time, while the other workers load the second core.
+  fixture, or starts a rig of its own through ``fixtures_audio._run_rig``. ``make test`` runs
+  these one after another on one rig, in real time, beside the xdist workers that run the
+  rest and load the second core meanwhile.
 - ``subprocess``: it starts a program. Its code, the tests' own helpers it calls (followed
   through the modules in ``tests/``) or its fixtures use ``subprocess``, ``pexpect`` or a
   fork. A test that starts one only through omnichat itself (an MCP server named in a
@@ -118,14 +118,13 @@ def tiers_of(item: pytest.Item, memo: dict[int, set[str]]) -> set[str]:
     return tiers
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     memo: dict[int, set[str]] = {}
     for item in items:
         tiers = tiers_of(item, memo)
         if "audio" in tiers:
             item.add_marker(pytest.mark.audio)
-            item.add_marker(pytest.mark.xdist_group("audio"))
         if "subprocess" in tiers and not item.get_closest_marker("subprocess"):
             item.add_marker(pytest.mark.subprocess)
 
