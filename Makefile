@@ -22,10 +22,10 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: test check pytest pytest-audio pytest-rest check-tests lint demo system-deps venv clean
 
-# The whole suite: ruff and mypy, then every test (tiers: CONTRIBUTING.md, tests/tiers.py).
+# The whole suite: ruff and mypy beside both test passes below (tiers: CONTRIBUTING.md,
+# tests/tiers.py). Output comes per job as each one ends.
 test: system-deps venv
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint pytest-audio pytest-rest
 
 # Two passes side by side: the real-audio tests one after another on one virtual sound card
 # (in real time), and the rest spread over xdist workers, which load the second core meanwhile.
@@ -33,11 +33,13 @@ test: system-deps venv
 pytest: venv
 	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-audio pytest-rest
 
+# `exec`: a recipe with quotes runs under sh, and shell completion (tests/test_cli.py, the
+# README's --install-completion) finds its shell by walking up from pytest: it must not meet sh.
 pytest-audio: venv
-	$(PY) -m pytest -q -m audio
+	exec $(PY) -m pytest -q -m audio
 
 pytest-rest: venv
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not audio"
+	exec $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not audio"
 
 # The quick loop: ruff, mypy and the tests that need no sound card and start no program,
 # mypy beside the tests (it is one core's work; the tests mostly wait). No audio group here,
@@ -46,7 +48,7 @@ check: venv
 	@$(MAKE) --no-print-directory -j2 --output-sync=target lint check-tests
 
 check-tests: venv
-	$(PY) -m pytest -q -n $(CHECK_WORKERS) --dist worksteal -m "not audio and not subprocess"
+	exec $(PY) -m pytest -q -n $(CHECK_WORKERS) --dist worksteal -m "not audio and not subprocess"
 
 # ruff over the package and the tests; mypy over the package (strict on the protocol layer).
 lint: venv
