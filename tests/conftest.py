@@ -8,6 +8,7 @@ Fixtures for the emulator and the virtual sound card live in ``fixtures_emulator
 from __future__ import annotations
 
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -55,7 +56,12 @@ def pytest_runtest_call(item):
 
 
 def _where(thread: threading.Thread) -> str:
+    """The thread's name and the innermost line of its stack outside Python's own library."""
     frame = sys._current_frames().get(thread.ident or -1)
+    stdlib = sysconfig.get_paths()["stdlib"]
+    while frame is not None and frame.f_back is not None \
+            and frame.f_code.co_filename.startswith(stdlib):
+        frame = frame.f_back
     if frame is None:
         return thread.name
     return f"{thread.name} (at {Path(frame.f_code.co_filename).name}:{frame.f_lineno} " \
