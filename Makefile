@@ -13,16 +13,42 @@ DEMO_DIR ?= demo-out
 # and the tests.
 SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox
 
-.PHONY: test pytest lint demo system-deps venv clean
+# pytest-xdist workers. Most tests wait on a socket, a pace or a process rather than compute,
+# so more workers than the 2 cores pay off.
+TEST_WORKERS ?= 3
+CHECK_WORKERS ?= 4
+# Each worker imports the package and the tests: let them reuse compiled bytecode.
+unexport PYTHONDONTWRITEBYTECODE
 
-# The whole suite: ruff and mypy first, then pytest. Not side by side: the real-audio tests
-# run on a virtual sound card in real time, and a busy second core makes it underrun.
+.PHONY: test check pytest pytest-audio pytest-rest check-tests lint demo system-deps venv clean
+
+# The whole suite: ruff and mypy beside both test passes below (tiers: CONTRIBUTING.md,
+# tests/tiers.py). Output comes per job as each one ends.
 test: system-deps venv
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint pytest-audio pytest-rest
 
+# Two passes side by side: the real-audio tests one after another on one virtual sound card
+# (in real time), and the rest spread over xdist workers, which load the second core meanwhile.
+# Each pass fails on its own failures, and on selecting no test at all (pytest's exit 5).
 pytest: venv
-	$(PY) -m pytest -q
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-audio pytest-rest
+
+# `exec`: a recipe with quotes runs under sh, and shell completion (tests/test_cli.py, the
+# README's --install-completion) finds its shell by walking up from pytest: it must not meet sh.
+pytest-audio: venv
+	exec $(PY) -m pytest -q -m audio
+
+pytest-rest: venv
+	exec $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not audio"
+
+# The quick loop: ruff, mypy and the tests that need no sound card and start no program,
+# mypy beside the tests (it is one core's work; the tests mostly wait). No audio group here,
+# so idle workers may take queued tests from busy ones (worksteal).
+check: venv
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint check-tests
+
+check-tests: venv
+	exec $(PY) -m pytest -q -n $(CHECK_WORKERS) --dist worksteal -m "not audio and not subprocess"
 
 # ruff over the package and the tests; mypy over the package (strict on the protocol layer).
 lint: venv

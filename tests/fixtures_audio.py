@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,8 @@ class SpeakerRecorder:
         self._chunks: list[bytes] = []
         self.arrivals: list[tuple[float, int]] = []  # (monotonic time, total samples so far)
         self.started = threading.Event()  # first bytes arrived: the recording is live
+        self._arrived = threading.Condition()  # notified by the reader on every chunk and at EOF
+        self._ended = False
         self._thread = threading.Thread(target=self._read_loop, name="rig-parec-reader")
         self._thread.start()
         if not self.started.wait(5.0):
@@ -47,12 +50,39 @@ class SpeakerRecorder:
             raise RuntimeError("parec delivered nothing within 5 s")
 
     def _read_loop(self) -> None:
+        """Thread ``rig-parec-reader``: owns the appends; unblocked by parec's output or EOF."""
         fd, total = self._proc.stdout.fileno(), 0
         while chunk := os.read(fd, 4800):
             total += len(chunk) // 2
-            self._chunks.append(chunk)
-            self.arrivals.append((time.monotonic(), total))
+            with self._arrived:
+                self._chunks.append(chunk)
+                self.arrivals.append((time.monotonic(), total))
+                self._arrived.notify_all()
             self.started.set()
+        with self._arrived:
+            self._ended = True
+            self._arrived.notify_all()
+
+    def recorded(self) -> np.ndarray:
+        """Everything recorded so far, int16 at ``rate_hz`` (the recording goes on)."""
+        with self._arrived:
+            data = b"".join(self._chunks)
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+
+    def wait_until(self, condition: Callable[[np.ndarray], bool], timeout_s: float,
+                   what: str) -> np.ndarray:
+        """Wait until ``condition(recorded())`` holds, re-checked as each chunk arrives;
+        AssertionError ``"{what} within {timeout_s} s"`` at the deadline or if parec ends."""
+        deadline = time.monotonic() + timeout_s
+        with self._arrived:
+            while True:
+                audio = self.recorded()
+                if condition(audio):
+                    return audio
+                left = deadline - time.monotonic()
+                if left <= 0 or self._ended:
+                    raise AssertionError(f"{what} within {timeout_s} s")
+                self._arrived.wait(left)
 
     def time_of_sample(self, index: int) -> float:
         """Monotonic time at which recorded sample ``index`` had arrived (upper bound)."""

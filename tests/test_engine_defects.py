@@ -14,6 +14,7 @@ import base64
 import threading
 
 import numpy as np
+import pytest
 from fake_transport import ScriptedTransport
 from test_engine_support import session_for, wait_for, wait_until
 
@@ -66,35 +67,67 @@ def test_1_a_flush_between_the_taps_read_and_compare_is_not_heard():
     assert not [u for u in seen if isinstance(u, up.LatencyMeasured)]
 
 
+class _FailureLockSpy:
+    """The engine's failure lock, telling ``waiting`` when a thread starts to acquire it."""
+
+    def __init__(self, lock, waiting: threading.Event):
+        self._lock, self._waiting = lock, waiting
+
+    def __enter__(self):
+        if threading.current_thread().name == "fail-B":
+            self._waiting.set()
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+
+class _HeldFailure(Engine):
+    """``_fail`` of thread ``fail-A`` is held right after it read "no failure yet", until
+    thread ``fail-B`` has tried to record its own failure (or has done so)."""
+
+    def __init__(self, *args, **kwargs):
+        self.a_checked = threading.Event()
+        self.b_tried = threading.Event()  # B waits on the failure lock, or B's _fail returned
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _failure(self):
+        value = self.__dict__["_failure_value"]
+        if threading.current_thread().name == "fail-A" and not self.a_checked.is_set():
+            self.a_checked.set()
+            self.b_tried.wait(5)
+        return value
+
+    @_failure.setter
+    def _failure(self, value) -> None:
+        self.__dict__["_failure_value"] = value
+
+
 def test_2_the_first_failure_wins_across_threads():
-    """Thread A fails first but is held right after checking "no failure yet"; thread B
-    fails meanwhile. The user must see one root cause, and close() must raise that one."""
-    engine = Engine(session_for(), connect=lambda: ScriptedTransport())
-    a_waiting, b_done = threading.Event(), threading.Event()
+    """Thread A fails first and is held right after checking "no failure yet"; thread B
+    fails meanwhile. The user must see one root cause, A's, and close() must raise it."""
+    engine = _HeldFailure(session_for(), connect=lambda: ScriptedTransport())
+    engine._failure_lock = _FailureLockSpy(engine._failure_lock, engine.b_tried)
 
-    class HeldStop(threading.Event):
-        def is_set(self) -> bool:
-            if threading.current_thread().name == "fail-A" and not a_waiting.is_set():
-                a_waiting.set()
-                b_done.wait(5)
-            return super().is_set()
+    def fail_b() -> None:
+        try:
+            engine._fail(ServiceError("B"))
+        finally:
+            engine.b_tried.set()
 
-    engine._stop = HeldStop()
     first = threading.Thread(target=engine._fail, args=(ProtocolError("A"),), name="fail-A")
     first.start()
-    assert a_waiting.wait(5)
-    second = threading.Thread(target=engine._fail, args=(ServiceError("B"),), name="fail-B")
+    assert engine.a_checked.wait(5)
+    second = threading.Thread(target=fail_b, name="fail-B")
     second.start()
-    second.join(5)
-    b_done.set()
     first.join(5)
+    second.join(5)
     failed = [u.error for u in engine.poll(0) if isinstance(u, up.Failed)]
-    assert len(failed) == 1
-    try:
+    assert [str(e) for e in failed] == ["A"]
+    with pytest.raises(ProtocolError) as raised:
         engine.close()
-    except (ProtocolError, ServiceError) as exc:
-        raised = exc
-    assert raised is failed[0]
+    assert raised.value is failed[0]
 
 
 def test_3_reconnect_configures_the_new_socket_before_any_audio():

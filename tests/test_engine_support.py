@@ -41,16 +41,20 @@ def speak(engine: Engine, pcm: bytes, silence_s: float = SILENCE_S, lead_s: floa
 
 def wait_for(engine: Engine, predicate: Callable[[up.Update], bool], timeout_s: float = 15.0,
              seen: list | None = None) -> up.Update:
-    """Poll the engine until an update matches; every update is appended to ``seen``."""
+    """Poll the engine until an update matches and return it. Every update polled reaches
+    ``seen``, also those after the match in the same batch (a reconnection's updates come in
+    one batch); a ``Failed`` update raises its error."""
+    seen = [] if seen is None else seen
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for update in engine.poll(0.05):
-            if seen is not None:
-                seen.append(update)
+        batch = engine.poll(0.05)
+        seen.extend(batch)
+        for update in batch:
             if isinstance(update, up.Failed):
                 raise update.error
-            if predicate(update):
-                return update
+        match = next((u for u in batch if predicate(u)), None)
+        if match is not None:
+            return match
     raise AssertionError(f"no matching update within {timeout_s} s; seen {seen}")
 
 

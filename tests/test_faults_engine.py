@@ -9,12 +9,11 @@ thread is left behind.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
 from fault_proxy import FaultProxy
-from test_engine_support import finished, session_for, speak, wait_until
+from test_engine_support import finished, session_for, speak, wait_for, wait_until
 
 from omnichat.config.settings import Settings
 from omnichat.engine import Engine
@@ -28,23 +27,6 @@ from omnichat.transport import Backoff, WebSocketTransport
 FAST_BACKOFF = Backoff(base_s=0.05, cap_s=0.2, floor_s=0.01, max_attempts=4)
 LONG_REPLY = ("Once upon a time there was a very patient robot who liked to explain every "
               "small detail of the weather, the tides and the stars to anyone who listened")
-
-
-def wait_for(engine: Engine, predicate, timeout_s: float = 15.0, seen: list | None = None):
-    """Like test_engine_support.wait_for, but every update of the batch that matched still
-    reaches ``seen`` (a reconnection's updates come in one batch)."""
-    seen = [] if seen is None else seen
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = engine.poll(0.05)
-        seen.extend(batch)
-        for update in batch:
-            if isinstance(update, up.Failed):
-                raise update.error
-        match = next((u for u in batch if predicate(u)), None)
-        if match is not None:
-            return match
-    raise AssertionError(f"no matching update within {timeout_s} s; seen {seen}")
 
 
 def _engine(url: str, turns: list[Turn], policy: ReconnectPolicy | None = None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ from typer.testing import CliRunner
 
 from omnichat.cli import app
 from omnichat.config.warning import readable_by_others
-from omnichat.transcript import read_transcript
+from omnichat.engine.turns import Turn
+from omnichat.transcript import TranscriptWriter, read_transcript
 
 SECRET = "sk-test-reconnect-secret-0123456789"
 PACE = ["--input-pace", "8", "--output-pace", "8"]
@@ -95,13 +95,18 @@ def test_talk_goes_on_after_a_drop_and_the_key_appears_nowhere(
                and (rec.get("event") or {}).get("type") == "session.update") == 2
 
 
-def _until_written(path: Path, text: str, timeout_s: float = 30.0) -> None:
-    """Until the client has written ``text`` to ``path`` (it writes each turn as it ends)."""
-    deadline, tick = time.monotonic() + timeout_s, threading.Event()
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(encoding="utf-8"):
-            return
-        tick.wait(0.02)  # the writer gives no signal across the CLI boundary: a bounded poll
+def _on_written(monkeypatch, role: str) -> threading.Event:
+    """An Event set once the client's transcript writer has written a ``role`` turn to disk
+    (the CLI runs in this process: the real writer, watched at its one ``write`` seam)."""
+    written, write = threading.Event(), TranscriptWriter.write
+
+    def write_and_tell(self: TranscriptWriter, turn: Turn) -> None:
+        write(self, turn)
+        if turn.role == role:
+            written.set()
+
+    monkeypatch.setattr(TranscriptWriter, "write", write_and_tell)
+    return written
 
 
 def test_a_redirect_on_reconnect_ends_in_one_line_and_the_key_goes_nowhere(
@@ -113,10 +118,12 @@ def test_a_redirect_on_reconnect_ends_in_one_line_and_the_key_goes_nowhere(
     out = tmp_path / "out"
     out.mkdir()
 
+    answered = _on_written(monkeypatch, "assistant")
+
     def redirect_then_cut() -> None:
         try:
             emu.wait_for_session(index=0, timeout=30).wait_for("response.done", timeout=30)
-            _until_written(out / "t.jsonl", '"assistant"')  # the client has the first answer
+            answered.wait(30)  # the client has written the first answer
             emu.faults.refuse_handshake(status=302, times=3)
         finally:
             proxy.cut()

@@ -213,7 +213,8 @@ def _bench(ctx: Context, command: str) -> None:
     import json
 
     result = ctx.run([*_args(command), "--speak-into", "rig_mic_feed", "--turns", "1",
-                      "--barge-ins", "0", "--json", "bench.json"], timeout_s=120)
+                      "--barge-ins", "0", "--startup-runs", "1", "--json", "bench.json"],
+                     timeout_s=120)
     assert result.returncode == 0, result.stderr
     figures = json.loads((ctx.tmp / "bench.json").read_text())
     assert "wire_to_ear" in json.dumps(figures) and "eos_to_heard" in json.dumps(figures)
@@ -309,8 +310,16 @@ def test_every_readme_command_has_a_runner() -> None:
     assert "make demo" in readme_commands() and "make test" in readme_commands()
 
 
+# Commands that open the microphone or the speaker, or list and test the sound devices: run on
+# the virtual sound card. The others use files, the network or nothing, and need no rig.
+ON_THE_RIG = ("omnichat bench --local", "omnichat ptt", "omnichat talk --local",
+              "omnichat talk", "omnichat talk --region cn", "omnichat talk --text-only",
+              "omnichat talk --tools time,calculator", "omnichat doctor",
+              "omnichat doctor --echo --save", "omnichat devices")
+
+
 @pytest.fixture
-def context(tmp_path, make_emulator, virtual_audio, speech_pcm, monkeypatch):
+def context(tmp_path, make_emulator, speech_pcm, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     emu = make_emulator(speed="fast")
@@ -320,7 +329,18 @@ def context(tmp_path, make_emulator, virtual_audio, speech_pcm, monkeypatch):
     return ctx
 
 
-@pytest.mark.parametrize("command", sorted(set(readme_commands())))
+@pytest.fixture
+def rig_context(virtual_audio, context):
+    context.env.update(virtual_audio.env)
+    return context
+
+
+@pytest.mark.parametrize("command", sorted(set(readme_commands()) & set(ON_THE_RIG)))
+def test_readme_command_on_the_rig(command: str, rig_context: Context) -> None:
+    RUNNERS[command](rig_context, command)
+
+
+@pytest.mark.parametrize("command", sorted(set(readme_commands()) - set(ON_THE_RIG)))
 def test_readme_command(command: str, context: Context) -> None:
     RUNNERS[command](context, command)
 

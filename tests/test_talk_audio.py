@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
-import numpy as np
 from subprocess_support import read_until
 from test_engine_support import write_wav
 
@@ -24,20 +22,6 @@ LOUD_DBFS = -40.0
 QUIET_DBFS = -55.0
 SILENCED_WITHIN_S = 0.6  # barge-in: speaker quiet this soon after the user starts talking
 LEAD_S = 0.5
-
-
-def _wait(condition, timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until true (a deadline, not a guess at how long things take)."""
-    tick, deadline = threading.Event(), time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout_s} s")
-        tick.wait(0.02)
-
-
-def _recorded(recorder) -> np.ndarray:
-    data = b"".join(list(recorder._chunks))
-    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
 
 
 def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_path):
@@ -54,11 +38,12 @@ def test_reply_is_heard_and_barge_in_silences_it(virtual_audio, speech_pcm, tmp_
     try:
         read_until(proc, "listening", 30)
         virtual_audio.play_into_mic(question).wait(30)
-        base = len(_recorded(recorder))
-        _wait(lambda: rms_dbfs(_recorded(recorder)[-WINDOW:]) > LOUD_DBFS
-              and len(_recorded(recorder)) > base, 15, "no reply on the speaker")
-        reply_at = len(_recorded(recorder))
-        _wait(lambda: len(_recorded(recorder)) > reply_at + RATE_HZ // 2, 5, "reply stalled")
+        base = len(recorder.recorded())
+        reply_at = len(recorder.wait_until(
+            lambda audio: audio.size > base and rms_dbfs(audio[-WINDOW:]) > LOUD_DBFS,
+            15, "no reply on the speaker"))
+        recorder.wait_until(lambda audio: audio.size > reply_at + RATE_HZ // 2, 5,
+                            "reply stalled")
         talk_at = time.monotonic() + LEAD_S  # the user starts talking over the reply
         player = virtual_audio.play_into_mic(interruption)
         read_until(proc, "interrupted", 10)

@@ -132,19 +132,6 @@ def test_with_echo_off_the_model_interrupts_itself(echo_on, tmp_path, speech_pcm
     assert reply["interrupted"], reply
 
 
-def _recorded(recorder) -> np.ndarray:
-    data = b"".join(list(recorder._chunks))
-    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
-
-
-def _wait(condition, timeout_s: float, what: str) -> None:
-    tick, deadline = threading.Event(), time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout_s} s")
-        tick.wait(0.02)
-
-
 def _speak_over_the_reply(echo_on, tmp_path, talk: Talk, question: Path,
                           interruption: Path) -> float:
     """Ask, wait for the reply on the speaker, speak over it; return the milliseconds from
@@ -153,11 +140,12 @@ def _speak_over_the_reply(echo_on, tmp_path, talk: Talk, question: Path,
     try:
         talk.wait_for("listening", 30)
         echo_on.play_into_mic(question).wait(30)
-        base = len(_recorded(recorder))
-        _wait(lambda: len(_recorded(recorder)) > base
-              and rms_dbfs(_recorded(recorder)[-WINDOW:]) > LOUD_DBFS, 20, "no reply")
-        reply_at = len(_recorded(recorder))
-        _wait(lambda: len(_recorded(recorder)) > reply_at + RATE_HZ // 2, 5, "reply stalled")
+        base = len(recorder.recorded())
+        reply_at = len(recorder.wait_until(
+            lambda audio: audio.size > base and rms_dbfs(audio[-WINDOW:]) > LOUD_DBFS,
+            20, "no reply"))
+        recorder.wait_until(lambda audio: audio.size > reply_at + RATE_HZ // 2, 5,
+                            "reply stalled")
         talk_at = time.monotonic() + LEAD_S
         echo_on.play_into_mic(interruption).wait(15)
         talk.wait_for("interrupted", 10)

@@ -22,6 +22,7 @@ from omnichat.transcript import read_transcript
 pytest.importorskip("mcp", reason="the optional mcp extra is not installed")
 
 FIXTURE = str(Path(__file__).parent / "mcp_server_fixture.py")
+pytestmark = pytest.mark.subprocess  # omnichat starts the MCP servers (tests/tiers.py)
 FAST = ["--input-pace", "8", "--emulator-speed", "fast"]
 
 

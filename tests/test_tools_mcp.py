@@ -23,6 +23,7 @@ from omnichat.tools.runner import ToolRunner
 from omnichat.tools.toolbox import Toolbox
 
 FIXTURE = str(Path(__file__).parent / "mcp_server_fixture.py")
+pytestmark = pytest.mark.subprocess  # omnichat starts the MCP servers (tests/tiers.py)
 # Generous: importing the SDK in the server takes seconds on a loaded 2-core machine.
 STARTUP_S = 60.0
 WAIT_S = 30.0
