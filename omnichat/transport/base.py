@@ -11,12 +11,19 @@ CLOSE_NORMAL = 1000
 
 
 class Transport(Protocol):
-    """What the engine needs from a connection. ``recv`` returns None once the socket closed."""
+    """What the engine needs from a connection. ``recv`` returns None once the socket closed.
+
+    ``probe(timeout_s)``: send a ping now (unless one is outstanding); if no frame at all
+    arrives within ``timeout_s`` the link is dead, and the blocked ``recv`` raises a
+    retryable ``ConnectionLost``. ``close`` may be called from another thread at any time,
+    a ``connect`` in progress included, and makes it end promptly.
+    """
 
     url: str
 
     def connect(self) -> None: ...
     def send(self, event: Event) -> None: ...
     def recv(self) -> Event | None: ...
+    def probe(self, timeout_s: float) -> None: ...
     def close(self, code: int = CLOSE_NORMAL) -> None: ...
     def release(self) -> None: ...

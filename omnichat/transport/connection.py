@@ -20,6 +20,7 @@ Every failure is translated into the omnichat tree with the URL, never the key, 
 from __future__ import annotations
 
 import os
+import select
 import socket
 import ssl
 import threading
@@ -39,6 +40,8 @@ CONNECT_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 10.0
 #: ``ping()`` sends a ping when nothing arrived for this long.
 PING_INTERVAL_S = 15.0
+#: The reader checks a probe's deadline this often while nothing arrives.
+READ_SLICE_S = 0.1
 # close() waits this long for the send lock and again for the peer's close echo.
 CLOSE_WAIT_S = 1.0
 
@@ -69,6 +72,8 @@ class WebSocketTransport:
         self._stalled = False  # set when a ping went unanswered: recv reports why
         self._reading = threading.Event()  # set while the reader is inside recv()
         self._ping_sent_at: float | None = None  # an unanswered ping, if any
+        self._probe_deadline: float | None = None  # probe(): a frame must arrive by then
+        self._opening: socket.socket | None = None  # the socket connect() is upgrading
         self.last_frame_at: float = clock()  # when any frame (data, ping, pong) last arrived
         self.close_code: int | None = None  # the code the peer closed with, if it did
 
@@ -83,17 +88,23 @@ class WebSocketTransport:
         check_key(self._api_key)
         deadline = time.monotonic() + self._connect_timeout_s
         sock = self._open(target, deadline)
+        self._opening = sock  # close() from another thread cuts a handshake that hangs
         try:
+            if self._closing.is_set():
+                raise ConnectFailed("the connection was closed while it was being opened",
+                                    retryable=False)
             response = upgrade(sock, target, self._api_key, deadline)
         except BaseException as exc:
             sock.close()
             raise self._connect_error(exc) from None
+        finally:
+            self._opening = None
         if response.status != 101:
             sock.close()
             raise status_error(response, self.url, self._region, self._key_env)
         sock.settimeout(self._io_timeout_s)  # every later read and write has this deadline
         self._sock = sock
-        self._reader = wsf.FrameReader(sock.recv, response.rest, self._max_frame_bytes)
+        self._reader = wsf.FrameReader(self._recv_bytes, response.rest, self._max_frame_bytes)
         self.last_frame_at = self._clock()
 
     def _open(self, target: Target, deadline: float) -> socket.socket:
@@ -139,6 +150,19 @@ class WebSocketTransport:
             self._ping_sent_at = now
             self._send_frame(wsf.OP_PING, b"omnichat")
 
+    def probe(self, timeout_s: float) -> None:
+        """Send a ping now (unless one is outstanding); if no frame at all arrives within
+        ``timeout_s``, the link is dead: the blocked reader cuts the socket and raises a
+        retryable ``ConnectionLost``. A live service answers pings even while its model is
+        busy, so a slow reply is never taken for a dead link (docs/reliability.md)."""
+        now = self._clock()
+        deadline = now + timeout_s
+        if self._probe_deadline is None or deadline < self._probe_deadline:
+            self._probe_deadline = deadline
+        if self._ping_sent_at is None:
+            self._ping_sent_at = now
+            self._send_frame(wsf.OP_PING, b"omnichat")
+
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         sock = self._sock
         if sock is None:
@@ -165,8 +189,10 @@ class WebSocketTransport:
                               f"{reason(exc, self._io_timeout_s)[0]}")
 
     def _stall_error(self) -> ConnectionLost:
+        sent_at = self._ping_sent_at
+        waited = self._clock() - sent_at if sent_at is not None else self._io_timeout_s
         return ConnectionLost(f"no answer from {self.url} to a ping within "
-                              f"{self._io_timeout_s:g} s; the connection is dead")
+                              f"{waited:.1f} s; the connection is dead")
 
     def recv(self) -> Event | None:
         """The next server event; None when the socket has closed (by either side)."""
@@ -199,6 +225,7 @@ class WebSocketTransport:
             if frame is None:
                 return None
             self.last_frame_at, self._ping_sent_at = self._clock(), None
+            self._probe_deadline = None
             if frame.opcode == wsf.OP_PING:
                 self._answer_ping(frame.payload)
             elif frame.opcode == wsf.OP_CLOSE:
@@ -234,10 +261,28 @@ class WebSocketTransport:
                     else reason(exc, self._io_timeout_s)[0]
                 raise ConnectionLost(f"the connection to {self.url} dropped: {text}") from None
 
+    def _recv_bytes(self, size: int) -> bytes:
+        """``sock.recv`` for the reader, waiting in slices of at most ``READ_SLICE_S`` so a
+        probe's deadline is checked while nothing arrives (the socket's own timeout stays
+        the write deadline). TLS bytes already decrypted are read without waiting."""
+        sock = self._sock
+        if sock is None:
+            return b""
+        waited = 0.0
+        while True:
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if pending or select.select([sock], [], [], READ_SLICE_S)[0]:
+                return sock.recv(size)
+            waited += READ_SLICE_S
+            self._check_alive()
+            if waited >= self._io_timeout_s:
+                raise TimeoutError()
+
     def _check_alive(self) -> None:
-        sent_at = self._ping_sent_at
-        if self._stalled or (sent_at is not None
-                             and self._clock() - sent_at >= self._io_timeout_s):
+        sent_at, probe_by = self._ping_sent_at, self._probe_deadline
+        now = self._clock()
+        if self._stalled or (sent_at is not None and now - sent_at >= self._io_timeout_s) \
+                or (probe_by is not None and now >= probe_by):
             self._stalled = True
             self._cut()
             raise self._stall_error()
@@ -270,7 +315,13 @@ class WebSocketTransport:
         Bounded even while another thread is blocked in ``recv`` or in ``send``. The echo
         is only waited for while a reader is in ``recv`` to see it.
         """
+        opening = self._opening
+        if opening is not None and not self._closing.is_set():
+            self._closing.set()  # a handshake that hangs: cut it, connect() raises at once
+            _shutdown(opening)
+            return
         if self._sock is None or self._closing.is_set():
+            self._closing.set()  # a connect() still opening its TCP socket gives up after it
             return
         self._closing.set()
         if self._send_close(code, wait_s=CLOSE_WAIT_S) and self._reading.is_set():
@@ -298,10 +349,7 @@ class WebSocketTransport:
         """Shut the socket down both ways: fails a stuck write, wakes the reader."""
         sock = self._sock
         if sock is not None:
-            try:  # the plain socket's shutdown: SSLSocket's would tear down its state
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _shutdown(sock)
 
     def release(self) -> None:
         """Free the socket. Call after the reader has returned (joined)."""
@@ -310,3 +358,10 @@ class WebSocketTransport:
         if sock is not None:
             self._cut()
             sock.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:  # the plain socket's shutdown: SSLSocket's would tear down its state
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
