@@ -48,6 +48,7 @@ joined.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -62,19 +63,29 @@ from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox, Outgoing
 from omnichat.engine.heard import HeardWatch
-from omnichat.engine.reconnect import Reconnector, ReconnectPolicy, session_with_history
+from omnichat.engine.liveness import ProbeTiming
+from omnichat.engine.reconnect import (
+    PING_EVERY_S,
+    Reconnector,
+    ReconnectPolicy,
+    session_with_history,
+)
+from omnichat.engine.replay import SpeechReplay
 from omnichat.engine.state import AWAIT_RESPONSE_S, STALL_TIMEOUT_S, ConversationState
 from omnichat.engine.turns import Conversation, Turn, now_utc
 from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.protocol import client as cev
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
+from omnichat.transport.base import CLOSE_NORMAL
 
 Metrics = Callable[[str, tuple[float, ...]], None]
+log = logging.getLogger(__name__)
 
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
+KEEPER_TICK_S = 0.1  # the reconnect thread checks its schedule this often
 MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
@@ -97,7 +108,8 @@ class Engine:
                  stall_timeout_s: float = STALL_TIMEOUT_S,
                  await_response_s: float = AWAIT_RESPONSE_S,
                  reconnect: ReconnectPolicy | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None,
+                 probe_timing: ProbeTiming | None = None):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
@@ -108,19 +120,27 @@ class Engine:
         self._metrics = metrics
         self.state = ConversationState(playback, wall_anchor=(time.monotonic(), now_utc()),
                                        await_response_s=await_response_s,
-                                       stall_timeout_s=stall_timeout_s)
+                                       stall_timeout_s=stall_timeout_s,
+                                       probe_timing=probe_timing)
         self._state_lock = threading.Lock()
         self._turn_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._failure_lock = threading.Lock()
+        # Keep-alive in every mode, with or without reconnection (docs/reliability.md).
         self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS),
-                              reconnect.ping_every_s if reconnect else None)
+                              reconnect.ping_every_s if reconnect else PING_EVERY_S)
         # Reconnection (reconnect.py): decided on the main thread in poll(); a drop found by
         # any thread is recorded under _swap_lock (first report of a connection wins).
         self.keeper = Reconnector(reconnect) if reconnect is not None else None
         self._swap_lock = threading.Lock()
         self._lost: OmnichatError | None = None  # the current connection dropped
-        self._offline_bytes = 0  # microphone audio dropped while the connection was down
+        self._lost_mid_reply = False  # ... while a reply streamed (the flapping line says so)
+        self._lost_conn: Connection | None = None  # the connection that dropped last
+        # Speech the service may not have heard: replayed after a reconnect (replay.py).
+        self.replay = SpeechReplay()
+        # Wakes omnichat-reconnect: a connection was lost, or the engine stops.
+        self._wake = threading.Event()
+        self._connecting: Transport | None = None  # a transport being opened (close cuts it)
         self._heard = HeardWatch(lambda: playback.output_latency_s if playback else 0.0)
         if playback is not None:
             playback.add_tap(self._heard.on_block)
@@ -147,6 +167,8 @@ class Engine:
             self._spawn(self._send_loop, "omnichat-send")
             self._generation += 1
             self._open_connection()
+            if self.keeper is not None:
+                self._spawn(self._reconnect_loop, "omnichat-reconnect")
         except BaseException:
             self._failure = None  # raised right here; close() must not raise it twice
             self.close()
@@ -156,8 +178,7 @@ class Engine:
         """A new connection: connect, start its receiver, let the sender configure it, and
         wait for ``session.updated``. After the first, the session carries the history."""
         if transport is None:
-            transport = self._connect()
-            transport.connect()
+            transport = self._connect_transport()
         session = None
         if self._generation > 1 and self.keeper is not None:
             policy = self.keeper.policy
@@ -166,7 +187,12 @@ class Engine:
                                            policy.context_turns, policy.context_chars)
         conn = Connection(transport, self._generation, session, time.monotonic())
         with self._swap_lock:
+            if self._stop.is_set():  # close() ran meanwhile: it did not see this socket
+                transport.close()
+                transport.release()
+                raise ConnectionLost("the conversation is closing", retryable=False)
             self._conn, self._lost = conn, None
+        self.replay.forget()  # the ring holds what was written on this connection only
         self._spawn(self._recv_loop, "omnichat-recv", conn)
         self._outbox.set_connection(conn)  # the sender writes session.update first
         if not conn.settled.wait(self._ready_timeout_s):
@@ -178,6 +204,19 @@ class Engine:
             lost = self._lost
         if lost is not None:
             raise lost
+
+    def _connect_transport(self) -> Transport:
+        """A new connected transport; ``close()`` on another thread cuts a connect that
+        hangs (it closes ``_connecting``)."""
+        transport = self._connect()
+        self._connecting = transport
+        try:
+            if self._stop.is_set():
+                raise ConnectionLost("the conversation is closing", retryable=False)
+            transport.connect()
+        finally:
+            self._connecting = None
+        return transport
 
     def reconnect(self) -> None:
         """Replace the socket mid-conversation (main thread): the old one is closed with 1000
@@ -212,13 +251,21 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        with self._swap_lock:  # from here on no new connection is published
+            self._stop.set()
+            conn = self._conn
         self._outbox.stop()
-        self._join("omnichat-send")
-        conn = self._conn
+        self._wake.set()
+        # Cut first, then join (as websockets' close_socket): a write stuck on a peer that
+        # stopped reading fails at once, the receiver wakes, a hanging connect ends.
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.close()
         if conn is not None:
             conn.transport.close()
-        self._join("omnichat-recv")
+            conn.settled.set()
+        for name in ("omnichat-reconnect", "omnichat-send", "omnichat-recv"):
+            self._join(name)
         if conn is not None:
             conn.transport.release()
         self._step(lambda now: self.state.close(now))
@@ -330,6 +377,8 @@ class Engine:
             self._finished.append(action.turn)
         elif isinstance(action, act.SetMicMuted):
             self._muted = action.muted
+        elif isinstance(action, act.Probe):
+            self._outbox.request_probe(generation, action.timeout_s)
         else:
             return False
         return True
@@ -372,10 +421,11 @@ class Engine:
         """The microphone's ``on_block``: never blocks (it may run in the audio callback)."""
         if self._stop.is_set():
             return
-        if self._lost is not None and self.closing_reason is None:
-            self._offline_bytes += len(block)  # the connection is down: it would arrive late
-            return
-        self._outbox.put_audio(time.monotonic(), bytes(len(block)) if self._muted else block)
+        block = bytes(len(block)) if self._muted else block
+        at = time.monotonic()
+        # The connection is down: held for the replay; else queued for the sender (under
+        # the replay's lock, so the replay and live audio stay in order: replay.py).
+        self.replay.hold_or(block, lambda: self._outbox.put_audio(at, block))
 
     @property
     def mic_drops(self) -> int:
@@ -408,7 +458,9 @@ class Engine:
             if self._outbox.current() is not conn:
                 return  # swapped while this waited: the old socket gets nothing more
             try:
-                if item.ping:
+                if item.probe_s is not None:
+                    conn.transport.probe(item.probe_s)
+                elif item.ping:
                     ping = getattr(conn.transport, "ping", None)
                     if ping is not None:
                         ping()
@@ -427,6 +479,8 @@ class Engine:
             if self._metrics is not None:
                 self._metrics("audio_sent", (item.captured_at, time.monotonic(),
                                              len(item.audio) // 2))
+            offset_ms = conn.mic_clock.sent_samples * 1000 // MIC_RATE_HZ
+            self.replay.sent(time.monotonic(), offset_ms, item.audio)
             conn.mic_clock = conn.mic_clock.advanced(len(item.audio) // 2, item.captured_at)
             self._outbox.audio_went_out(conn)
 
@@ -448,6 +502,9 @@ class Engine:
         except BaseException as exc:
             if conn.generation == self._generation:  # not a socket being swapped out
                 self._fail(exc)
+            else:  # a socket being swapped out: not a failure, but never silent
+                log.debug("receiver of replaced connection %d ended with %r",
+                          conn.generation, exc)
 
     def _report(self, event: Event) -> None:
         times: tuple[float, ...] = (time.monotonic(),)
@@ -463,8 +520,9 @@ class Engine:
 
     def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
         """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
-        while stopping) that ends the conversation; else the sender is paused and the main
-        thread (``_keep_alive``, in ``poll``) ends the reply and reconnects."""
+        while stopping) that ends the conversation; else the sender is paused, what the
+        service may not have heard is kept for the replay, and omnichat-reconnect ends the
+        reply and reconnects."""
         if self.keeper is None or not exc.retryable or self._stop.is_set():
             if conn is None or conn.generation == self._generation:
                 self._fail(exc)
@@ -475,26 +533,61 @@ class Engine:
             self._lost = exc
             self._generation += 1  # commands given from now on wait for the new socket
         self._outbox.set_connection(None)
+        with self._state_lock:
+            unanswered_ms = self.state.unanswered_speech_ms
+            heard_ms = self.state.heard_audio_ms
+            heard_until = getattr(conn.transport, "last_frame_at", self.state.last_frame_at)
+            reply = self.state.current_response_id is not None
+        self._lost_mid_reply, self._lost_conn = reply, conn
+        self.replay.lost(heard_until, unanswered_ms, self._outbox.take_audio, heard_ms)
         conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
+        self._wake.set()
+
+    def _reconnect_loop(self) -> None:
+        """omnichat-reconnect: runs reconnection and rollover, off the main thread so the
+        keys and the screen stay alive. Blocks in ``_wake.wait`` (unblocked by a lost
+        connection, ``close()``, or the tick) and inside an attempt: a connect (bounded by
+        the connect timeout; ``close()`` cuts it) and the wait for ``session.updated``
+        (bounded by the ready timeout; ``close()`` sets it)."""
+        try:
+            while not self._stop.is_set():
+                self._keep_alive()
+                self._wake.wait(KEEPER_TICK_S)
+                self._wake.clear()
+        except BaseException as exc:
+            self._fail(exc)
 
     def _keep_alive(self) -> None:
-        """Main thread: reconnect when an attempt is due; roll over an old idle session."""
+        """omnichat-reconnect: reconnect when an attempt is due; roll over an old idle
+        session."""
         keeper = self.keeper
-        if keeper is None or self._stop.is_set() or self._closed:
+        if keeper is None or self._stop.is_set():
             return
         now = time.monotonic()
         with self._swap_lock:
             lost = self._lost
         if lost is not None and keeper.outage is None:  # a new outage: end the reply
             self._step(lambda at: self.state.disconnected(at))
-            for update in keeper.lost(now, lost, self.closing_reason is not None):
+            announced = self.closing_reason is not None
+            normal = not announced and self._closed_normally()
+            for update in keeper.lost(now, lost, announced or normal,
+                                      mid_reply=self._lost_mid_reply, counted=not announced,
+                                      normal_close=normal):
                 self.updates.put(update)
-            return  # "reconnecting" reaches the screen before an attempt blocks this thread
+            flapping = keeper.flapping()
+            if flapping is not None:
+                self._fail(flapping)
+            return
         if keeper.due(now):
             self._reconnect_attempt()
         elif self._conn is not None and keeper.rollover_due(now, self._conn.opened_at,
                                                             self.is_idle()):
             self._rollover()
+
+    def _closed_normally(self) -> bool:
+        """The peer closed the lost connection with 1000 (a normal close, not a drop)."""
+        conn = self._lost_conn
+        return conn is not None and getattr(conn.transport, "close_code", None) == CLOSE_NORMAL
 
     def _reconnect_attempt(self) -> None:
         keeper = self.keeper
@@ -505,18 +598,15 @@ class Engine:
         except OmnichatError as exc:
             self._drop_connection(new_generation=self._conn is not None)
             with self._swap_lock:
-                self._lost = self._lost or exc  # still down; the microphone keeps dropping
-            self.closing_reason = None  # no longer a quick planned move: drop what waits
+                self._lost = self._lost or exc  # still down; the microphone is held
             final = keeper.attempt_failed(time.monotonic(), exc)
-            if final is not None:
+            if final is not None and not self._stop.is_set():
                 self._fail(final)
             return
-        # After an outage queued audio is late; after a planned move (the service closed the
-        # session, the new one opened at once) it is the start of what the user says now.
-        queued = self._outbox.discard_audio() if self.closing_reason is None else 0
-        dropped, self._offline_bytes = self._offline_bytes + queued, 0
+        # What the dead link may have swallowed, and what was said meanwhile, goes first.
+        replay = self.replay.take(self._outbox.queue_first)
         self.closing_reason = None
-        for update in keeper.restored(time.monotonic(), dropped / MIC_BYTES_PER_S):
+        for update in keeper.restored(time.monotonic(), replay.lost_s, replay.seconds):
             self.updates.put(update)
 
     def _rollover(self) -> None:
@@ -525,8 +615,7 @@ class Engine:
         keeper = self.keeper
         assert keeper is not None
         try:
-            transport = self._connect()
-            transport.connect()
+            transport = self._connect_transport()
         except OmnichatError as exc:  # the old session still works: try again later
             if self._conn is not None:
                 self._conn.opened_at += 60.0
@@ -541,15 +630,15 @@ class Engine:
             self._drop_connection(new_generation=True)
             with self._swap_lock:
                 self._lost = exc
-            keeper.lost(time.monotonic(), exc, planned=False)
+            self.replay.lost(None, None, self._outbox.take_audio)  # held until next attempt
+            for update in keeper.lost(time.monotonic(), exc, planned=False):
+                self.updates.put(update)  # the failed rollover's notice reaches the screen
 
     # ---- main thread ----------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[up.Update]:
-        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping and
-        the reconnection policy (a reconnect attempt blocks here, bounded by the connect
-        and ready timeouts)."""
-        self._keep_alive()
+        """Wait up to ``timeout_s`` for updates; also runs the clock-driven bookkeeping
+        (never a socket operation: reconnection runs on omnichat-reconnect)."""
         self._step(self.state.tick)
         items: list[up.Update] = []
         try:

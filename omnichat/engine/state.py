@@ -36,6 +36,7 @@ from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.clocks import MicClock, PlaybackView
+from omnichat.engine.liveness import LinkWatch, ProbeTiming
 from omnichat.engine.replies import ReplyTracker
 from omnichat.engine.reply import TurnQueue
 from omnichat.engine.turns import Turn
@@ -68,7 +69,8 @@ class ConversationState:
 
     def __init__(self, playback: PlaybackView | None, *, wall_anchor: tuple[float, datetime],
                  await_response_s: float = AWAIT_RESPONSE_S,
-                 stall_timeout_s: float = STALL_TIMEOUT_S):
+                 stall_timeout_s: float = STALL_TIMEOUT_S,
+                 probe_timing: ProbeTiming | None = None):
         self.playback = playback
         self._anchor = wall_anchor  # (monotonic, wall) of one instant: wall time of ``now``
         self._await_response_s = await_response_s
@@ -90,6 +92,11 @@ class ConversationState:
         self._awaiting_since: float | None = None  # the user's turn ended, no reply yet
         self._speech_ended_at = 0.0  # when the user stopped talking (for that turn)
         self._last_frame_at: float | None = None
+        self._link = LinkWatch(probe_timing)  # when to probe the link (liveness.py)
+        # audio_start_ms (on this connection's input clock) of speech not answered yet: what
+        # a reconnect must replay so the question is answered (engine/replay.py)
+        self._unanswered_ms: int | None = None
+        self._heard_ms: int | None = None  # the latest audio_end_ms the server reported
         self._stall_reported = False
         self._retry_create = False
         self._status = up.Status.CONNECTING
@@ -164,6 +171,7 @@ class ConversationState:
         self._begin(now)
         self._replies.tick()
         self._check_stall()
+        self._probe_link()
         self._check_local_barge_in()
         if (self._awaiting_since is not None
                 and now - self._awaiting_since > self._await_response_s):
@@ -190,6 +198,8 @@ class ConversationState:
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
         self._stall_reported, self._last_frame_at = False, None  # the next socket's own
+        self._unanswered_ms = self._heard_ms = None
+        self._link.reset()
         self._drop_tool_calls()
         return self._flush_out()
 
@@ -216,6 +226,23 @@ class ConversationState:
     def current_response_id(self) -> str | None:
         reply = self._replies.current
         return reply.response_id if reply is not None else None
+
+    @property
+    def unanswered_speech_ms(self) -> int | None:
+        """Where (audio_start_ms on the current connection) the user's speech that got no
+        answer yet began; None when everything said was answered or nothing is pending."""
+        return self._unanswered_ms
+
+    @property
+    def heard_audio_ms(self) -> int | None:
+        """The end (audio_end_ms) of the last speech the server reported on this connection:
+        it had all the audio up to there."""
+        return self._heard_ms
+
+    @property
+    def last_frame_at(self) -> float | None:
+        """When the last server event arrived on the current connection."""
+        return self._last_frame_at
 
     @property
     def dropped_deltas(self) -> int:
@@ -311,6 +338,8 @@ class ConversationState:
         self._user_speaking = True
         self._speech_started[started.item_id or ""] = (self._wall(self._now),
                                                        started.audio_start_ms, self._now)
+        if self._unanswered_ms is None:
+            self._unanswered_ms = started.audio_start_ms
         if self._local_barge_at is not None:  # the service heard what cut the reply locally
             self._local_barge_at, self._barged = None, True
         self._user_moved_on()
@@ -346,6 +375,8 @@ class ConversationState:
         the user's turn exists from now on, with its text to come."""
         stopped = cast(sev.SpeechStopped, event)
         item_id = stopped.item_id
+        if stopped.audio_end_ms is not None:
+            self._heard_ms = max(self._heard_ms or 0, stopped.audio_end_ms)
         if event.type == sev.SPEECH_STOPPED:
             self._user_speaking = self._barged = False
             self._ask_for_reply(self._mic.speech_end_time(stopped.audio_end_ms, self._now))
@@ -398,6 +429,7 @@ class ConversationState:
     def _on_response_created(self, event: Event) -> None:
         answers = self._speech_ended_at if self._awaiting_since is not None else None
         self._awaiting_since = None
+        self._unanswered_ms = None  # the service heard it: a reply is on its way
         self._replies.created(cast(sev.ResponseCreated, event).response_id,
                               self._wall(self._now), answers)
 
@@ -415,6 +447,18 @@ class ConversationState:
 
     def _create_response(self) -> None:
         self._emit(act.Send(cev.response_create()))
+
+    def _probe_link(self) -> None:
+        """Probe on suspicion (liveness.py): a reply streaming or due and the server quiet
+        for a moment; or, while idle, every few seconds."""
+        if not self._ready or self._last_frame_at is None:
+            return  # no session yet: connecting has its own deadlines
+        reply = self._replies.current
+        urgent = (self._awaiting_since is not None or self._user_speaking
+                  or (reply is not None and not reply.done))
+        timeout = self._link.due(self._now, self._last_frame_at, urgent)
+        if timeout is not None:
+            self._emit(act.Probe(timeout))
 
     def _check_stall(self) -> None:
         reply = self._replies.current
