@@ -122,7 +122,7 @@ def test_example_file_commented_values_are_valid(tmp_path):
     lines = text.splitlines()
     examples = [i for i, line in enumerate(lines)
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]
-    assert len(examples) == 21  # 15 + the four reliability settings + echo_mode, barge_in
+    assert len(examples) == 22  # 15 + the five reliability settings + echo_mode, barge_in
     for index in examples:
         changed = list(lines)
         changed[index] = lines[index][2:]

@@ -89,6 +89,7 @@ class Settings:
     session_rollover_min: float = 110.0
     context_replay_turns: int = 20
     context_replay_chars: int = 4000
+    max_reply_audio_s: float = 300.0  # omnichat.engine.replies
     # Passed through unchecked for the tools and MCP code: the [tools] table and the
     # [mcp.servers.NAME] tables, as read from the file.
     tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -129,6 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
             limits=Range(0, 500)),
     Setting("context_replay_chars", "int", 4000, "Character budget of those turns.",
             key="context_replay_chars", limits=Range(0, 100_000)),
+    Setting("max_reply_audio_s", "float", 300.0, "A reply whose audio runs longer than this "
+            "(or ten times what its text takes to say) is ended with a notice.",
+            key="max_reply_audio_s", limits=Range(10, 3600)),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

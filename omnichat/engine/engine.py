@@ -71,6 +71,7 @@ from omnichat.engine.reconnect import (
     session_with_history,
 )
 from omnichat.engine.replay import SpeechReplay
+from omnichat.engine.replies import MAX_REPLY_AUDIO_S
 from omnichat.engine.state import AWAIT_RESPONSE_S, STALL_TIMEOUT_S, ConversationState
 from omnichat.engine.turns import Conversation, Turn, now_utc
 from omnichat.errors import ConnectionLost, OmnichatError
@@ -109,7 +110,8 @@ class Engine:
                  await_response_s: float = AWAIT_RESPONSE_S,
                  reconnect: ReconnectPolicy | None = None,
                  metrics: Metrics | None = None,
-                 probe_timing: ProbeTiming | None = None):
+                 probe_timing: ProbeTiming | None = None,
+                 max_reply_audio_s: float = MAX_REPLY_AUDIO_S):
         self.conversation = Conversation(dict(session))
         self.playback = playback
         self._connect = connect
@@ -121,7 +123,8 @@ class Engine:
         self.state = ConversationState(playback, wall_anchor=(time.monotonic(), now_utc()),
                                        await_response_s=await_response_s,
                                        stall_timeout_s=stall_timeout_s,
-                                       probe_timing=probe_timing)
+                                       probe_timing=probe_timing,
+                                       max_reply_audio_s=max_reply_audio_s)
         self._state_lock = threading.Lock()
         self._turn_lock = threading.Lock()
         self._send_lock = threading.Lock()

@@ -45,7 +45,10 @@ class LinkWatch:
     def due(self, now: float, last_frame_at: float, urgent: bool) -> float | None:
         """The probe's deadline (seconds) when one is due now, else None."""
         t = self.timing
-        since_probe = now - self._probed_at if self._probed_at is not None else float("inf")
+        probed_at = self._probed_at
+        since_probe = float("inf")  # a frame since the last probe answered it
+        if probed_at is not None and last_frame_at <= probed_at:
+            since_probe = now - probed_at
         silent_s = now - last_frame_at
         if urgent:
             due = silent_s >= t.urgent_after_s and since_probe >= t.urgent_every_s

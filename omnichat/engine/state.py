@@ -37,7 +37,7 @@ from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.clocks import MicClock, PlaybackView
 from omnichat.engine.liveness import LinkWatch, ProbeTiming
-from omnichat.engine.replies import ReplyTracker
+from omnichat.engine.replies import MAX_REPLY_AUDIO_S, ReplyTracker
 from omnichat.engine.reply import TurnQueue
 from omnichat.engine.turns import Turn
 from omnichat.errors import ServiceError
@@ -70,7 +70,8 @@ class ConversationState:
     def __init__(self, playback: PlaybackView | None, *, wall_anchor: tuple[float, datetime],
                  await_response_s: float = AWAIT_RESPONSE_S,
                  stall_timeout_s: float = STALL_TIMEOUT_S,
-                 probe_timing: ProbeTiming | None = None):
+                 probe_timing: ProbeTiming | None = None,
+                 max_reply_audio_s: float = MAX_REPLY_AUDIO_S):
         self.playback = playback
         self._anchor = wall_anchor  # (monotonic, wall) of one instant: wall time of ``now``
         self._await_response_s = await_response_s
@@ -82,7 +83,7 @@ class ConversationState:
         self._closed = False
         self._reconnecting = False
         self._turns = TurnQueue()
-        self._replies = ReplyTracker(playback, self._turns, self._out)
+        self._replies = ReplyTracker(playback, self._turns, self._out, max_reply_audio_s)
         self._user_items: deque[str] = deque(maxlen=64)  # recent user turns' item ids
         self._user_speaking = False
         self._barged = False
@@ -132,6 +133,9 @@ class ConversationState:
         handler = self._handlers.get(event.type)
         if handler is not None:
             handler(event)
+        reply = self._replies.current
+        if reply is not None and reply.first_output_at is not None:
+            self._unanswered_ms = None  # the answer is arriving: nothing to replay for it
         return self._flush_out()
 
     def command(self, command: cmd.Command, now: float) -> Actions:
@@ -429,7 +433,6 @@ class ConversationState:
     def _on_response_created(self, event: Event) -> None:
         answers = self._speech_ended_at if self._awaiting_since is not None else None
         self._awaiting_since = None
-        self._unanswered_ms = None  # the service heard it: a reply is on its way
         self._replies.created(cast(sev.ResponseCreated, event).response_id,
                               self._wall(self._now), answers)
 

@@ -120,7 +120,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 key_env="" if options.local else settings.api_key_env,
                 connect_timeout_s=settings.connect_timeout_s,
                 allow_insecure=settings.allow_insecure),
-            reconnect=reconnect_policy(settings)))
+            reconnect=reconnect_policy(settings),
+            max_reply_audio_s=settings.max_reply_audio_s))
         speaker = (stack.enter_context(_speaker(playback, settings, options))
                    if playback is not None else None)
         view = make_view(console, stream, ViewConfig.from_settings(
