@@ -9,20 +9,26 @@ generous bounds; the figures are in benchmarks/soak_faults.py and docs/reliabili
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 
 import pytest
 from fault_proxy import FaultProxy
-from test_engine_support import speak
+from hostile_server import HostileServer, handshake, text_frame
+from test_engine_support import speak, write_wav
 from test_faults_engine import FAST_BACKOFF, LONG_REPLY, _engine, _notices, _status, wait_for
+from test_faults_talk import PACE, SECRET, _config
+from typer.testing import CliRunner
 
+from omnichat.cli import app
 from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.liveness import ProbeTiming
 from omnichat.engine.reconnect import ReconnectPolicy
 from omnichat.engine.state import NETWORK_STATUS
 from omnichat.engine.turns import Turn
-from omnichat.errors import ConnectionLost, ExitCode
+from omnichat.errors import ConnectFailed, ConnectionLost, ExitCode
 from omnichat.transport import WebSocketTransport
 
 # The old detection took 20 s (mid-reply) and 25 s (idle); the new one 2-3 s and <10 s.
@@ -201,3 +207,63 @@ def test_a_service_that_drops_every_connection_mid_reply_ends_the_session(
     assert error.exit_code == ExitCode.CONNECTION_LOST and "\n" not in str(error)
     assert len(emu.connections) == 5  # no sixth connection
     assert sum(1 for t in turns if t.status == NETWORK_STATUS) == 5
+
+
+@pytest.mark.parametrize("replying", [False, True], ids=["before-the-reply", "mid-reply"])
+def test_a_final_failure_on_reconnect_keeps_the_pending_turns(make_emulator, speech_pcm,
+                                                               replying):
+    """Found 6: a final failure (a redirect on reconnect) while a turn is pending must not
+    lose that turn: the question, and the reply as far as it came, are recorded."""
+    emu = make_emulator(replies=[LONG_REPLY])
+    proxy = FaultProxy("127.0.0.1", emu.port)
+    turns: list[Turn] = []
+    emu.hold_responses(after_packets=2 if replying else 0)
+    engine = _engine(proxy.url(emu.url), turns)
+    try:
+        engine.start()
+        speak(engine, speech_pcm("Tell me a story."))
+        wait_for(engine, (lambda u: isinstance(u, up.AssistantDelta)) if replying
+                 else _status(up.THINKING))
+        emu.faults.refuse_handshake(status=302, times=3)
+        proxy.cut()
+        with pytest.raises(ConnectFailed, match="redirected"):
+            wait_for(engine, lambda u: False)
+    finally:
+        with pytest.raises(ConnectFailed):
+            engine.close()
+        proxy.close()
+        emu.release_responses()
+    assert turns[0].role == "user"  # the question, though it got no answer
+    if replying:  # (before the reply, response.created may or may not have arrived)
+        assert [t.role for t in turns] == ["user", "assistant"] and turns[1].text
+    assert all(t.status == NETWORK_STATUS for t in turns[1:])
+
+
+def _mute_service(conn: socket.socket, server: HostileServer) -> None:
+    """Accepts the session and then never reacts to anything (reads and ignores it)."""
+    handshake(conn, server)
+    conn.sendall(text_frame(json.dumps({"type": "session.updated", "session": {}})))
+    conn.settimeout(0.1)
+    while not server.stop.is_set():
+        try:
+            if not conn.recv(65536):
+                return
+        except TimeoutError:
+            continue
+
+
+def test_a_service_that_never_reacts_is_blamed_not_the_microphone_and_exits_non_zero(
+        speech_pcm, tmp_path, monkeypatch):
+    """Found 7: loud input to a server that never reacted got `no speech was heard ... Check
+    the microphone` and exit 0."""
+    question = write_wav(tmp_path / "q.wav", speech_pcm("What is the capital of France?")
+                         + bytes(16_000 * 2))
+    with HostileServer(_mute_service) as server:
+        _config(tmp_path, server.url(), monkeypatch)
+        result = CliRunner().invoke(app, ["talk", "--input", str(question), "--text-only",
+                                          "--transcript", str(tmp_path / "t.jsonl"), *PACE])
+    assert result.exit_code == 1, result.output
+    assert "Check the microphone" not in result.output
+    assert "the service never reacted to the audio it was sent" in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("omnichat: error")]
+    assert len(errors) == 1 and "without a reply" in errors[0] and SECRET not in result.output
