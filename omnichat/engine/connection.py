@@ -169,8 +169,9 @@ class Outbox:
     def request_probe(self, generation: int, timeout_s: float) -> None:
         """Ask the sender to probe the link of ``generation`` (engine/liveness.py)."""
         with self._cond:
-            self._probe = (generation, timeout_s)
-            self._cond.notify()
+            if self._probe is None or generation >= self._probe[0]:
+                self._probe = (generation, timeout_s)
+                self._cond.notify()
 
     def stop(self) -> None:
         """Unblock the sender for good (``next`` returns None)."""
