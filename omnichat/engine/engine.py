@@ -1,17 +1,23 @@
-"""The hands-free conversation's threads: one sender, one receiver, around one ``Connection``.
+"""The hands-free conversation's threads: one sender, one receiver, around one ``Connection``,
+and with a reconnect policy one reconnect thread (rejoin.py).
 
 ``ConversationState`` (state.py) decides everything; ``Engine`` only runs threads, owns the
 connection and carries out the state's actions::
 
     mic callback --feed_mic()--> Outbox.audio (bounded; drops counted) ---+
+                    (while the connection is down: held for the replay, replay.py)
     any thread --command()--> [state lock] state.command -> Outbox.control -+-> omnichat-send
     omnichat-send   Outbox.next(): session.update, then control events, then audio batches
-                    -> connection.transport.send (the ONLY writer of the socket)
-                    unblocked by: a put, a connection change, session.updated, stop
+                    -> connection.transport.send (the ONLY writer of the socket), and
+                    transport.probe() when the state asks (liveness.py)
+                    unblocked by: a put, a probe, a connection change, session.updated,
+                    stop; a stuck write by close() cutting the socket
     omnichat-recv   transport.recv() (the only reader; one thread per connection)
                     -> [state lock] state.handle -> playback write/flush, outbox, updates
                     unblocked by: a frame, or transport.close() shutting the socket down
     audio callback  PlaybackBuffer.read_into -> tap -> HeardWatch (first sample heard)
+    omnichat-reconnect  (with a policy) reconnection and rollover (rejoin.py); blocks in a
+                    connect or the wait for session.updated, both bounded and cut by close()
 
 Metrics (``metrics=``, for ``omnichat bench``; None costs one comparison): called as
 ``metrics(kind, times)`` with ``time.monotonic()`` seconds, on the thread named, and must only
@@ -20,8 +26,8 @@ time, sent_at, samples; sender), every received event's type (arrival,) plus aud
 ``speech_stopped`` (receiver), ``"audio_queued"`` (at, stream position, samples) and
 ``"flush"`` (at, flush count) when playback is written or flushed, ``"interrupt"`` (at,) for a
 local ``Interrupt`` command (a key, or the local barge-in detector).
-    main thread     poll(): [state lock] state.tick -> updates.get(timeout) -> the view;
-                    reconnect(), close()
+    main thread     poll(): [state lock] state.tick -> updates.get(timeout) -> the view
+                    (never a socket operation: the keys always answer); close()
 
 Locks: ``_state_lock`` guards the state and orders the playback writes/flushes it asks for
 (held for bookkeeping and buffer copies, never across a socket write or a disk write);
@@ -36,14 +42,16 @@ and the sender writes its ``session.update`` first and nothing else until ``sess
 Control events queued for an older generation are dropped.
 
 With a ``ReconnectPolicy`` (reconnect.py) a retryable drop found by any thread only marks the
-connection lost (``_connection_lost``: sender paused, microphone blocks dropped and counted);
-the main thread, in ``poll()``, ends the reply, then swaps connections with backoff
-(``_reconnect_attempt``) or, for an old session during a pause, rolls over (``_rollover``,
-the new socket opened before the old one is closed). The sender calls ``transport.ping()``
-about once a second (the keep-alive that finds a silent peer).
+connection lost; omnichat-reconnect ends the reply, swaps connections with backoff, replays
+the speech the dead link may have swallowed, or rolls an old session over during a pause
+(rejoin.py). Liveness, in every mode: the state asks for a probe when a reply is due or
+streaming and the server went quiet, and every few seconds while idle (liveness.py); the
+sender also lets ``transport.ping()`` check its own keep-alive about once a second.
 
-The first failure of any thread is kept and re-raised by ``close()`` after every thread is
-joined.
+``close()`` cuts first, then joins (as websockets' ``close_socket``): it stops publishing
+connections, closes the transport being connected and the current one (a stuck write fails,
+the receiver wakes), then joins every thread. The first failure of any thread is kept and
+re-raised by ``close()`` after every thread is joined.
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ from omnichat.engine.reconnect import (
     ReconnectPolicy,
     session_with_history,
 )
+from omnichat.engine.rejoin import Reconnection
 from omnichat.engine.replay import SpeechReplay
 from omnichat.engine.replies import MAX_REPLY_AUDIO_S
 from omnichat.engine.state import AWAIT_RESPONSE_S, STALL_TIMEOUT_S, ConversationState
@@ -78,7 +87,6 @@ from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.protocol import client as cev
 from omnichat.protocol.events import Event
 from omnichat.transport import Transport
-from omnichat.transport.base import CLOSE_NORMAL
 
 Metrics = Callable[[str, tuple[float, ...]], None]
 log = logging.getLogger(__name__)
@@ -86,11 +94,10 @@ log = logging.getLogger(__name__)
 MIC_QUEUE_S = 2.0  # how much microphone audio may wait for the sender before blocks drop
 READY_TIMEOUT_S = 10.0  # connect + session.update -> session.updated
 JOIN_TIMEOUT_S = 3.0
-KEEPER_TICK_S = 0.1  # the reconnect thread checks its schedule this often
 MIC_BYTES_PER_S = MIC_RATE_HZ * SAMPLE_WIDTH_BYTES
 
 
-class Engine:
+class Engine(Reconnection):
     """A conversation over replaceable connections; a context manager.
 
     ``connect`` builds an unconnected transport (called again by ``reconnect``). ``playback``
@@ -518,124 +525,6 @@ class Engine:
 
     def _handler(self, event: Event, conn: Connection) -> Callable[[float], list[act.Action]]:
         return lambda now: self.state.handle(event, now, conn.mic_clock)
-
-    # ---- reconnection and rollover (reconnect.py decides) ---------------------------------
-
-    def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
-        """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
-        while stopping) that ends the conversation; else the sender is paused, what the
-        service may not have heard is kept for the replay, and omnichat-reconnect ends the
-        reply and reconnects."""
-        if self.keeper is None or not exc.retryable or self._stop.is_set():
-            if conn is None or conn.generation == self._generation:
-                self._fail(exc)
-            return
-        with self._swap_lock:
-            if conn is None or conn is not self._conn or self._lost is not None:
-                return  # an older socket, or this drop was reported already
-            self._lost = exc
-            self._generation += 1  # commands given from now on wait for the new socket
-        self._outbox.set_connection(None)
-        with self._state_lock:
-            unanswered_ms = self.state.unanswered_speech_ms
-            heard_ms = self.state.heard_audio_ms
-            heard_until = getattr(conn.transport, "last_frame_at", self.state.last_frame_at)
-            reply = self.state.current_response_id is not None
-        self._lost_mid_reply, self._lost_conn = reply, conn
-        self.replay.lost(heard_until, unanswered_ms, self._outbox.take_audio, heard_ms)
-        conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
-        self._wake.set()
-
-    def _reconnect_loop(self) -> None:
-        """omnichat-reconnect: runs reconnection and rollover, off the main thread so the
-        keys and the screen stay alive. Blocks in ``_wake.wait`` (unblocked by a lost
-        connection, ``close()``, or the tick) and inside an attempt: a connect (bounded by
-        the connect timeout; ``close()`` cuts it) and the wait for ``session.updated``
-        (bounded by the ready timeout; ``close()`` sets it)."""
-        try:
-            while not self._stop.is_set():
-                self._keep_alive()
-                self._wake.wait(KEEPER_TICK_S)
-                self._wake.clear()
-        except BaseException as exc:
-            self._fail(exc)
-
-    def _keep_alive(self) -> None:
-        """omnichat-reconnect: reconnect when an attempt is due; roll over an old idle
-        session."""
-        keeper = self.keeper
-        if keeper is None or self._stop.is_set():
-            return
-        now = time.monotonic()
-        with self._swap_lock:
-            lost = self._lost
-        if lost is not None and keeper.outage is None:  # a new outage: end the reply
-            self._step(lambda at: self.state.disconnected(at))
-            announced = self.closing_reason is not None
-            normal = not announced and self._closed_normally()
-            for update in keeper.lost(now, lost, announced or normal,
-                                      mid_reply=self._lost_mid_reply, counted=not announced,
-                                      normal_close=normal):
-                self.updates.put(update)
-            flapping = keeper.flapping()
-            if flapping is not None:
-                self._fail(flapping)
-            return
-        if keeper.due(now):
-            self._reconnect_attempt()
-        elif self._conn is not None and keeper.rollover_due(now, self._conn.opened_at,
-                                                            self.is_idle()):
-            self._rollover()
-
-    def _closed_normally(self) -> bool:
-        """The peer closed the lost connection with 1000 (a normal close, not a drop)."""
-        conn = self._lost_conn
-        return conn is not None and getattr(conn.transport, "close_code", None) == CLOSE_NORMAL
-
-    def _reconnect_attempt(self) -> None:
-        keeper = self.keeper
-        assert keeper is not None
-        self._drop_connection(new_generation=False)
-        try:
-            self._open_connection()
-        except OmnichatError as exc:
-            self._drop_connection(new_generation=self._conn is not None)
-            with self._swap_lock:
-                self._lost = self._lost or exc  # still down; the microphone is held
-            final = keeper.attempt_failed(time.monotonic(), exc)
-            if final is not None and not self._stop.is_set():
-                self._fail(final)
-            return
-        # What the dead link may have swallowed, and what was said meanwhile, goes first.
-        replay = self.replay.take(self._outbox.queue_first)
-        self.closing_reason = None
-        for update in keeper.restored(time.monotonic(), replay.lost_s, replay.seconds):
-            self.updates.put(update)
-
-    def _rollover(self) -> None:
-        """A planned move to a fresh session during a pause: the new socket is opened before
-        the old one is closed; queued microphone audio goes to the new one."""
-        keeper = self.keeper
-        assert keeper is not None
-        try:
-            transport = self._connect_transport()
-        except OmnichatError as exc:  # the old session still works: try again later
-            if self._conn is not None:
-                self._conn.opened_at += 60.0
-            self.updates.put(up.Notice(f"could not open a fresh session yet ({exc})"))
-            return
-        self._step(lambda now: self.state.disconnected(now))
-        self._drop_connection(new_generation=True)
-        keeper.rollovers += 1
-        try:
-            self._open_connection(transport)
-        except OmnichatError as exc:
-            self._drop_connection(new_generation=True)
-            with self._swap_lock:
-                self._lost = exc
-            self.replay.lost(None, None, self._outbox.take_audio)  # held until next attempt
-            for update in keeper.lost(time.monotonic(), exc, planned=False):
-                self.updates.put(update)  # the failed rollover's notice reaches the screen
 
     # ---- main thread ----------------------------------------------------------------------
 
