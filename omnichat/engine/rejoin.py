@@ -26,7 +26,7 @@ from omnichat.engine import actions as act
 from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox
 from omnichat.engine.reconnect import Reconnector
-from omnichat.engine.replay import SpeechReplay
+from omnichat.engine.replay import Replay, SpeechReplay
 from omnichat.engine.state import ConversationState
 from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.transport import Transport
@@ -83,14 +83,20 @@ class Reconnection:
             self._generation += 1  # commands given from now on wait for the new socket
         self._outbox.set_connection(None)
         with self._state_lock:
+            reply = self.state.current_response_id is not None
+        self._lost_mid_reply, self._lost_conn = reply, conn
+        self._hold_unheard(conn)
+        conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
+        self._wake.set()
+
+    def _hold_unheard(self, conn: Connection) -> None:
+        """Keep what ``conn``'s service may not have heard, and hold the microphone from now
+        on, until the next connection is ready (replay.py)."""
+        with self._state_lock:
             unanswered_ms = self.state.unanswered_speech_ms
             heard_ms = self.state.heard_audio_ms
             heard_until = getattr(conn.transport, "last_frame_at", self.state.last_frame_at)
-            reply = self.state.current_response_id is not None
-        self._lost_mid_reply, self._lost_conn = reply, conn
         self.replay.lost(heard_until, unanswered_ms, self._outbox.take_audio, heard_ms)
-        conn.settled.set()  # an attempt waiting for this socket's session.updated gives up
-        self._wake.set()
 
     def _reconnect_loop(self) -> None:
         """omnichat-reconnect: runs reconnection and rollover, off the main thread so the
@@ -153,7 +159,7 @@ class Reconnection:
                 self._fail(final)
             return
         # What the dead link may have swallowed, and what was said meanwhile, goes first.
-        replay = self.replay.take(self._outbox.queue_first)
+        replay = self._replay_first()
         self.closing_reason = None
         for update in keeper.restored(time.monotonic(), replay.lost_s, replay.seconds):
             self.updates.put(update)
@@ -170,6 +176,9 @@ class Reconnection:
                 self._conn.opened_at += 60.0
             self.updates.put(up.Notice(f"could not open a fresh session yet ({exc})"))
             return
+        old = self._conn
+        if old is not None:  # "idle" may be a link that died with a question in it
+            self._hold_unheard(old)
         self._step(lambda now: self.state.disconnected(now))
         self._drop_connection(new_generation=True)
         keeper.rollovers += 1
@@ -178,7 +187,16 @@ class Reconnection:
         except OmnichatError as exc:
             self._drop_connection(new_generation=True)
             with self._swap_lock:
-                self._lost = exc
-            self.replay.lost(None, None, self._outbox.take_audio)  # held until next attempt
+                self._lost = exc  # the microphone stays held until the next attempt
             for update in keeper.lost(time.monotonic(), exc, planned=False):
                 self.updates.put(update)  # the failed rollover's notice reaches the screen
+            return
+        self._replay_first()
+
+    def _replay_first(self) -> Replay:
+        """Queue the held speech ahead of live audio on the new connection; the state learns
+        how much of its audio is replay (to count the user turns it recovers)."""
+        replay = self.replay.take(self._outbox.queue_first)
+        with self._state_lock:
+            self.state.replayed_until_ms = int(replay.seconds * 1000)
+        return replay

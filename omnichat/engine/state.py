@@ -98,6 +98,10 @@ class ConversationState:
         # a reconnect must replay so the question is answered (engine/replay.py)
         self._unanswered_ms: int | None = None
         self._heard_ms: int | None = None  # the latest audio_end_ms the server reported
+        # The first ms of this connection's audio that were a replay (engine/replay.py):
+        # speech starting there is a user turn the lost connection swallowed.
+        self.replayed_until_ms = 0
+        self.replayed_turns = 0
         self._stall_reported = False
         self._retry_create = False
         self._status = up.Status.CONNECTING
@@ -203,6 +207,7 @@ class ConversationState:
         self._reconnecting = True
         self._stall_reported, self._last_frame_at = False, None  # the next socket's own
         self._unanswered_ms = self._heard_ms = None
+        self.replayed_until_ms = 0
         self._link.reset()
         self._drop_tool_calls()
         return self._flush_out()
@@ -344,6 +349,9 @@ class ConversationState:
                                                        started.audio_start_ms, self._now)
         if self._unanswered_ms is None:
             self._unanswered_ms = started.audio_start_ms
+        if (started.audio_start_ms is not None
+                and started.audio_start_ms < self.replayed_until_ms):
+            self.replayed_turns += 1  # said into a lost connection, heard by this one
         if self._local_barge_at is not None:  # the service heard what cut the reply locally
             self._local_barge_at, self._barged = None, True
         self._user_moved_on()
