@@ -26,6 +26,8 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.liveness import ProbeTiming
 from omnichat.engine.reconnect import ReconnectPolicy
+from omnichat.engine.rejoin import LOST_STATUS
+from omnichat.engine.replay import SpeechReplay
 from omnichat.engine.state import NETWORK_STATUS
 from omnichat.engine.turns import Turn
 from omnichat.errors import ConnectFailed, ConnectionLost, ExitCode
@@ -267,3 +269,36 @@ def test_a_service_that_never_reacts_is_blamed_not_the_microphone_and_exits_non_
     assert "the service never reacted to the audio it was sent" in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("omnichat: error")]
     assert len(errors) == 1 and "without a reply" in errors[0] and SECRET not in result.output
+
+
+def test_speech_past_the_replay_bound_is_said_on_screen_and_in_the_transcript(
+        make_emulator, speech_pcm):
+    """Where a replay is impossible (the outage outlasted what omnichat keeps), the user is
+    told how much was lost, and the transcript has a line for it; never silently."""
+    emu = make_emulator(replies=["Hello."])
+    proxy = FaultProxy("127.0.0.1", emu.port)
+    turns: list[Turn] = []
+    seen: list = []
+    engine = _engine(proxy.url(emu.url), turns)
+    engine.replay = SpeechReplay(max_s=0.5)
+    try:
+        with engine:
+            speak(engine, speech_pcm("Hello there."))
+            wait_for(engine, _completed, seen=seen)
+            emu.faults.refuse_handshake(status=503, times=2)  # the outage lasts 3 attempts
+            proxy.cut()
+            wait_for(engine, _status(up.RECONNECTING), seen=seen)
+            for _ in range(10):  # one second said into the outage
+                engine.feed_mic(b"\x10\x20" * 1600)
+            wait_for(engine, lambda u: isinstance(u, up.Notice) and "not be sent" in u.text,
+                     seen=seen)
+    finally:
+        proxy.close()
+    lost = [t for t in turns if t.status == LOST_STATUS]
+    assert len(lost) == 1 and lost[0].role == "user"
+    lost_s = lost[0].duration_ms / 1000  # the second said, and what the dead link swallowed
+    assert lost_s >= 1.0
+    assert f"{lost_s:.1f} s of what you said while the connection was down could not be " \
+           "sent (longer than omnichat keeps); please say it again" in _notices(seen)
+    assert lost[0].text == f"[{lost_s:.1f} s said while the connection was down, not sent]"
+    assert "input_audio_buffer.append" not in emu.wait_for_session(index=1).received_types

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from omnichat.engine import actions as act
@@ -28,6 +29,7 @@ from omnichat.engine.connection import Connection, Outbox
 from omnichat.engine.reconnect import Reconnector
 from omnichat.engine.replay import Replay, SpeechReplay
 from omnichat.engine.state import ConversationState
+from omnichat.engine.turns import Turn, now_utc
 from omnichat.errors import ConnectionLost, OmnichatError
 from omnichat.transport import Transport
 from omnichat.transport.base import CLOSE_NORMAL
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 KEEPER_TICK_S = 0.1  # the reconnect thread checks its schedule this often
+LOST_STATUS = "lost_in_outage"  # a user turn for speech that could not be replayed
 
 
 class Reconnection:
@@ -66,6 +69,8 @@ class Reconnection:
         def _drop_connection(self, new_generation: bool) -> None: ...
         def _connect_transport(self) -> Transport: ...
         def is_idle(self) -> bool: ...
+        def _hand_out_turns(self) -> None: ...
+        _finished: list[Turn]
 
     def _connection_lost(self, conn: Connection | None, exc: ConnectionLost) -> None:
         """Any thread: ``conn`` dropped. Without a policy (or when it cannot be retried, or
@@ -160,6 +165,8 @@ class Reconnection:
             return
         # What the dead link may have swallowed, and what was said meanwhile, goes first.
         replay = self._replay_first()
+        if replay.lost_s > 0:  # said on screen (below) and in the transcript, never silently
+            self._record_lost_speech(replay.lost_s)
         self.closing_reason = None
         for update in keeper.restored(time.monotonic(), replay.lost_s, replay.seconds):
             self.updates.put(update)
@@ -192,6 +199,14 @@ class Reconnection:
                 self.updates.put(update)  # the failed rollover's notice reaches the screen
             return
         self._replay_first()
+
+    def _record_lost_speech(self, lost_s: float) -> None:
+        turn = Turn("user", f"[{lost_s:.1f} s said while the connection was down, not sent]",
+                    started_at=now_utc() - timedelta(seconds=lost_s), status=LOST_STATUS,
+                    duration_ms=round(lost_s * 1000.0))
+        with self._state_lock:
+            self._finished.append(turn)
+        self._hand_out_turns()
 
     def _replay_first(self) -> Replay:
         """Queue the held speech ahead of live audio on the new connection; the state learns
