@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from fake_transport import ScriptedTransport
 
 from omnichat.engine import Engine
+from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox
+from omnichat.engine.reconnect import ReconnectPolicy
 from omnichat.errors import ConnectionLost, ProtocolError
 from omnichat.protocol.events import Event
+from omnichat.transport import Backoff
 
 BLOCK_20MS = bytes(640)
 
@@ -94,3 +98,30 @@ def test_replayed_speech_goes_ahead_of_live_audio_and_probes_ahead_of_everything
     sent = outbox.next().audio
     assert sent == b"\x02" * 640 * 5  # a batch of at most 100 ms: the replay first
     assert outbox.next().audio == b"\x01" * 640 + b"\x03" * 640
+
+
+class NeverReady(ScriptedTransport):
+    """Connects, then never answers session.update (a session that never gets ready)."""
+
+    def send(self, event: Event) -> None:
+        with self._cond:
+            self.sent.append((threading.current_thread().name, event))
+
+
+def test_a_failed_rollover_says_so_and_reconnects():
+    """Found 3: a rollover whose new session never got ready dropped its notice."""
+    transports = iter([ScriptedTransport(), NeverReady(), ScriptedTransport()])
+    policy = ReconnectPolicy(backoff=Backoff(base_s=0.05, cap_s=0.1, floor_s=0.01),
+                             rollover_after_s=0.2)
+    engine = Engine({"modalities": ["text"]}, connect=lambda: next(transports),
+                    reconnect=policy, ready_timeout_s=0.3)
+    seen: list[up.Update] = []
+    with engine:
+        deadline = time.monotonic() + 10.0
+        while not any(isinstance(u, up.Notice) and "reconnected" in u.text for u in seen):
+            assert time.monotonic() < deadline, seen
+            seen.extend(engine.poll(0.05))
+            if engine.keeper is not None and engine.keeper.rollovers:  # one is enough
+                engine.keeper.policy = replace(policy, rollover_after_s=None)
+    notices = [u.text for u in seen if isinstance(u, up.Notice)]
+    assert any(text.startswith("connection lost (no session.updated") for text in notices)
