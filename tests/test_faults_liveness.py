@@ -302,3 +302,21 @@ def test_speech_past_the_replay_bound_is_said_on_screen_and_in_the_transcript(
            "sent (longer than omnichat keeps); please say it again" in _notices(seen)
     assert lost[0].text == f"[{lost_s:.1f} s said while the connection was down, not sent]"
     assert "input_audio_buffer.append" not in emu.wait_for_session(index=1).received_types
+
+
+def test_a_normal_close_is_told_apart_from_a_drop(make_emulator, speech_pcm):
+    """Found 6: a peer's normal close (1000) was reported as a dropped connection."""
+    emu = make_emulator(replies=["Hello.", "Paris."])
+    turns: list[Turn] = []
+    seen: list = []
+    with _engine(emu.url, turns) as engine:
+        speak(engine, speech_pcm("Hello there."))
+        wait_for(engine, _completed, seen=seen)
+        emu.faults.close_after_events(1, code=1000)  # after the next event: speech_started
+        speak(engine, speech_pcm("What is the capital of France?"))
+        wait_for(engine, _status(up.RECONNECTING), seen=seen)
+        wait_for(engine, _completed, seen=seen)  # replayed into the new session
+    notices = _notices(seen)
+    assert "the service closed the connection normally; continuing in a new session" in notices
+    assert not any(text.startswith("connection lost") for text in notices)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
