@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from omnichat.cli import app
 from omnichat.engine import Engine
+from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.liveness import ProbeTiming
 from omnichat.engine.reconnect import ReconnectPolicy
@@ -320,3 +321,29 @@ def test_a_normal_close_is_told_apart_from_a_drop(make_emulator, speech_pcm):
     assert "the service closed the connection normally; continuing in a new session" in notices
     assert not any(text.startswith("connection lost") for text in notices)
     assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+
+
+def test_push_to_talk_a_turn_committed_into_a_dead_link_is_replayed_and_committed_again(
+        make_emulator, speech_pcm):
+    """Manual turns: the new session never saw the commit, so the replayed turn is
+    committed again and answered."""
+    emu = make_emulator(replies=["Paris."])
+    proxy = FaultProxy("127.0.0.1", emu.port)
+    turns: list[Turn] = []
+    seen: list = []
+    engine = _engine(proxy.url(emu.url), turns)
+    engine.conversation.session["turn_detection"] = None  # push-to-talk: manual turns
+    try:
+        with engine:
+            wait_for(engine, _status(up.LISTENING), seen=seen)
+            proxy.stall()
+            speak(engine, speech_pcm("What is the capital of France?"), silence_s=0.2)
+            engine.command(cmd.Commit())  # into the dead link
+            wait_for(engine, _status(up.RECONNECTING), seen=seen)
+            answer = wait_for(engine, _completed, seen=seen, timeout_s=20).turn
+    finally:
+        proxy.close()
+    assert answer.text == "Paris." and len(emu.connections) == 2
+    new = emu.wait_for_session(index=1)
+    types = new.received_types
+    assert types.index("input_audio_buffer.append") < types.index("input_audio_buffer.commit")

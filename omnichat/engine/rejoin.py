@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from omnichat.engine import actions as act
+from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.connection import Connection, Outbox
 from omnichat.engine.reconnect import Reconnector
@@ -214,4 +215,7 @@ class Reconnection:
         replay = self.replay.take(self._outbox.queue_first)
         with self._state_lock:
             self.state.replayed_until_ms = int(replay.seconds * 1000)
+            commit = self.state.commit_unanswered and bool(replay.pcm)
+        if commit:  # push-to-talk: the replayed turn is committed again, behind its audio
+            self._step(lambda now: self.state.command(cmd.Commit(), now))
         return replay

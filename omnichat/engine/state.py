@@ -102,6 +102,9 @@ class ConversationState:
         # speech starting there is a user turn the lost connection swallowed.
         self.replayed_until_ms = 0
         self.replayed_turns = 0
+        # A manual commit (push-to-talk) got no answer yet: after a reconnect the replayed
+        # turn must be committed again (the new session never saw the commit).
+        self.commit_unanswered = False
         self._stall_reported = False
         self._retry_create = False
         self._status = up.Status.CONNECTING
@@ -140,12 +143,14 @@ class ConversationState:
         reply = self._replies.current
         if reply is not None and reply.first_output_at is not None:
             self._unanswered_ms = None  # the answer is arriving: nothing to replay for it
+            self.commit_unanswered = False
         return self._flush_out()
 
     def command(self, command: cmd.Command, now: float) -> Actions:
         """A local command (any thread, through the engine)."""
         self._begin(now)
         if isinstance(command, cmd.Commit):
+            self.commit_unanswered = True
             self._emit(act.Send(cev.input_audio_commit(), behind_audio=True))
             self._create_response()
             self._ask_for_reply(speech_ended_at=now)
