@@ -21,6 +21,7 @@ from test_faults_engine import FAST_BACKOFF, LONG_REPLY, _engine, _notices, _sta
 from test_faults_talk import PACE, SECRET, _config
 from typer.testing import CliRunner
 
+from omnichat.audio.playback import PlaybackBuffer
 from omnichat.cli import app
 from omnichat.engine import Engine
 from omnichat.engine import commands as cmd
@@ -347,3 +348,26 @@ def test_push_to_talk_a_turn_committed_into_a_dead_link_is_replayed_and_committe
     new = emu.wait_for_session(index=1)
     types = new.received_types
     assert types.index("input_audio_buffer.append") < types.index("input_audio_buffer.commit")
+
+
+def test_a_reply_whose_audio_runs_past_the_cap_is_ended_with_a_notice(make_emulator,
+                                                                      speech_pcm):
+    """Found 7: a reply whose audio never ends was waited on forever. Here the cap is
+    lowered to 1 s so the emulator's reply runs past it (docs/reliability.md)."""
+    emu = make_emulator(replies=[LONG_REPLY])
+    turns: list[Turn] = []
+    seen: list = []
+    full = f"{emu.url}?model=qwen3.5-omni-plus-realtime"
+    engine = Engine({"modalities": ["text", "audio"]}, playback=PlaybackBuffer(),
+                    connect=lambda: WebSocketTransport(full, None), on_turn=turns.append,
+                    max_reply_audio_s=1.0)
+    with engine:
+        wait_for(engine, _status(up.LISTENING), seen=seen)
+        engine.send_text("Tell me a story.")
+        wait_for(engine, lambda u: isinstance(u, up.TurnFinished)
+                 and u.turn.role == "assistant", seen=seen)
+        emu.wait_for_session(index=0).wait_for("response.cancel", direction="received")
+    (reply,) = [t for t in turns if t.role == "assistant"]
+    assert reply.status == "cancelled" and reply.interrupted
+    (notice,) = [text for text in _notices(seen) if "kept talking" in text]
+    assert notice.endswith("(limit 1 s, setting max_reply_audio_s)")
