@@ -117,6 +117,10 @@ def test_a_link_that_dies_after_the_user_stopped_speaking_replays_the_question(
     assert noticed_s < NOTICED_MID_REPLY_S, noticed_s
     assert answer.text == "Paris." and len(emu.connections) == 2
     assert "input_audio_buffer.speech_started" in emu.connections[1].sent_types
+    # the question once (the new session heard it again, in the replay); a reply the lost
+    # session had begun (response.created, nothing said) is kept, cut by the network
+    assert sum(1 for t in turns if t.role == "user") == 1
+    assert turns[-1] is answer and all(t.status == NETWORK_STATUS for t in turns[1:-1])
 
 
 def test_a_link_that_dies_quietly_between_turns_is_found_and_the_next_question_answered(

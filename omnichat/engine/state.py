@@ -105,6 +105,11 @@ class ConversationState:
         # A manual commit (push-to-talk) got no answer yet: after a reconnect the replayed
         # turn must be committed again (the new session never saw the commit).
         self.commit_unanswered = False
+        # The user turn already recorded for the unanswered speech, and, after a reconnect,
+        # that turn: the replay makes the new session hear the question again, which must
+        # not put it in the transcript twice.
+        self._unanswered_turn: Turn | None = None
+        self._replayed_turn: Turn | None = None
         self._stall_reported = False
         self._retry_create = False
         self._status = up.Status.CONNECTING
@@ -143,6 +148,7 @@ class ConversationState:
         reply = self._replies.current
         if reply is not None and reply.first_output_at is not None:
             self._unanswered_ms = None  # the answer is arriving: nothing to replay for it
+            self._unanswered_turn = self._replayed_turn = None
             self.commit_unanswered = False
         return self._flush_out()
 
@@ -211,7 +217,8 @@ class ConversationState:
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
         self._stall_reported, self._last_frame_at = False, None  # the next socket's own
-        self._unanswered_ms = self._heard_ms = None
+        self._replayed_turn = self._unanswered_turn if self._unanswered_ms is not None else None
+        self._unanswered_ms = self._heard_ms = self._unanswered_turn = None
         self.replayed_until_ms = 0
         self._link.reset()
         self._drop_tool_calls()
@@ -405,11 +412,26 @@ class ConversationState:
     def _add_user_turn(self, item_id: str, audio_end_ms: int | None) -> None:
         started_at, start_ms, since = self._speech_started.pop(
             item_id, (self._wall(self._now), None, self._now))
+        self._user_items.append(item_id)
+        if self._is_replayed_question(item_id, start_ms):
+            return
         duration = (float(audio_end_ms - start_ms)
                     if audio_end_ms is not None and start_ms is not None else None)
         turn = Turn("user", "", started_at=started_at, item_id=item_id, duration_ms=duration)
-        self._user_items.append(item_id)
+        if self._unanswered_ms is not None and self._unanswered_turn is None:
+            self._unanswered_turn = turn
         self._turns.add(turn, self._now, spoken_since=since)
+
+    def _is_replayed_question(self, item_id: str, start_ms: int | None) -> bool:
+        """The new session heard, in the replay, the question the lost one recorded already:
+        that turn stands (and takes this item's transcription if it still waits for one)."""
+        old = self._replayed_turn
+        if old is None or start_ms is None or start_ms >= self.replayed_until_ms:
+            return False
+        self._replayed_turn = None
+        if self._turns.user_turn(old.item_id) is old:
+            old.item_id = item_id
+        return True
 
     def _ask_for_reply(self, speech_ended_at: float) -> None:
         self._awaiting_since = self._now
