@@ -139,8 +139,8 @@ class Engine(Reconnection):
         # Keep-alive in every mode, with or without reconnection (docs/reliability.md).
         self._outbox = Outbox(int(MIC_QUEUE_S * 1000 // BLOCK_MS),
                               reconnect.ping_every_s if reconnect else PING_EVERY_S)
-        # Reconnection (reconnect.py): decided on the main thread in poll(); a drop found by
-        # any thread is recorded under _swap_lock (first report of a connection wins).
+        # Reconnection (reconnect.py decides, rejoin.py carries it out on omnichat-reconnect);
+        # a drop found by any thread is recorded under _swap_lock (first report wins).
         self.keeper = Reconnector(reconnect) if reconnect is not None else None
         self._swap_lock = threading.Lock()
         self._lost: OmnichatError | None = None  # the current connection dropped

@@ -1,9 +1,9 @@
 """Keeping a conversation alive: when to reconnect, when to roll over, what the new session
 is told. Pure: no threads, sockets or clock reads (``now`` is an argument); the engine
-(engine.py) carries the decisions out on its main thread, in ``poll()``.
+carries the decisions out on its reconnect thread (rejoin.py).
 
-* **Reconnection.** A retryable ``ConnectionLost`` (a drop, a stall found by the ping, the
-  service closing the session) starts an ``Outage``. Attempts follow ``Backoff`` (exponential,
+* **Reconnection.** A retryable ``ConnectionLost`` (a drop, a dead link found by a probe,
+  the service closing the session) starts an ``Outage``. Attempts follow ``Backoff`` (exponential,
   full jitter); the first one is immediate when the service closed the session on purpose
   (idle close, session cap). A non-retryable error (refused key, redirect, TLS, unknown
   model) ends the conversation at once; after ``backoff.max_attempts`` failures it ends with
