@@ -268,10 +268,12 @@ class WebSocketTransport:
         sock = self._sock
         if sock is None:
             return b""
+        poller = select.poll()  # poll, not select: no limit on the descriptor's number
+        poller.register(sock, select.POLLIN)
         waited = 0.0
         while True:
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            if pending or select.select([sock], [], [], READ_SLICE_S)[0]:
+            if pending or poller.poll(READ_SLICE_S * 1000):
                 return sock.recv(size)
             waited += READ_SLICE_S
             self._check_alive()
