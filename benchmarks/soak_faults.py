@@ -1,4 +1,4 @@
-"""Soak: a compressed two-hour conversation through periodic faults (issue 9).
+"""Soak: a compressed two-hour conversation through periodic faults (issues 9 and 16).
 
 Not a test (nothing is asserted): it prints what happened. One process runs the emulator
 (``speed="fast"``), a loopback ``FaultProxy`` (tests/fault_proxy.py) and an ``Engine`` with
@@ -7,15 +7,22 @@ speech-like tone (about 8 s of audio-time each, fed faster than real time; the e
 VAD ends each turn) and waits for each reply. Every few turns one fault, in turn:
 
     cut       the proxy drops both sockets between turns
-    stall     the proxy stops forwarding (the sender's pings find it) and resumes
+    stall     the link dies quietly between turns (the proxy stops forwarding, the socket
+              stays open); the idle probes find it
     mid-cut   the proxy drops the sockets while a reply streams
     idle      the client pauses longer than the service's idle timeout (compressed)
+    dead-ask  the link dies quietly, then the next question is spoken into it: the probes
+              find it, and the question is replayed into the new session and answered
+    hang      the link dies and every reconnect's handshake hangs for 2 s (TCP accepted,
+              no answer) before the service comes back
 
 and the session cap (compressed) forces rollovers. A question is only asked once the status
 is "listening" again, as a user would. Reported: turns, reconnections, rollovers, lost turns
 (a question with no user turn or no reply turn recorded; must be 0), replies cut by a fault
-(recorded, marked interrupted_by_network; the user would ask again), and the process's
-VmRSS at start and end.
+(recorded, marked interrupted_by_network; the user would ask again), the user turns replayed
+after a reconnect, how long each kind of dead link took to be noticed (default probe
+timings; the transport's own keep-alive ping is left at its 15 s), and the process's VmRSS
+at start and end.
 
     .venv/bin/python benchmarks/soak_faults.py               # 2 h of audio-time
     .venv/bin/python benchmarks/soak_faults.py --hours 0.5
@@ -47,7 +54,9 @@ RATE_HZ = 16_000
 SPEECH_S = 8.0
 SILENCE_S = 1.2
 FAULT_EVERY = 12  # turns (about 4 s of wall time)
-FAULTS = ("cut", "stall", "mid-cut", "idle")
+FAULTS = ("cut", "stall", "mid-cut", "idle", "dead-ask", "hang")
+DETECTION_ROUNDS = 5  # of each kind, after the soak
+HANG_S = 2.0  # how long reconnect handshakes hang in the "hang" fault
 IDLE_TIMEOUT_S = 2.0  # the service's 300 s, compressed
 # The session limits are compressed further than the audio-time (~27x), so that sessions
 # reach them between the faults (each fault starts a new session).
@@ -72,17 +81,20 @@ def utterance() -> bytes:
 
 
 class Soak:
-    def __init__(self, emu: Emulator, proxy: FaultProxy):
+    def __init__(self, emu: Emulator, proxy: FaultProxy, rollover_s: float | None = ROLLOVER_S):
         self.emu, self.proxy = emu, proxy
         self.turns: list[Turn] = []
         self.notices: list[str] = []
+        self.noticed_s: dict[str, list[float]] = {"stall": [], "dead-ask": [], "hang": []}
+        self.longest_poll_s = 0.0
         url = f"{proxy.url(emu.url)}?model={Settings().model}"
         session = Settings(modalities=("text",)).session_payload()
+        # Faults come every few seconds of wall time (time is compressed ~27x): the
+        # flapping budget (5 drops in 2 min of real time) is off here.
         policy = ReconnectPolicy(backoff=Backoff(base_s=0.1, cap_s=1.0, floor_s=0.05),
-                                 rollover_after_s=ROLLOVER_S)
+                                 rollover_after_s=rollover_s, flap_drops=10**6)
         self.engine = Engine(session, connect=lambda: WebSocketTransport(
-            url, None, ping_interval_s=0.5, io_timeout_s=1.0), on_turn=self.turns.append,
-            reconnect=policy)
+            url, None, connect_timeout_s=1.0), on_turn=self.turns.append, reconnect=policy)
 
     def wait(self, predicate, timeout_s: float = WAIT_S) -> bool:
         """Poll until ``predicate(update)`` holds for some update; every update of the
@@ -90,7 +102,10 @@ class Soak:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             matched = False
-            for update in self.engine.poll(0.02):
+            polled_at = time.monotonic()
+            batch = self.engine.poll(0.02)
+            self.longest_poll_s = max(self.longest_poll_s, time.monotonic() - polled_at)
+            for update in batch:
                 if isinstance(update, up.Notice):
                     self.notices.append(update.text)
                 if isinstance(update, up.Failed):
@@ -115,6 +130,9 @@ class Soak:
         self.until(lambda: self.engine.status == up.LISTENING and self.engine.is_idle())
         self.wait(lambda u: False, 0.05)  # a breath between turns (a rollover may come now)
         before = self.replies()
+        if fault == "dead-ask":  # the link dies quietly; the question goes into it
+            self.proxy.stall()
+            stalled_at = time.monotonic()
         for i in range(0, len(pcm), 3200):
             self.engine.feed_mic(pcm[i:i + 3200])
             if i % 32000 == 0:
@@ -124,6 +142,9 @@ class Soak:
                        or self.replies() > before)
             self.proxy.cut()
             self.wait(_reconnecting, 5.0)
+        if fault == "dead-ask":
+            self.wait(_reconnecting)
+            self.noticed_s[fault].append(time.monotonic() - stalled_at)
         self.until(lambda: self.replies() > before)
         self.between(fault)
 
@@ -131,9 +152,15 @@ class Soak:
         if fault == "cut":  # the user sees "reconnecting" before speaking again
             self.proxy.cut()
             self.wait(_reconnecting)
-        elif fault == "stall":
+        elif fault in ("stall", "hang"):
+            if fault == "hang":
+                self.proxy.hang_connects()
             self.proxy.stall()
+            stalled_at = time.monotonic()
             self.wait(_reconnecting)
+            self.noticed_s[fault].append(time.monotonic() - stalled_at)
+            if fault == "hang":  # the attempts hang, the keys must not: poll() stays quick
+                self.wait(lambda u: False, HANG_S)
             self.proxy.resume()
         elif fault == "idle":
             self.wait(lambda u: False, IDLE_TIMEOUT_S * 1.5)
@@ -163,6 +190,55 @@ def run(hours: float) -> None:
         finally:
             proxy.close()
         report(soak, turns, time.monotonic() - started, rss_start, rss_end)
+    report_detection(measure_detection(DETECTION_ROUNDS))
+
+
+def measure_detection(rounds: int) -> dict[str, list[float]]:
+    """How long a dead link takes to be noticed with the default probe timings, on sessions
+    without compressed limits: idle between turns, while a reply streams (the emulator holds
+    it after two deltas, then the link dies), and after the user stopped speaking (no reply
+    yet). Seconds from the stall to the status "reconnecting"."""
+    pcm = utterance()
+    found: dict[str, list[float]] = {"idle": [], "mid-reply": [], "after-speech": []}
+    with Emulator(speed="fast", replies=["Sure, go on."]) as emu:
+        proxy = FaultProxy("127.0.0.1", emu.port)
+        soak = Soak(emu, proxy, rollover_s=None)
+        try:
+            with soak.engine:
+                soak.ask(pcm, None)
+                for _ in range(rounds):
+                    for kind in found:
+                        found[kind].append(_detect(soak, pcm, kind))
+        finally:
+            proxy.close()
+    return found
+
+
+def _detect(soak: Soak, pcm: bytes, kind: str) -> float:
+    soak.until(lambda: soak.engine.status == up.LISTENING and soak.engine.is_idle())
+    before = soak.replies()
+    if kind != "idle":
+        soak.emu.hold_responses(after_packets=2 if kind == "mid-reply" else 0)
+        for i in range(0, len(pcm), 3200):
+            soak.engine.feed_mic(pcm[i:i + 3200])
+        soak.wait(lambda u: isinstance(u, up.AssistantDelta) if kind == "mid-reply"
+                  else isinstance(u, up.StatusChanged) and u.status == up.THINKING)
+    soak.proxy.stall()
+    stalled_at = time.monotonic()
+    soak.wait(_reconnecting)
+    noticed_s = time.monotonic() - stalled_at
+    soak.emu.release_responses()
+    soak.proxy.resume()
+    if kind != "idle":  # the question is answered in the new session
+        soak.until(lambda: soak.replies() > before)
+    return noticed_s
+
+
+def report_detection(found: dict[str, list[float]]) -> None:
+    for kind, times in found.items():
+        times = sorted(times)
+        print(f"dead link noticed ({kind}, {len(times)}x, default probes): min "
+              f"{times[0]:.1f} s, median {times[len(times) // 2]:.1f} s, max {times[-1]:.1f} s")
 
 
 def report(soak: Soak, asked: int, wall_s: float, rss_start: float, rss_end: float) -> None:
@@ -179,6 +255,12 @@ def report(soak: Soak, asked: int, wall_s: float, rss_start: float, rss_end: flo
     print(f"lost turns: {max(0, asked - len(users)) + max(0, asked - len(replies))}")
     print(f"reconnections: {keeper.reconnections} (of which {closed} after the service closed "
           f"the session: idle or cap); planned rollovers: {keeper.rollovers}")
+    print(f"user turns replayed into a new session (said into a dead link, answered "
+          f"after the reconnect): {soak.engine.state.replayed_turns}")
+    stalls = sum(len(times) for times in soak.noticed_s.values())
+    print(f"dead links (stall, dead-ask, hang): {stalls}, each noticed or overtaken by a "
+          "planned move (the compressed limits); detection times: below")
+    print(f"longest poll() (the keys and the screen): {soak.longest_poll_s * 1000:.0f} ms")
     print(f"notices: {len(soak.notices)}; mic blocks dropped (queue full): "
           f"{soak.engine.mic_drops}")
     print(f"VmRSS: start {rss_start:.1f} MB, end {rss_end:.1f} MB, "

@@ -6,4 +6,11 @@ encoding), ``emulator`` (the local service), ``audio`` (devices and buffers), ``
 (the WebSocket), ``engine`` (the conversation) and ``cli`` (the Typer front-end).
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+# Library practice: nothing omnichat (or a library through its loggers) logs reaches the
+# terminal unless ``--debug`` configured logging (cli.py); without it, no traceback of an
+# expected failure is printed by Python's last-resort handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -160,6 +160,13 @@ def _portaudio_version() -> str:
         return "not found (apt-get install libportaudio2)"
 
 
+def _log_debug() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG, format="omnichat: debug: %(name)s: %(message)s")
+    logging.getLogger("omnichat.emulator.websockets").setLevel(logging.INFO)  # not per frame
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(_version_text())
@@ -176,6 +183,8 @@ def _root(
         help="Print the version, the config file, Python and PortAudio."),
 ) -> None:
     _state["debug"] = debug
+    if debug:  # what omnichat logs (failures it survives, the emulator's library) on stderr
+        _log_debug()
     if ctx.invoked_subcommand is None:
         typer.echo(OVERVIEW)
 

@@ -85,6 +85,12 @@ class ProtocolError(OmnichatError):
     exit_code = ExitCode.PROTOCOL
 
 
+class NoReply(OmnichatError):
+    """An ``--input`` session ended without a single completed reply to what it sent."""
+
+    exit_code = ExitCode.FAILURE
+
+
 class ServiceError(OmnichatError):
     """The service answered with an ``error`` event that ends what the user asked for."""
 

@@ -19,6 +19,7 @@ class ScriptedTransport:
         self._inbox: queue.Queue[Event | None] = queue.Queue()
         self._cond = threading.Condition()
         self.sent: list[tuple[str, Event]] = []  # (thread name, event)
+        self.probes: list[float] = []  # the timeout of each probe() (the link never dies)
 
     def push(self, type_: str, **fields: Any) -> None:
         self._inbox.put(from_dict({"type": type_, **fields}))
@@ -39,6 +40,9 @@ class ScriptedTransport:
 
     def recv(self) -> Event | None:
         return self._inbox.get()  # unblocked by a push or close()
+
+    def probe(self, timeout_s: float) -> None:
+        self.probes.append(timeout_s)
 
     def close(self, code: int = 1000) -> None:
         self._inbox.put(None)

@@ -5,8 +5,10 @@ upstream connection and pumped by one thread (``omnichat-test-proxy``) that bloc
 ``select`` for at most ``_TICK_S`` at a time, so the commands take effect promptly:
 
 - ``cut()``      shut every current connection down at once (a dropped network);
-- ``stall()``    stop forwarding in both directions but keep the sockets open (a dead peer
-                 that never says so); ``resume()`` undoes it;
+- ``stall()``    stop forwarding in both directions on the connections open now, but keep
+                 the sockets open (a dead link that never says so); ``hang_connects()``
+                 does the same to every connection accepted from now on (the TCP connect
+                 succeeds, the handshake never gets an answer); ``resume()`` undoes both;
 - ``inject(b)``  write raw bytes into the server->client stream (corruption at a point the
                  test chooses); ``flip_next(n)`` XORs the next n server->client bytes.
 
@@ -32,7 +34,8 @@ class FaultProxy:
         self._lock = threading.Lock()  # guards the fields below (commands vs pump threads)
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._threads: list[threading.Thread] = []
-        self._stalled = False
+        self._stalled: set[socket.socket] = set()  # the client socket of each stalled pair
+        self._hang_new = False
         self._inject = b""
         self._flip = 0
         self._stop = threading.Event()
@@ -56,11 +59,16 @@ class FaultProxy:
 
     def stall(self) -> None:
         with self._lock:
-            self._stalled = True
+            self._stalled.update(client for client, _ in self._pairs)
+
+    def hang_connects(self) -> None:
+        with self._lock:
+            self._hang_new = True
 
     def resume(self) -> None:
         with self._lock:
-            self._stalled = False
+            self._stalled.clear()
+            self._hang_new = False
 
     def inject(self, data: bytes) -> None:
         with self._lock:
@@ -83,6 +91,8 @@ class FaultProxy:
             self.connections += 1
             with self._lock:
                 self._pairs.append((client, upstream))
+                if self._hang_new:
+                    self._stalled.add(client)
             thread = threading.Thread(target=self._pump, args=(client, upstream),
                                       name="omnichat-test-proxy-pump")
             self._threads.append(thread)
@@ -97,13 +107,15 @@ class FaultProxy:
         except OSError:
             return
         finally:
+            with self._lock:
+                self._stalled.discard(client)
             for sock in (client, upstream):
                 _shutdown(sock)
                 sock.close()
 
     def _step(self, client: socket.socket, upstream: socket.socket) -> bool:
         with self._lock:
-            stalled, inject, self._inject = self._stalled, self._inject, b""
+            stalled, inject, self._inject = client in self._stalled, self._inject, b""
         if inject:
             client.sendall(inject)
         if stalled:

@@ -154,9 +154,9 @@ def test_example_file_commented_values_are_valid(tmp_path):
     remote = lines.index("# [mcp.remote.docs]")  # a commented table: uncommented whole
     examples = [i for i, line in enumerate(lines[:remote])
                 if re.match(r"# [a-z_]+ = ", line) and not line.startswith("# url")]
-    # 15 + the four reliability settings + echo_mode, barge_in + workspace, workspace_url,
+    # 15 + the five reliability settings + echo_mode, barge_in + workspace, workspace_url,
     # video_compact, input_channels
-    assert len(examples) == 25
+    assert len(examples) == 26
     qwen38 = ("video_compact", "input_channels")
     for index in examples:
         changed = list(lines)

@@ -370,3 +370,26 @@ def test_function_call_output_item(emulator, emulator_client):
                 item={"type": "function_call_output", "call_id": "call_1", "output": "42"})
     item = client.until("conversation.item.created")[-1]["item"]
     assert item["type"] == "function_call_output" and item["output"] == "42"
+
+
+@pytest.mark.parametrize("response, param, message", [
+    ({"modalities": 5}, "response.modalities",
+     "Invalid modalities: 5. Supported combinations are: ['text'] and ['audio', 'text']."),
+    ({"modalities": ["audio"]}, "response.modalities", None),
+    ({"instructions": 7}, "response.instructions", None),
+    ("text", "response", None),
+])
+def test_invalid_response_create_fields_are_validation_errors(emulator, emulator_client,
+                                                              response, param, message):
+    """Issue 16: `modalities: 5` got internal_error; it is a validation error like
+    session.update's, and the connection goes on."""
+    client = emulator_client(emulator)
+    manual(client, modalities=["text"])
+    client.send("response.create", response=response)
+    error = error_of(client)
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error",
+                                                              "invalid_value", param)
+    if message:
+        assert error["message"] == message
+    client.send("response.create", response={"modalities": ["text"]})
+    assert client.until("response.done")[-1]["response"]["status"] == "completed"

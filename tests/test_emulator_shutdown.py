@@ -82,3 +82,25 @@ def test_serve_exits_on_ctrl_c_while_a_client_never_reads(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+LIBRARY_TRACEBACK = """
+import socket
+from omnichat.emulator import Emulator
+with Emulator() as emu:
+    socket.create_connection(("127.0.0.1", emu.port)).close()  # a client that vanishes
+    try:
+        raise EOFError("stream ends after 0 bytes")
+    except EOFError:  # what websockets logs when a vanished client's keepalive ping fails
+        emu._server.logger.error("keepalive ping failed", exc_info=True)
+print("served")
+"""
+
+
+def test_the_websockets_library_log_stays_out_of_serve_output():
+    """Issue 16: `serve` printed websockets' tracebacks (keepalive ping failed, EOFError)
+    when clients vanished; they go to omnichat's logger, shown only with --debug."""
+    proc = subprocess.run([sys.executable, "-c", LIBRARY_TRACEBACK], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0 and proc.stdout == "served\n", proc.stderr
+    assert "Traceback" not in proc.stderr and "keepalive ping failed" not in proc.stderr

@@ -136,8 +136,11 @@ def test_a_stalled_connection_is_found_by_the_ping_and_replaced(
         assert turns[1].role == "assistant" and turns[1].status == NETWORK_STATUS
 
 
-def test_microphone_audio_from_the_outage_is_dropped_and_said(make_emulator, speech_pcm):
-    emu = make_emulator(replies=["Hello."])
+def test_a_question_asked_during_the_outage_is_replayed_and_answered(make_emulator,
+                                                                    speech_pcm):
+    """Found 2: what the user said while the connection was down was dropped with a line;
+    now it is kept and sent first on the new connection, so it is answered."""
+    emu = make_emulator(replies=["Hello.", "Paris."])
     proxy = FaultProxy("127.0.0.1", emu.port)
     turns: list[Turn] = []
     seen: list = []
@@ -147,15 +150,15 @@ def test_microphone_audio_from_the_outage_is_dropped_and_said(make_emulator, spe
             emu.faults.refuse_handshake(status=503, times=2)  # the outage lasts 3 attempts
             proxy.cut()
             wait_for(engine, _status(up.RECONNECTING), seen=seen)
-            for _ in range(10):  # one second of speech the service must not get late
-                engine.feed_mic(b"\x10\x20" * 1600)
-            wait_for(engine, lambda u: isinstance(u, up.Notice) and "not sent" in u.text,
-                     seen=seen)
+            speak(engine, speech_pcm("What is the capital of France?"))
+            second = wait_for(engine, finished("assistant"), seen=seen, timeout_s=20).turn
     finally:
         proxy.close()
-    assert any(text.startswith("1.0 s of microphone audio") for text in _notices(seen))
-    new = emu.wait_for_session(index=1)
-    assert "input_audio_buffer.append" not in new.received_types
+    _answered_in_new_session(emu, second)
+    assert second.text == "Hello."  # the new session's first reply: it heard the question
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert any(text.startswith("sent again the ") for text in _notices(seen))
+    assert not any("could not be sent" in text for text in _notices(seen))
 
 
 def test_a_refused_key_on_reconnect_stops_at_once(make_emulator, speech_pcm):

@@ -44,13 +44,17 @@ def test_what_retrying_cannot_fix_ends_at_the_first_attempt():
     assert keeper.attempt_failed(0.0, ConnectFailed("redirected")).retryable is False
 
 
-def test_restoring_reports_the_outage_and_the_dropped_audio():
+def test_restoring_reports_the_outage_and_the_speech_lost_or_replayed():
     keeper = Reconnector(_policy())
     keeper.lost(10.0, ConnectionLost("dropped"), planned=False)
     texts = [n.text for n in keeper.restored(12.5, dropped_audio_s=2.04)]
     assert texts == ["reconnected after 2.5 s",
-                     "2.0 s of microphone audio from while the connection was down was not sent"]
-    assert keeper.reconnections == 1 and keeper.outage is None
+                     "2.0 s of what you said while the connection was down could not be sent "
+                     "(longer than omnichat keeps); please say it again"]
+    keeper.lost(30.0, ConnectionLost("dropped"), planned=False)
+    texts = [n.text for n in keeper.restored(31.0, dropped_audio_s=0.0, replayed_s=3.2)]
+    assert texts[1] == "sent again the 3.2 s of audio the lost connection may have swallowed"
+    assert keeper.reconnections == 2 and keeper.outage is None
     keeper.lost(20.0, ConnectionLost("idle"), planned=True)  # the service closed on purpose
     assert keeper.restored(20.1, 0.0) == []
 
@@ -137,3 +141,34 @@ def test_the_stall_timer_works_again_on_the_new_connection():
     _streaming(h, "resp_2", h.now + 1.0)
     h.at(h.now + 20.5).tick()
     assert len(h.of(act.Stalled)) == 2
+
+
+def test_drops_after_successful_handshakes_back_off_and_end_the_session_when_they_flap():
+    """Found 7: a server that accepts and then drops got `reconnected after 0.0 s` about once
+    a second, forever; the backoff started over after every handshake."""
+    keeper = Reconnector(_policy(attempts=8))
+    first_waits = []
+    for n in range(4):
+        now = 10.0 * n
+        keeper.lost(now, ConnectionLost("dropped"), planned=False, mid_reply=True)
+        assert keeper.flapping() is None
+        first_waits.append(keeper.outage.next_at - now)
+        keeper.restored(now + 1.0, 0.0)
+    assert first_waits == [0.0, 1.0, 2.0, 4.0]  # grows across drops (jitter at its top)
+    keeper.lost(40.0, ConnectionLost("dropped mid-reply"), planned=False, mid_reply=True)
+    final = keeper.flapping()
+    assert isinstance(final, ConnectionLost) and not final.retryable
+    assert str(final).startswith("the service keeps dropping the connection mid-reply: "
+                                 "5 drops in 40 s")
+
+
+def test_drops_far_apart_and_announced_closes_do_not_count_as_flapping():
+    keeper = Reconnector(_policy())
+    for n in range(6):  # one drop every 2 minutes: a flaky network, not a flapping server
+        keeper.lost(130.0 * n, ConnectionLost("dropped"), planned=False)
+        assert keeper.flapping() is None and keeper.outage.next_at == 130.0 * n
+        keeper.restored(130.0 * n + 1, 0.0)
+    for n in range(6):  # the service said it closes (idle, cap): planned, not counted
+        keeper.lost(1000.0 + n, ConnectionLost("idle"), planned=True)
+        assert keeper.flapping() is None
+        keeper.restored(1000.5 + n, 0.0)

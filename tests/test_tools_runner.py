@@ -142,6 +142,19 @@ def test_a_refused_call_is_answered_as_refused(registry):
     assert _error(result) == "the user did not allow 'erase' to run"
 
 
+def test_a_broken_prompt_refuses_the_call_and_is_logged_not_swallowed(registry, caplog):
+    """Issue 16: the prompt's exception vanished without a trace; it is logged (--debug)."""
+    def broken(call, tool):
+        raise OSError("the terminal went away")
+
+    with caplog.at_level("DEBUG", logger="omnichat.tools.runner"):
+        [result] = ToolRunner(registry, confirm=broken).run([_call("erase")])
+    assert result.status == "refused"
+    (record,) = [r for r in caplog.records if r.name == "omnichat.tools.runner"]
+    assert "confirmation prompt for 'erase' failed" in record.getMessage()
+    assert record.exc_info and "the terminal went away" in str(record.exc_info[1])
+
+
 def test_without_a_prompt_confirmation_is_refused_unless_yes(registry):
     [refused] = ToolRunner(registry).run([_call("erase")])
     [allowed] = ToolRunner(registry, yes=True).run([_call("erase")])

@@ -98,6 +98,7 @@ class Settings:
     workspace_url: str = declared()  # the region's workspace endpoint template ("": none)
     input_channels: int = declared()  # microphone channels sent (2 or 4: qwen3.8 only)
     video_compact: str | None = declared()  # video.input.representation_compact (qwen3.8)
+    max_reply_audio_s: float = declared()  # omnichat.engine.replies
     # Passed through unchecked for the tools and MCP code: the [tools] table and the
     # [mcp.servers.NAME] tables, as read from the file.
     tools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -168,6 +168,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("video_compact", "str", None, "normal: about a quarter of the video tokens per "
             "image (qwen3.8); none: full detail.", key="video_compact",
             choices=("none", "normal"), sent=True, default_text="the model's (none)"),
+    Setting("max_reply_audio_s", "float", 300.0, "A reply whose audio runs longer than this "
+            "(or ten times what its text takes to say) is ended with a notice.",
+            key="max_reply_audio_s", limits=Range(10, 3600)),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

@@ -61,6 +61,24 @@ def apply_update(current: Mapping[str, Any], update: Mapping[str, Any], model: M
     return session
 
 
+def check_response(response: Any) -> Rejection | None:
+    """The ``response`` object of ``response.create``: validated like ``session.update``'s
+    fields (a wrongly typed field is an ``invalid_value`` error, never an internal one)."""
+    if response is None:
+        return None
+    if not isinstance(response, Mapping):
+        return Rejection(f"Invalid response: {response!r}; expected an object.",
+                         param="response")
+    modalities = response.get("modalities")
+    if modalities is not None and (not isinstance(modalities, list) or sorted(
+            map(str, modalities)) not in (["text"], ["audio", "text"])):
+        return Rejection(MODALITIES_MESSAGE.format(modalities), param="response.modalities")
+    instructions = response.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        return Rejection("Instructions must be a string.", param="response.instructions")
+    return None
+
+
 def _merge_field(session: dict[str, Any], key: str, value: Any, model: Model,
                  audio_generated: bool) -> Rejection | None:
     if key == "modalities":

@@ -277,6 +277,11 @@ class EmulatorConnection:
         if self.response is not None:
             self.send(protocol.error_event("Conversation already has an active response"))
             return
+        rejection = cfg.check_response(event.get("response"))
+        if rejection is not None:
+            self.send(protocol.error_event(rejection.message, code=rejection.code,
+                                           param=rejection.param))
+            return
         modalities = (event.get("response") or {}).get("modalities") or self.config["modalities"]
         self.start_response(list(modalities))
 

@@ -20,6 +20,7 @@ import hmac
 import http
 import ipaddress
 import itertools
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ from omnichat.emulator.trace import Trace, safe_headers, safe_path
 from omnichat.errors import UsageError
 
 PATH = "/api-ws/v1/realtime"
+# websockets' own log (a client that vanished mid-ping, ...): shown only with --debug
+LIBRARY_LOG = logging.getLogger("omnichat.emulator.websockets")
 JOIN_TIMEOUT_S = 30.0  # a bug guard: connection threads end within send_timeout_s + CLOSE
 CLOSE_TIMEOUT_S = 2.0  # a client that never finishes the closing handshake is dropped
 
@@ -116,7 +119,10 @@ class Emulator:
         self._server = serve(self._handle, self.host, self.port,
                              process_request=self._check_request,
                              max_size=self._max_frame_bytes, compression=None,
-                             close_timeout=CLOSE_TIMEOUT_S)
+                             close_timeout=CLOSE_TIMEOUT_S,
+                             # its tracebacks (a client that vanished: keepalive ping failed,
+                             # EOFError) stay out of serve's output unless --debug
+                             logger=LIBRARY_LOG)
         self.port = self._server.socket.getsockname()[1]
         if self._trace_path:  # opened after the bind: a port in use leaves no empty trace
             try:

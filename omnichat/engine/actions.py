@@ -140,6 +140,14 @@ class Stalled(Action):
     silent_s: float
 
 
+@dataclass(frozen=True)
+class Probe(Action):
+    """Ask the link whether it is alive: a ping that must be answered (by any frame) within
+    ``timeout_s``, or the connection is taken for dead (liveness.py)."""
+
+    timeout_s: float
+
+
 class CloseReason(Enum):
     """Why the service announced that it closes the session."""
 

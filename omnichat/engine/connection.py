@@ -71,6 +71,7 @@ class Outgoing:
     captured_at: float = 0.0  # capture time of the batch's last block
     setup: bool = False
     ping: bool = False  # let the transport check its keep-alive (send a ping if due)
+    probe_s: float | None = None  # probe the link with this deadline (engine/liveness.py)
 
 
 class Outbox:
@@ -91,6 +92,8 @@ class Outbox:
         self._stopped = False
         self._ping_every_s = ping_every_s
         self._ping_at = 0.0  # when the next keep-alive check is due
+        self._probe: tuple[int, float] | None = None  # (generation, deadline s) requested
+        self._replayed_blocks = 0  # replayed blocks queued beyond the capacity, not sent yet
         self.audio_drops = 0
         self.control_drops = 0
 
@@ -112,7 +115,7 @@ class Outbox:
     def put_audio(self, captured_at: float, block: bytes) -> bool:
         """Queue a microphone block; False (and counted) when full. Never blocks long."""
         with self._cond:
-            if len(self._audio) >= self._audio_capacity:
+            if len(self._audio) >= self._audio_capacity + self._replayed_blocks:
                 self.audio_drops += 1
                 return False
             self._audio.append((captured_at, block))
@@ -142,12 +145,33 @@ class Outbox:
         with self._cond:
             return self._conn
 
-    def discard_audio(self) -> int:
-        """Drop the queued microphone audio (it would reach the service late); its bytes."""
+    def take_audio(self) -> list[bytes]:
+        """Remove the queued microphone blocks (the connection dropped: they go into the
+        speech replay, engine/replay.py)."""
         with self._cond:
-            size = sum(len(block) for _, block in self._audio)
+            blocks = [block for _, block in self._audio]
             self._audio.clear()
-            return size
+            self._replayed_blocks = 0
+            return blocks
+
+    def queue_first(self, pcm: bytes) -> None:
+        """Put replayed speech ahead of the queued audio, in microphone-sized blocks; it may
+        exceed the capacity (the replay is bounded by its own limit)."""
+        size = BLOCK_MS * _BYTES_PER_MS
+        now = time.monotonic()
+        blocks = [(now, pcm[i:i + size]) for i in range(0, len(pcm), size)]
+        with self._cond:
+            self._audio.extendleft(reversed(blocks))
+            self._audio_in += len(blocks)
+            self._replayed_blocks += len(blocks)
+            self._cond.notify()
+
+    def request_probe(self, generation: int, timeout_s: float) -> None:
+        """Ask the sender to probe the link of ``generation`` (engine/liveness.py)."""
+        with self._cond:
+            if self._probe is None or generation >= self._probe[0]:
+                self._probe = (generation, timeout_s)
+                self._cond.notify()
 
     def stop(self) -> None:
         """Unblock the sender for good (``next`` returns None)."""
@@ -169,6 +193,9 @@ class Outbox:
                     conn.configured = True
                     return Outgoing(conn, setup=True)
                 if conn is not None and conn.ready:
+                    probe, self._probe = self._probe, None
+                    if probe is not None and probe[0] == conn.generation:
+                        return Outgoing(conn, probe_s=probe[1])
                     timeout = self._ping_due(conn)
                     if timeout is None:
                         return Outgoing(conn, ping=True)
@@ -237,6 +264,7 @@ class Outbox:
         while self._audio and size < BATCH_MAX_MS * _BYTES_PER_MS:
             captured_at, block = self._audio.popleft()
             self._audio_out += 1
+            self._replayed_blocks = max(0, self._replayed_blocks - 1)
             parts.append(block)
             size += len(block)
         return (b"".join(parts), captured_at), None

@@ -1,13 +1,18 @@
 """Keeping a conversation alive: when to reconnect, when to roll over, what the new session
 is told. Pure: no threads, sockets or clock reads (``now`` is an argument); the engine
-(engine.py) carries the decisions out on its main thread, in ``poll()``.
+carries the decisions out on its reconnect thread (rejoin.py).
 
-* **Reconnection.** A retryable ``ConnectionLost`` (a drop, a stall found by the ping, the
-  service closing the session) starts an ``Outage``. Attempts follow ``Backoff`` (exponential,
+* **Reconnection.** A retryable ``ConnectionLost`` (a drop, a dead link found by a probe,
+  the service closing the session) starts an ``Outage``. Attempts follow ``Backoff`` (exponential,
   full jitter); the first one is immediate when the service closed the session on purpose
   (idle close, session cap). A non-retryable error (refused key, redirect, TLS, unknown
   model) ends the conversation at once; after ``backoff.max_attempts`` failures it ends with
   one line naming the attempts and the last reason.
+* **No flapping.** Drops that follow successful handshakes count against one budget: the
+  first drop is retried at once, each further drop within ``flap_window_s`` waits the
+  backoff of one more attempt, and the ``flap_drops``-th drop in that window ends the
+  conversation with one line naming the pattern (a server that accepts and then drops
+  every connection would otherwise be reconnected to forever, at full speed).
 * **Rollover.** A session older than ``rollover_after_s`` is replaced during a pause (nobody
   speaking, no reply pending, playback drained), opening the new socket before closing the
   old one, so nothing audible is lost.
@@ -19,6 +24,7 @@ is told. Pure: no threads, sockets or clock reads (``now`` is an argument); the 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,8 @@ ROLLOVER_AFTER_S = 110 * 60.0  # the service closes a session at 120 minutes
 CONTEXT_TURNS = 20
 CONTEXT_CHARS = 4000
 PING_EVERY_S = 1.0  # how often the sender lets the transport check its keep-alive
+FLAP_DROPS = 5  # this many drops ...
+FLAP_WINDOW_S = 120.0  # ... within this long end the conversation
 HISTORY_HEADER = ("The connection was renewed. The conversation so far, oldest first "
                   "(continue it; do not repeat earlier answers):")
 
@@ -45,6 +53,8 @@ class ReconnectPolicy:
     context_turns: int = CONTEXT_TURNS
     context_chars: int = CONTEXT_CHARS
     ping_every_s: float = PING_EVERY_S
+    flap_drops: int = FLAP_DROPS
+    flap_window_s: float = FLAP_WINDOW_S
 
 
 def reconnect_policy(settings: Any) -> ReconnectPolicy | None:
@@ -67,6 +77,7 @@ class Outage:
     attempts: int = 0
     next_at: float = 0.0
     last_error: str = ""
+    backoff_from: int = 0  # drops just before this one: the backoff starts that far in
 
 
 class Reconnector:
@@ -77,16 +88,46 @@ class Reconnector:
         self.outage: Outage | None = None
         self.reconnections = 0
         self.rollovers = 0
+        self._drops: deque[tuple[float, bool]] = deque()  # (when, mid-reply) within the window
 
-    def lost(self, now: float, error: OmnichatError, planned: bool) -> list[up.Update]:
-        """The connection dropped (first report of this outage only)."""
+    def lost(self, now: float, error: OmnichatError, planned: bool,
+             mid_reply: bool = False, counted: bool | None = None,
+             normal_close: bool = False) -> list[up.Update]:
+        """The connection dropped (first report of this outage only). A drop that is
+        ``counted`` (default: not planned) counts against the flapping budget and delays
+        the first attempt."""
         if self.outage is not None:
             return []
-        self.outage = Outage(now, str(error), planned, next_at=now)
+        backoff_from = 0
+        if (not planned) if counted is None else counted:
+            window = self.policy.flap_window_s
+            while self._drops and now - self._drops[0][0] > window:
+                self._drops.popleft()
+            self._drops.append((now, mid_reply))
+            backoff_from = len(self._drops) - 1
+        delay = self.policy.backoff.delay_s(backoff_from - 1) if backoff_from else 0.0
+        self.outage = Outage(now, str(error), planned, next_at=now + delay,
+                             backoff_from=backoff_from)
+        if normal_close:  # code 1000: the service ended it on purpose, without a reason
+            return [up.Notice("the service closed the connection normally; continuing in "
+                              "a new session", level="info")]
         if planned:
             return [up.Notice("the service ended the session; continuing in a new one",
                               level="info")]
         return [up.Notice(f"connection lost ({error}); reconnecting")]
+
+    def flapping(self) -> ConnectionLost | None:
+        """The error that ends a conversation whose connection keeps dropping, or None."""
+        drops = len(self._drops)
+        if drops < max(1, self.policy.flap_drops):
+            return None
+        mid_reply = sum(1 for _, mid in self._drops if mid) * 2 >= drops
+        assert self.outage is not None
+        span_s = self._drops[-1][0] - self._drops[0][0]
+        return ConnectionLost(
+            f"the service keeps dropping the connection{' mid-reply' if mid_reply else ''}: "
+            f"{drops} drops in {span_s:.0f} s (the last: {self.outage.cause}); "
+            "stopping instead of reconnecting again", retryable=False)
 
     def due(self, now: float) -> bool:
         return self.outage is not None and now >= self.outage.next_at
@@ -105,11 +146,13 @@ class Reconnector:
                 f"the connection could not be restored after {outage.attempts} attempts "
                 f"over {now - outage.started_at:.0f} s; the last one: {outage.last_error}",
                 retryable=False)
-        outage.next_at = now + backoff.delay_s(outage.attempts - 1)
+        outage.next_at = now + backoff.delay_s(outage.backoff_from + outage.attempts - 1)
         return None
 
-    def restored(self, now: float, dropped_audio_s: float) -> list[up.Update]:
-        """The new session is configured: what to tell the user."""
+    def restored(self, now: float, dropped_audio_s: float,
+                 replayed_s: float = 0.0) -> list[up.Update]:
+        """The new session is configured: what to tell the user (``replayed_s``: speech the
+        dead link swallowed, sent again; ``dropped_audio_s``: speech that could not be)."""
         outage, self.outage = self.outage, None
         if outage is None:
             return []
@@ -117,8 +160,12 @@ class Reconnector:
         notices: list[up.Update] = [] if outage.planned else [up.Notice(
             f"reconnected after {now - outage.started_at:.1f} s", level="info")]
         if dropped_audio_s > 0.05:
-            notices.append(up.Notice(f"{dropped_audio_s:.1f} s of microphone audio from "
-                                     "while the connection was down was not sent"))
+            notices.append(up.Notice(
+                f"{dropped_audio_s:.1f} s of what you said while the connection was down "
+                "could not be sent (longer than omnichat keeps); please say it again"))
+        elif replayed_s > 0.05 and not outage.planned:
+            notices.append(up.Notice(f"sent again the {replayed_s:.1f} s of audio the lost "
+                                     "connection may have swallowed", level="info"))
         return notices
 
     def rollover_due(self, now: float, session_started_at: float, idle: bool) -> bool:

@@ -6,6 +6,11 @@ A reply's audio occupies ``[audio_start, audio_start + audio_samples)`` on the p
 buffer's written clock; a barge-in flushes it, cancels the response if it is still generated
 (its late deltas are dropped from then on) and cuts its text where the user stopped hearing
 it. Latency: the user stopped speaking -> the reply's first sample was heard.
+
+A reply whose audio runs far past any real reply is ended with a notice (a service stuck
+repeating itself would otherwise talk forever): past ``max_audio_s`` seconds, or an order of
+magnitude past what its text takes to say (``RUNAWAY_FACTOR`` x its characters at
+``SPOKEN_CHARS_PER_S``, at least ``RUNAWAY_FLOOR_S``; the transcript may trail the audio).
 """
 
 from __future__ import annotations
@@ -25,12 +30,19 @@ from omnichat.protocol import client as cev
 from omnichat.protocol import server as sev
 from omnichat.protocol.events import Event
 
+MAX_REPLY_AUDIO_S = 300.0  # the default cap on one reply's audio (setting max_reply_audio_s)
+SPOKEN_CHARS_PER_S = 15.0  # brisk English speech; other scripts take longer per character
+RUNAWAY_FACTOR = 10.0
+RUNAWAY_FLOOR_S = 60.0
+
 
 class ReplyTracker:
     """The assistant's reply in progress (at most one) and the function calls it made."""
 
-    def __init__(self, playback: PlaybackView | None, turns: TurnQueue, out: act.Collector):
+    def __init__(self, playback: PlaybackView | None, turns: TurnQueue, out: act.Collector,
+                 max_audio_s: float = MAX_REPLY_AUDIO_S):
         self.playback = playback
+        self.max_audio_s = max_audio_s
         self._turns = turns
         self._out = out
         self.now = 0.0  # set by the state at each step
@@ -76,6 +88,22 @@ class ReplyTracker:
             self._out.emit(act.WatchHeard(reply.response_id, reply.audio_start))
         self._out.emit(act.PlayAudio(pcm))
         reply.audio_samples += len(pcm) // SAMPLE_WIDTH_BYTES
+        audio_s = reply.audio_samples / self.playback.rate_hz
+        if audio_s > self._audio_limit_s(reply):
+            self._end_runaway(reply, audio_s)
+
+    def _audio_limit_s(self, reply: Reply) -> float:
+        by_text = RUNAWAY_FACTOR * len(reply.turn.text) / SPOKEN_CHARS_PER_S
+        return min(self.max_audio_s, max(RUNAWAY_FLOOR_S, by_text))
+
+    def _end_runaway(self, reply: Reply, audio_s: float) -> None:
+        """End a reply that talks far longer than any real one: cancel it like a barge-in
+        (what was heard is recorded) and say why."""
+        if self.interrupt():
+            self._out.view(up.Notice(
+                f"ended a reply that kept talking: {audio_s:.0f} s of audio for "
+                f"{len(reply.turn.text)} characters of text (limit {self._audio_limit_s(reply):.0f}"
+                " s, setting max_reply_audio_s)"))
 
     def on_text_delta(self, event: Event) -> None:
         reply = self._current(event)

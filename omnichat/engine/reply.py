@@ -86,6 +86,11 @@ class TurnQueue:
             index -= 1
         self._entries.insert(index, entry)
 
+    def user_turn(self, item_id: str | None) -> Turn | None:
+        """The user turn of ``item_id`` that still waits for its text."""
+        entry = self._user_entry(item_id)
+        return entry.turn if entry is not None else None
+
     def _user_entry(self, item_id: str | None) -> _Entry | None:
         for entry in self._entries:
             if entry.turn.role == "user" and entry.turn.item_id == item_id and item_id:

@@ -37,7 +37,8 @@ from omnichat.engine import actions as act
 from omnichat.engine import commands as cmd
 from omnichat.engine import updates as up
 from omnichat.engine.clocks import MicClock, PlaybackView
-from omnichat.engine.replies import ReplyTracker
+from omnichat.engine.liveness import LinkWatch, ProbeTiming
+from omnichat.engine.replies import MAX_REPLY_AUDIO_S, ReplyTracker
 from omnichat.engine.reply import TurnQueue
 from omnichat.engine.turns import Turn
 from omnichat.errors import ServiceError, VoiceNotSupported
@@ -72,7 +73,9 @@ class ConversationState:
 
     def __init__(self, playback: PlaybackView | None, *, wall_anchor: tuple[float, datetime],
                  await_response_s: float = AWAIT_RESPONSE_S,
-                 stall_timeout_s: float = STALL_TIMEOUT_S, model: str = ""):
+                 stall_timeout_s: float = STALL_TIMEOUT_S, model: str = "",
+                 probe_timing: ProbeTiming | None = None,
+                 max_reply_audio_s: float = MAX_REPLY_AUDIO_S):
         self.playback = playback
         self._model = model  # named in the error that ends a conversation (a refused voice)
         self._anchor = wall_anchor  # (monotonic, wall) of one instant: wall time of ``now``
@@ -85,7 +88,7 @@ class ConversationState:
         self._closed = False
         self._reconnecting = False
         self._turns = TurnQueue()
-        self._replies = ReplyTracker(playback, self._turns, self._out)
+        self._replies = ReplyTracker(playback, self._turns, self._out, max_reply_audio_s)
         self._user_items: deque[str] = deque(maxlen=64)  # recent user turns' item ids
         self._user_speaking = False
         self._barged = False
@@ -95,6 +98,23 @@ class ConversationState:
         self._awaiting_since: float | None = None  # the user's turn ended, no reply yet
         self._speech_ended_at = 0.0  # when the user stopped talking (for that turn)
         self._last_frame_at: float | None = None
+        self._link = LinkWatch(probe_timing)  # when to probe the link (liveness.py)
+        # audio_start_ms (on this connection's input clock) of speech not answered yet: what
+        # a reconnect must replay so the question is answered (engine/replay.py)
+        self._unanswered_ms: int | None = None
+        self._heard_ms: int | None = None  # the latest audio_end_ms the server reported
+        # The first ms of this connection's audio that were a replay (engine/replay.py):
+        # speech starting there is a user turn the lost connection swallowed.
+        self.replayed_until_ms = 0
+        self.replayed_turns = 0
+        # A manual commit (push-to-talk) got no answer yet: after a reconnect the replayed
+        # turn must be committed again (the new session never saw the commit).
+        self.commit_unanswered = False
+        # The user turn already recorded for the unanswered speech, and, after a reconnect,
+        # that turn: the replay makes the new session hear the question again, which must
+        # not put it in the transcript twice.
+        self._unanswered_turn: Turn | None = None
+        self._replayed_turn: Turn | None = None
         self._stall_reported = False
         self._retry_create = False
         self._status = up.Status.CONNECTING
@@ -133,12 +153,18 @@ class ConversationState:
         handler = self._handlers.get(event.type)
         if handler is not None:
             handler(event)
+        reply = self._replies.current
+        if reply is not None and reply.first_output_at is not None:
+            self._unanswered_ms = None  # the answer is arriving: nothing to replay for it
+            self._unanswered_turn = self._replayed_turn = None
+            self.commit_unanswered = False
         return self._flush_out()
 
     def command(self, command: cmd.Command, now: float) -> Actions:
         """A local command (any thread, through the engine)."""
         self._begin(now)
         if isinstance(command, cmd.Commit):
+            self.commit_unanswered = True
             self._emit(act.Send(cev.input_audio_commit(), behind_audio=True))
             self._create_response()
             self._ask_for_reply(speech_ended_at=now)
@@ -175,6 +201,7 @@ class ConversationState:
         self._begin(now)
         self._replies.tick()
         self._check_stall()
+        self._probe_link()
         self._check_local_barge_in()
         if (self._awaiting_since is not None
                 and now - self._awaiting_since > self._await_response_s):
@@ -201,6 +228,10 @@ class ConversationState:
         self._speech_started.clear()  # item ids of the old session
         self._reconnecting = True
         self._stall_reported, self._last_frame_at = False, None  # the next socket's own
+        self._replayed_turn = self._unanswered_turn if self._unanswered_ms is not None else None
+        self._unanswered_ms = self._heard_ms = self._unanswered_turn = None
+        self.replayed_until_ms = 0
+        self._link.reset()
         self._drop_tool_calls()
         return self._flush_out()
 
@@ -227,6 +258,23 @@ class ConversationState:
     def current_response_id(self) -> str | None:
         reply = self._replies.current
         return reply.response_id if reply is not None else None
+
+    @property
+    def unanswered_speech_ms(self) -> int | None:
+        """Where (audio_start_ms on the current connection) the user's speech that got no
+        answer yet began; None when everything said was answered or nothing is pending."""
+        return self._unanswered_ms
+
+    @property
+    def heard_audio_ms(self) -> int | None:
+        """The end (audio_end_ms) of the last speech the server reported on this connection:
+        it had all the audio up to there."""
+        return self._heard_ms
+
+    @property
+    def last_frame_at(self) -> float | None:
+        """When the last server event arrived on the current connection."""
+        return self._last_frame_at
 
     @property
     def dropped_deltas(self) -> int:
@@ -344,6 +392,11 @@ class ConversationState:
         self._user_speaking = True
         self._speech_started[started.item_id or ""] = (self._wall(self._now),
                                                        started.audio_start_ms, self._now)
+        if self._unanswered_ms is None:
+            self._unanswered_ms = started.audio_start_ms
+        if (started.audio_start_ms is not None
+                and started.audio_start_ms < self.replayed_until_ms):
+            self.replayed_turns += 1  # said into a lost connection, heard by this one
         if self._local_barge_at is not None:  # the service heard what cut the reply locally
             self._local_barge_at, self._barged = None, True
         self._user_moved_on()
@@ -379,6 +432,8 @@ class ConversationState:
         the user's turn exists from now on, with its text to come."""
         stopped = cast(sev.SpeechStopped, event)
         item_id = stopped.item_id
+        if stopped.audio_end_ms is not None:
+            self._heard_ms = max(self._heard_ms or 0, stopped.audio_end_ms)
         if event.type == sev.SPEECH_STOPPED:
             self._user_speaking = self._barged = False
             self._ask_for_reply(self._mic.speech_end_time(stopped.audio_end_ms, self._now))
@@ -390,11 +445,26 @@ class ConversationState:
     def _add_user_turn(self, item_id: str, audio_end_ms: int | None) -> None:
         started_at, start_ms, since = self._speech_started.pop(
             item_id, (self._wall(self._now), None, self._now))
+        self._user_items.append(item_id)
+        if self._is_replayed_question(item_id, start_ms):
+            return
         duration = (float(audio_end_ms - start_ms)
                     if audio_end_ms is not None and start_ms is not None else None)
         turn = Turn("user", "", started_at=started_at, item_id=item_id, duration_ms=duration)
-        self._user_items.append(item_id)
+        if self._unanswered_ms is not None and self._unanswered_turn is None:
+            self._unanswered_turn = turn
         self._turns.add(turn, self._now, spoken_since=since)
+
+    def _is_replayed_question(self, item_id: str, start_ms: int | None) -> bool:
+        """The new session heard, in the replay, the question the lost one recorded already:
+        that turn stands (and takes this item's transcription if it still waits for one)."""
+        old = self._replayed_turn
+        if old is None or start_ms is None or start_ms >= self.replayed_until_ms:
+            return False
+        self._replayed_turn = None
+        if self._turns.user_turn(old.item_id) is old:
+            old.item_id = item_id
+        return True
 
     def _ask_for_reply(self, speech_ended_at: float) -> None:
         self._awaiting_since = self._now
@@ -448,6 +518,18 @@ class ConversationState:
 
     def _create_response(self) -> None:
         self._emit(act.Send(cev.response_create()))
+
+    def _probe_link(self) -> None:
+        """Probe on suspicion (liveness.py): a reply streaming or due and the server quiet
+        for a moment; or, while idle, every few seconds."""
+        if not self._ready or self._last_frame_at is None:
+            return  # no session yet: connecting has its own deadlines
+        reply = self._replies.current
+        urgent = (self._awaiting_since is not None or self._user_speaking
+                  or (reply is not None and not reply.done))
+        timeout = self._link.due(self._now, self._last_frame_at, urgent)
+        if timeout is not None:
+            self._emit(act.Probe(timeout))
 
     def _check_stall(self) -> None:
         reply = self._replies.current

@@ -34,7 +34,7 @@ from omnichat.engine import Engine
 from omnichat.engine import updates as up
 from omnichat.engine.reconnect import reconnect_policy
 from omnichat.engine.turns import now_utc
-from omnichat.errors import AuthFailed, UsageError
+from omnichat.errors import AuthFailed, NoReply, UsageError
 from omnichat.session.carry import Carry
 from omnichat.session.inputs import InputOptions, SessionInputs, open_inputs, prepare_inputs
 from omnichat.session.tools import ToolOptions, open_tools
@@ -53,6 +53,9 @@ if TYPE_CHECKING:  # the audio modules import sounddevice lazily; only their nam
 POLL_S = 0.1
 SETTLE_EXTRA_S = 0.6  # idle this long beyond the VAD silence before a file session ends
 FINISH_TIMEOUT_S = 120.0  # after the input file ended, give up waiting for replies
+# Input peaking above this was loud enough to be speech: if the service never heard it, the
+# microphone is not what failed (speech peaks around -20..-6 dBFS; a quiet room, -60).
+LOUD_DBFS = -30.0
 
 
 @dataclass
@@ -137,7 +140,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
                 allow_insecure=settings.allow_insecure,
                 headers=None if options.local else settings.headers()),
             reconnect=reconnect_policy(settings), model=settings.model,
-            mic_channels=settings.input_channels))
+            mic_channels=settings.input_channels,
+            max_reply_audio_s=settings.max_reply_audio_s))
         # The C libraries' stderr (ALSA's lines as the devices open) would land in the live
         # region, or between the plain lines on a terminal: held from before the speaker
         # opens, summarised in one line at the end (callbacks unwind in reverse order).
@@ -166,6 +170,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         tools.approvals.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options, speaker)
+    if feed.inputs:
+        _check_answered(engine, opened[0].source)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
 
@@ -212,8 +218,9 @@ def _times(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _never_heard_hint(engine: Engine, source: Any) -> str | None:
-    """A hands-free session that sent audio in which the service never heard the user."""
+def _unheard_peak_dbfs(engine: Engine, source: Any) -> float | None:
+    """The input's peak level when a hands-free session sent audio in which the service
+    never heard the user; else None."""
     stats, peak = getattr(source, "stats", None), getattr(source, "peak_dbfs", None)
     if stats is None or peak is None:
         return None  # push-to-talk turns from files: nothing to judge
@@ -223,6 +230,34 @@ def _never_heard_hint(engine: Engine, source: Any) -> str | None:
         return None
     if any(turn.role == "user" for turn in engine.conversation.history()):
         return None
+    return float(peak)
+
+
+def _check_answered(engine: Engine, source: Any) -> None:
+    """An ``--input`` session must end with a reply to what it said: exit non-zero when the
+    user was heard but never answered, or loud input drew no reaction at all."""
+    history = engine.conversation.history()
+    if any(t.role == "assistant" and t.status == "completed" for t in history):
+        return
+    users = sum(1 for t in history if t.role == "user")
+    peak = _unheard_peak_dbfs(engine, source)
+    if users:
+        raise NoReply(f"the session ended without a single completed reply to the "
+                      f"{_times(users, 'turn')} the service heard")
+    if peak is not None and peak > LOUD_DBFS:
+        raise NoReply("the session ended without a reply: the service never reacted to the "
+                      f"input (it peaked at {peak:.0f} dBFS, loud enough to be speech)")
+
+
+def _never_heard_hint(engine: Engine, source: Any) -> str | None:
+    """A hands-free session that sent audio in which the service never heard the user."""
+    peak = _unheard_peak_dbfs(engine, source)
+    if peak is None:
+        return None
+    if peak > LOUD_DBFS:  # loud enough: the microphone is not what failed
+        return (f"the service never reacted to the audio it was sent (no speech_started), "
+                f"although it peaked at {peak:.0f} dBFS: the microphone is fine; the "
+                "service, or the connection to it, did not answer")
     level = "silent" if peak <= -100 else f"at most {peak:.0f} dBFS"
     return (f"no speech was heard: the input was {level}. Check the microphone "
             "('omnichat devices', --input-device) or speak louder; to hear quieter speech, "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
 import sys
 import threading
@@ -32,6 +33,8 @@ from omnichat.errors import UsageError
 from omnichat.sanitize import clean_text
 from omnichat.tools.config import McpServerConfig
 from omnichat.tools.registry import Tool, ToolRegistry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PING_INTERVAL_S = 5.0
 MAX_TOOLS_PER_SERVER = 128
@@ -275,7 +278,7 @@ class McpHub:
             try:
                 self.on_change(change)
             except Exception:  # the listener's bug must not kill the loop thread
-                pass
+                log.debug("the MCP change listener failed on %r", change, exc_info=True)
 
     def close(self) -> None:
         """Disconnect every server and stop the loop thread; idempotent."""
@@ -287,8 +290,10 @@ class McpHub:
             stop = asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop)
             try:
                 stop.result(timeout=CLOSE_TIMEOUT_S)
-            except (concurrent.futures.TimeoutError, Exception):
-                pass
+            except concurrent.futures.TimeoutError:
+                log.debug("MCP servers did not disconnect within %g s", CLOSE_TIMEOUT_S)
+            except Exception:  # closing goes on: the loop is stopped and joined below
+                log.debug("disconnecting the MCP servers failed", exc_info=True)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(CLOSE_TIMEOUT_S)
         if not self._thread.is_alive():

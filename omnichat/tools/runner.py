@@ -16,6 +16,7 @@ after calling ``on_done`` (not called once ``ToolRun.cancel()`` was).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from typing import Any
 from omnichat.tools.calls import FunctionCall
 from omnichat.tools.registry import Tool, ToolRegistry
 from omnichat.tools.schema import validate
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024
@@ -170,6 +173,7 @@ class ToolRunner:
         try:
             return bool(self.confirm(call, tool))
         except Exception:  # a broken prompt must not run the tool
+            log.debug("the confirmation prompt for %r failed", tool.name, exc_info=True)
             return False
 
     def _launch(self, call: FunctionCall, tool: Tool, arguments: dict[str, Any]) -> _Slot:

@@ -14,7 +14,8 @@ class Transport(Protocol):
     """What the engine needs from a connection. ``recv`` returns None once ``close`` closed
     the socket, and raises ``ConnectionLost`` when the server closed or dropped it;
     ``probe(timeout_s)`` pings now and makes the blocked ``recv`` raise a retryable
-    ``ConnectionLost`` if nothing arrives in time."""
+    ``ConnectionLost`` if nothing arrives in time. ``close`` may be called from another thread
+    at any time, a ``connect`` in progress included, and makes it end promptly."""
 
     url: str
 

@@ -89,6 +89,7 @@ class WebSocketTransport:
         self._max_frame_bytes, self._ssl_context, self._clock = (
             max_frame_bytes, ssl_context, clock)
         self._sock: socket.socket | None = None
+        self._opening: socket.socket | None = None  # the socket connect() is upgrading
         self._wake: tuple[socket.socket, socket.socket] | None = None  # (read end, write end)
         self._protocol: ClientProtocol | None = None
         self._send_lock = threading.Lock()  # from taking bytes out of the protocol to written
@@ -123,11 +124,17 @@ class WebSocketTransport:
         deadline = time.monotonic() + self._connect_timeout_s
         sock = self._open(target, deadline)
         protocol = new_protocol(target, self._max_frame_bytes)
+        self._opening = sock  # close() from another thread cuts a handshake that hangs
         try:
+            if self._closing.is_set():
+                raise ConnectFailed("the connection was closed while it was being opened",
+                                    retryable=False)
             response = upgrade(sock, protocol, self._api_key, deadline, self._headers)
         except BaseException as exc:
             sock.close()
             raise self._connect_error(exc) from None
+        finally:
+            self._opening = None
         if response.status_code != 101:
             sock.close()
             raise status_error(response, self.url, self._region, self._key_env)
@@ -445,7 +452,7 @@ class WebSocketTransport:
         probe_deadline, sent_at = self._probe_deadline, self._ping_sent_at
         if probe_deadline is not None and time.monotonic() >= probe_deadline:
             self._declare_dead(ConnectionLost(
-                f"no answer from {self.url} within {self._probe_timeout_s:g} s; "
+                f"no answer from {self.url} to a ping within {self._probe_timeout_s:g} s; "
                 "the connection is dead"))
         elif sent_at is not None and self._clock() - sent_at >= self._io_timeout_s:
             self._declare_dead(self._stall_error())
@@ -478,7 +485,13 @@ class WebSocketTransport:
         last in any case, which wakes both. The echo is only waited for while a reader is
         in ``recv`` to see it.
         """
+        opening = self._opening
+        if opening is not None and not self._closing.is_set():
+            self._closing.set()  # a handshake that hangs: cut it, connect() raises at once
+            _shutdown(opening)
+            return
         if self._sock is None or self._closing.is_set():
+            self._closing.set()  # a connect() still opening its TCP socket gives up after it
             return
         self._closing.set()
         if self._send_close(code) and self._reading.is_set():
@@ -511,10 +524,7 @@ class WebSocketTransport:
         """Shut the socket down both ways: fails a stuck write, wakes the reader."""
         sock = self._sock
         if sock is not None:
-            try:  # the plain socket's shutdown: SSLSocket's would tear down its state
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _shutdown(sock)
 
     def release(self) -> None:
         """Free the socket. Call after the reader has returned (joined)."""
@@ -525,3 +535,10 @@ class WebSocketTransport:
             sock.close()
         for end in wake or ():
             end.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:  # the plain socket's shutdown: SSLSocket's would tear down its state
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
