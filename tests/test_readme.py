@@ -315,7 +315,8 @@ def test_every_readme_command_has_a_runner() -> None:
 ON_THE_RIG = ("omnichat bench --local", "omnichat ptt", "omnichat talk --local",
               "omnichat talk", "omnichat talk --region cn", "omnichat talk --text-only",
               "omnichat talk --tools time,calculator", "omnichat doctor",
-              "omnichat doctor --echo --save", "omnichat devices")
+              "omnichat doctor --echo --save", "omnichat devices", 'omnichat ask "question"',
+              "omnichat talk --continue")
 
 
 @pytest.fixture
