@@ -187,9 +187,9 @@ class Reconnection:
         old = self._conn
         if old is not None:  # "idle" may be a link that died with a question in it
             self._hold_unheard(old)
-        self._step(lambda now: self.state.disconnected(now))
+        keeper.rollovers += 1  # counted before the old socket closes: a reader of the count
+        self._step(lambda now: self.state.disconnected(now))  # who sees it closed sees it
         self._drop_connection(new_generation=True)
-        keeper.rollovers += 1
         try:
             self._open_connection(transport)
         except OmnichatError as exc:
