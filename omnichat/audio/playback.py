@@ -259,6 +259,11 @@ class PlaybackBuffer:
         return self._queued
 
     @property
+    def busy(self) -> bool:
+        """Audio is queued, due (a reply not finished) or a flush's fade is still to play."""
+        return self._queued > 0 or self._expecting or self._fade_pos < self._fade_len
+
+    @property
     def stream_position(self) -> int:
         """Index, in the written clock, of the next sample the reader will take."""
         with self._lock:
