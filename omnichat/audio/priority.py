@@ -29,20 +29,23 @@ def raise_current_thread() -> str:
     return raise_thread(threading.get_native_id())
 
 
+def _threads() -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except (OSError, ValueError):
+        return [threading.get_native_id()]
+
+
 def raise_sound_server_threads() -> int:
     """Raise libpulse's threads in this process (Linux ``/proc``); returns how many were."""
     raised = 0
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return 0
-    for tid in tids:
+    for tid in _threads():
         try:
             with open(f"/proc/self/task/{tid}/comm", encoding="utf-8") as comm:
                 name = comm.read(64).strip()
         except OSError:
             continue
-        if name in AUDIO_LIBRARY_THREADS and raise_thread(int(tid)) != "normal":
+        if name in AUDIO_LIBRARY_THREADS and raise_thread(tid) != "normal":
             raised += 1
     return raised
 

@@ -62,6 +62,7 @@ class Speaker:
         self.idle_underflows = 0  # ... while only silence was queued (inaudible)
         self._capacity = 0  # frames the device buffer holds (write_available when empty)
         self._playing = False
+        self._wrote_playing = False  # the state when the previous block was written
         self._stop = threading.Event()  # close() sets it; the thread's wait while playing
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # what ended the thread (a device gone)
@@ -118,20 +119,22 @@ class Speaker:
                 self.buffer.wait_for_data(wait_s)
             return
         block = feed.next_block(stream.time + queued / self.device_rate_hz)
-        if stream.write(block):
-            self._underflowed()
+        if stream.write(block):  # the device ran dry since the previous write
+            self._underflowed(self._wrote_playing)
+        self._wrote_playing = self._playing
         self.last_callback_at = now = time.monotonic()
         self.depth.tick(now)
 
     def _frames(self, ms: float) -> int:
         return int(ms * self.device_rate_hz / 1000)
 
-    def _underflowed(self) -> None:
-        if self._playing:
+    def _underflowed(self, playing: bool) -> None:
+        """``playing``: a reply's audio was queued when the device ran dry (audible)."""
+        if playing:
             self.device_underflows += 1
         else:
             self.idle_underflows += 1
-        self.depth.underflowed(time.monotonic(), playing=self._playing)
+        self.depth.underflowed(time.monotonic(), playing=playing)
         self.buffer.output_latency_s = self.depth.margin_ms / 1000.0
 
     @property
