@@ -5,10 +5,10 @@ thread. While nothing plays, ``idle_ms`` stays queued: a reply's first sample wa
 little more than that. While a reply plays, ``margin_ms``: the slack the speaker thread has
 before the device runs dry when the machine is busy. A device underflow during a reply grows
 the margin by ``step_ms``, up to ``max_ms``. An underflow while idle only plays silence a
-little late, so the idle depth (the wait of every reply's first sample) grows only when they
-repeat: ``IDLE_BURST`` of them within ``idle_burst_s`` (a device whose sound server resamples
-in large chunks drains the queue at every block). Each ``shrink_after_s`` without an
-underflow gives one step of each back, never below the floors. Figures and the choice of
+little late, so the idle depth (the wait of every reply's first sample) grows only when the
+device runs dry block after block: ``IDLE_BURST`` times within ``idle_burst_s`` (a sound
+server that resamples the stream in large chunks drains it at every block). Each
+``shrink_after_s`` without an underflow gives one step of each back, never below the floors. Figures and the choice of
 the defaults: docs/benchmarks-latency.md.
 """
 
@@ -22,7 +22,7 @@ MARGIN_MS = 20.0
 MAX_MS = 35.0  # the device buffer (40 ms) less one block
 STEP_MS = 5.0
 SHRINK_AFTER_S = 30.0
-IDLE_BURST = 3
+IDLE_BURST = 10
 
 
 @dataclass
@@ -32,7 +32,7 @@ class QueueDepth:
     max_ms: float = MAX_MS
     step_ms: float = STEP_MS
     shrink_after_s: float = SHRINK_AFTER_S
-    idle_burst_s: float = 5.0
+    idle_burst_s: float = 1.0
     idle_ms: float = field(init=False)
     margin_ms: float = field(init=False)
     grown: int = field(default=0, init=False)  # underflows that grew a depth
