@@ -8,8 +8,8 @@ the margin by ``step_ms``, up to ``max_ms``. An underflow while idle only plays 
 little late, so the idle depth (the wait of every reply's first sample) grows only when the
 device runs dry block after block: ``IDLE_BURST`` times within ``idle_burst_s`` (a sound
 server that resamples the stream in large chunks drains it at every block). Each
-``shrink_after_s`` without an underflow gives one step of each back, never below the floors. Figures and the choice of
-the defaults: docs/benchmarks-latency.md.
+``shrink_after_s`` without an underflow gives one step of each back, never below the
+floors. Figures and the choice of the defaults: docs/benchmarks-latency.md.
 """
 
 from __future__ import annotations
