@@ -60,22 +60,35 @@ def missing_requirements() -> list[str]:
     return missing
 
 
-def scenario(work: Path, turns: int, barge_ins: int) -> Scenario:
+def scenario(work: Path, turns: int, barge_ins: int, pace: str = "realtime") -> Scenario:
     clips = [speech_clip(q, work / f"question-{i}.wav") for i, q in enumerate(QUESTIONS)]
     stop = speech_clip(INTERRUPTION, work / "interruption.wav")
     return Scenario(turns=[clips[i % len(clips)] for i in range(turns)],
-                    barge_ins=[(clips[i % len(clips)], stop) for i in range(barge_ins)])
+                    barge_ins=[(clips[i % len(clips)], stop) for i in range(barge_ins)],
+                    pace=pace)
+
+
+def alsa_underruns(log: Path) -> int:
+    """ALSA's "underrun occurred" lines in a client's output: its device ran dry (in a reply
+    or between replies; ``added_silence`` is the part inside replies)."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return sum("underrun occurred" in line for line in text.splitlines())
 
 
 def report(results: list[Result]) -> str:
     lines = [f"machine: {platform.machine()} {platform.processor() or ''} "
-             f"{_cpu_model()}, Python {platform.python_version()}"]
+             f"{_cpu_model()}, Python {platform.python_version()}",
+             f"load average at the end: {_loadavg()}"]
     for r in results:
         clock = r.speaker_clock
         lines += ["", f"== {r.client}", format_table(r.figures.summaries())]
         if clock:
             lines.append(f"speaker clock: delivery jitter {clock.jitter_ms:.2f} ms, sink block "
                          f"{clock.block_ms:.1f} ms, drift {clock.drift_ms:.2f} ms")
+        lines.append(f"ALSA underrun messages: {alsa_underruns(r.client_log)}")
         lines += [f"skipped: {k} x{v}" for k, v in r.figures.skipped.items()] + r.notes
     ours = next((r for r in results if r.client == "omnichat"), None)
     for other in (r for r in results if ours and r is not ours):
@@ -84,6 +97,13 @@ def report(results: list[Result]) -> str:
             q = ratio(s, other.figures.summaries()[name])
             lines.append(f"{name:<28} {'-' if q is None else f'{q:.2f}'}")
     return "\n".join(lines)
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _cpu_model() -> str:
@@ -100,6 +120,7 @@ def as_json(results: list[Result]) -> dict:
     def figures(r: Result) -> dict[str, dict]:
         return {k: Summary.as_dict(s) for k, s in r.figures.summaries().items()}
     return {r.client: {"figures": figures(r), "raw_ms": r.figures.values,
+                       "alsa_underruns": alsa_underruns(r.client_log),
                        "skipped": r.figures.skipped, "notes": r.notes} for r in results}
 
 
@@ -108,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--barge-ins", type=int, default=4)
     parser.add_argument("--only", choices=("omnichat", "vendor-sdk", "vendor-ws"), action="append")
+    parser.add_argument("--pace", default="realtime",
+                        help="The emulator's --speed: realtime (1), or a factor such as 1.1 or 3 "
+                             "(reply audio sent that many times faster than it plays).")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     parser.add_argument("--keep", action="store_true",
                         help="Keep the work dir (traces, client logs, clips) and print its path.")
@@ -120,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="omnichat-bench-"))
     try:
         with VirtualRig(ROOT / "tests" / "rig" / "virtual-audio.sh") as env:
-            plan = scenario(work, args.turns, args.barge_ins)
+            plan = scenario(work, args.turns, args.barge_ins, args.pace)
             clients = [omnichat_client(work), *vendor_clients()]
             results = [run_client(c, plan, work, env) for c in clients if c.name in wanted]
     except BenchError as exc:
         print(f"vendor_compare: {exc} (work dir kept: {work})", file=sys.stderr)
         return 1
+    print(f"server pace: {args.pace}")
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")

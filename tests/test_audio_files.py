@@ -110,33 +110,37 @@ def test_file_speaker_paced_keeps_the_timeline_and_the_flush_fade(tmp_path):
     assert not (out.parent / (out.name + ".part")).exists()
 
 
-class _Status:
-    output_underflow = False
-
-
-def test_resampling_speaker_callback_keeps_the_rate_and_a_flush_fades_within_a_block():
-    from omnichat.audio.speaker import Speaker
+def test_resampling_feed_keeps_the_rate_and_a_flush_fades_within_a_block():
+    from omnichat.audio.device_feed import DeviceFeed
 
     buf = PlaybackBuffer()
-    speaker = Speaker(buf)
-    callback = speaker._setup_resampling(48000)  # as when a device refuses 24 kHz
+    feed = DeviceFeed(buf, 48000, block_ms=10)  # as when a device refuses 24 kHz
     buf.write(np.full(24000, 8000, dtype=np.int16).tobytes())
-    blocks = []
-    for _ in range(30):  # 300 ms at 48 kHz in 10 ms device blocks
-        out = np.zeros((480, 1), dtype=np.int16)
-        callback(out, 480, None, _Status())
-        blocks.append(out[:, 0].copy())
-    assert all(np.abs(b[100:]).min() > 7000 for b in blocks[5:])  # steady after soxr's delay
+    blocks = [feed.next_block().copy() for _ in range(30)]  # 300 ms in 10 ms device blocks
+    assert {b.size for b in blocks} == {480}
+    assert all(np.abs(b[100:]).min() > 7000 for b in blocks[1:])  # no wait for soxr's burst
     buf.flush()
-    after = []
-    for _ in range(5):
-        out = np.zeros((480, 1), dtype=np.int16)
-        callback(out, 480, None, _Status())
-        after.append(out[:, 0].copy())
+    after = [feed.next_block().copy() for _ in range(5)]
     head = np.abs(after[0].astype(int))
     assert head[0] > 6000 and (np.diff(head) <= 40).all()  # a fade, no step up
     assert not np.concatenate(after[1:]).any()  # then true silence (no dither)
     assert buf.wait_drained(0)
+
+
+def test_resampling_feed_starts_a_reply_at_once_and_plays_its_tail():
+    from omnichat.audio.device_feed import DeviceFeed
+
+    buf = PlaybackBuffer()
+    feed = DeviceFeed(buf, 48000, block_ms=5)
+    idle = [feed.next_block().copy() for _ in range(20)]  # 100 ms of nothing playing
+    assert not np.concatenate(idle).any() and feed.held_frames == 0  # no silence queued
+    buf.write(np.full(2400, 8000, dtype=np.int16).tobytes())  # a 100 ms reply
+    buf.finish()
+    out = np.concatenate([feed.next_block().copy() for _ in range(30)])
+    loud = np.flatnonzero(np.abs(out) > 4000)
+    assert loud[0] < 24  # the first block already sounds (soxr's burst read ahead)
+    assert 4700 < loud.size <= 4800 + 48  # all of it, the held-back tail included
+    assert not feed.busy and not out[-240:].any()
 
 
 def test_file_speaker_disk_full_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):

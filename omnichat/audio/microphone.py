@@ -7,9 +7,12 @@ Both run the same chain per block: capture -> 16 kHz mono int16 -> ``stages`` ->
 A stage (echo cancellation, local VAD later) takes and returns an int16 block, or returns
 ``None`` to drop it. ``on_block`` must not block (the engine does ``put_nowait``).
 
-``Microphone`` owns one ``sd.InputStream``; its callback runs on PortAudio's thread and only
-converts and copies. ``WavMicrophone`` owns the thread ``omnichat-wav-mic``, which blocks only
-on its stop event (pacing) and is unblocked by ``close()``.
+``Microphone`` owns one ``sd.InputStream`` and the thread ``omnichat-mic``. The stream's
+callback (PortAudio's thread) only copies each block into a slot of memory allocated once and
+sets an event; ``omnichat-mic`` waits on that event, resamples when the device refused
+16 kHz, runs the stages and calls ``on_block``. ``close()`` stops the stream, then sets the
+event and joins the thread. ``WavMicrophone`` owns the thread ``omnichat-wav-mic``, which
+blocks only on its stop event (pacing) and is unblocked by ``close()``.
 """
 
 from __future__ import annotations
@@ -76,19 +79,29 @@ class Microphone:
         self.block_ms = block_ms
         self.block_samples = MIC_RATE_HZ * block_ms // 1000
         self.device_rate_hz = MIC_RATE_HZ
-        self.overflows = 0  # PortAudio input_overflow flags seen in the callback
+        self.overflows = 0  # PortAudio input_overflow flags, and blocks the worker fell behind
         self.error: BaseException | None = None  # first exception raised by a stage/on_block
         self._stream = None
         self._resampler: StreamResampler | None = None
         self._fifo = np.zeros(0, dtype=np.int16)  # re-blocks resampled audio to block_samples
         self._fifo_n = 0
+        self._slots = _CaptureSlots(0)
+        self._ready = threading.Event()  # the callback sets it; the worker's only wait
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         # Monotonic time of the last callback (a float store from the audio thread; the main
         # thread reads it to notice a device that went away: device_lost()).
         self.last_callback_at = 0.0
 
     def start(self) -> None:
         stream = open_stream("input", self._device_spec, MIC_RATE_HZ, self._open, _open_failed)
-        start_stream(stream, _open_failed)
+        self._worker = threading.Thread(target=self._work_loop, name="omnichat-mic")
+        self._worker.start()
+        try:
+            start_stream(stream, _open_failed)
+        except BaseException:
+            self._stop_worker()
+            raise
         self._stream = stream
         self.last_callback_at = time.monotonic()
 
@@ -99,17 +112,16 @@ class Microphone:
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
         if self.channels > 1:
             return self._open_array(sd, index, rate)
-        callback = self._callback
         if rate != MIC_RATE_HZ:
             self._resampler = StreamResampler(rate, MIC_RATE_HZ)
             self._fifo = np.zeros(MIC_RATE_HZ, dtype=np.int16)  # 1 s: more than a soxr burst
-            callback = self._resampling_callback
         self.device_rate_hz = rate
         blocksize = rate * self.block_ms // 1000
+        self._slots = _CaptureSlots(blocksize)
         return sd.InputStream(samplerate=rate, channels=1, dtype="int16",
                               latency=stream_latency_s(sd, index, "input", blocksize / rate,
                                                        min_blocks=1 if rate == MIC_RATE_HZ else 2),
-                              blocksize=blocksize, device=index, callback=callback)
+                              blocksize=blocksize, device=index, callback=self._callback)
 
     def _open_array(self, sd: Any, index: int | None, rate: int) -> Any:
         """All ``channels`` of the device at 16 kHz, or one line saying why not."""
@@ -125,42 +137,44 @@ class Microphone:
                 f"{name} cannot record {self.channels} channels at 16 kHz; pick another "
                 "input device (see `omnichat devices`), or use --input-channels 1")
         blocksize = rate * self.block_ms // 1000
+        self._slots = _CaptureSlots(blocksize, self.channels)  # interleaved frames
         return sd.InputStream(samplerate=rate, channels=self.channels, dtype="int16",
                               latency=stream_latency_s(sd, index, "input", blocksize / rate,
                                                        min_blocks=1),
-                              blocksize=blocksize, device=index, callback=self._array_callback)
+                              blocksize=blocksize, device=index, callback=self._callback)
 
-    def _array_callback(self, indata: np.ndarray, frames: int, time_info: Any,
-                        status: Any) -> None:
-        self.last_callback_at = time.monotonic()
-        if status.input_overflow:
-            self.overflows += 1
-        self._deliver(indata.reshape(-1).copy(), _adc_time(time_info))  # interleaved frames
-
-    # PortAudio's thread: convert and copy only; a failing stage is kept, not raised here.
+    # PortAudio's thread: copy into a slot and wake the worker; nothing else.
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         self.last_callback_at = time.monotonic()
         if status.input_overflow:
             self.overflows += 1
-        self._deliver(indata[:, 0].copy(), _adc_time(time_info))
+        if not self._slots.put(indata, frames, _adc_time(time_info)):
+            self.overflows += 1  # the worker is a whole second behind: drop, count
+        self._ready.set()
 
-    def _resampling_callback(self, indata: np.ndarray, frames: int, time_info: Any,
-                             status: Any) -> None:
-        self.last_callback_at = time.monotonic()
-        if status.input_overflow:
-            self.overflows += 1
+    def _work_loop(self) -> None:
+        """Thread ``omnichat-mic``: blocks on ``_ready`` (set by each callback and by close)."""
+        while True:
+            self._ready.wait(0.5)
+            self._ready.clear()
+            self._slots.drain(self._process)
+            if self._stop.is_set():
+                return
+
+    def _process(self, block: np.ndarray, adc_time: float | None) -> None:
         if self._resampler is None:
+            self._deliver(block.copy(), adc_time)
             return
-        y = self._resampler.process(indata[:, 0])
+        y = self._resampler.process(block)
         k = min(y.size, self._fifo.size - self._fifo_n)
         self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
         self._fifo_n += k
         while self._fifo_n >= self.block_samples:
-            block = self._fifo[: self.block_samples].copy()
+            out = self._fifo[: self.block_samples].copy()
             rest = self._fifo[self.block_samples:self._fifo_n]
             self._fifo[: rest.size] = rest
             self._fifo_n -= self.block_samples
-            self._deliver(block, _adc_time(time_info))
+            self._deliver(out, adc_time)
 
     def _deliver(self, block: np.ndarray, adc_time: float | None = None) -> None:
         if self.error is not None:
@@ -169,6 +183,16 @@ class Microphone:
             self._chain.deliver(block, adc_time)
         except Exception as exc:
             self.error = exc
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        self._stop.set()
+        self._ready.set()
+        worker.join(timeout=5.0)
+        if worker.is_alive():  # pragma: no cover - a bug, reported rather than hidden
+            raise RuntimeError("omnichat-mic did not stop within 5 s")
 
     @property
     def level_dbfs(self) -> float:
@@ -202,6 +226,7 @@ class Microphone:
         return bool(self._stream is not None and self._stream.active)
 
     def close(self) -> None:
+        """Stop the stream, then deliver what was captured and join the worker; idempotent."""
         stream, self._stream = self._stream, None
         if stream is None:
             return
@@ -209,6 +234,7 @@ class Microphone:
             stream.stop()
         finally:
             stream.close()
+            self._stop_worker()
 
     def __enter__(self) -> Microphone:
         self.start()
@@ -216,6 +242,46 @@ class Microphone:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _CaptureSlots:
+    """Ring of device blocks between the input callback (one writer) and ``omnichat-mic``.
+
+    Allocated once: ``put`` copies a block into the next free slot (no allocation of its
+    size), ``drain`` hands the filled slots to the worker in order. The writer publishes a
+    slot by advancing ``_written`` after the copy; the reader frees it by advancing ``_read``.
+    """
+
+    SLOTS = 64  # 1.28 s of 20 ms blocks
+
+    def __init__(self, block_frames: int, channels: int = 1):
+        self._channels = channels  # > 1: a microphone array's frames, kept interleaved
+        self._data = np.zeros((self.SLOTS, max(1, block_frames) * channels), dtype=np.int16)
+        self._frames = np.zeros(self.SLOTS, dtype=np.int64)
+        self._adc = np.zeros(self.SLOTS, dtype=np.float64)  # 0.0: no ADC time
+        self._written = 0
+        self._read = 0
+
+    def put(self, indata: np.ndarray, frames: int, adc_time: float | None) -> bool:
+        if self._written - self._read >= self.SLOTS:
+            return False
+        k = self._written % self.SLOTS
+        n = min(frames, self._data.shape[1] // self._channels)
+        if self._channels == 1:
+            self._data[k, :n] = indata[:n, 0]
+        else:  # the device's own interleaved layout: a view of it, copied once
+            self._data[k, :n * self._channels] = indata[:n].reshape(-1)
+        self._frames[k] = n * self._channels
+        self._adc[k] = adc_time or 0.0
+        self._written += 1
+        return True
+
+    def drain(self, process: Callable[[np.ndarray, float | None], None]) -> None:
+        while self._read < self._written:
+            k = self._read % self.SLOTS
+            adc = float(self._adc[k])
+            process(self._data[k, : int(self._frames[k])], adc or None)
+            self._read += 1
 
 
 def _adc_time(time_info: Any) -> float | None:

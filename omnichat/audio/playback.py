@@ -1,7 +1,7 @@
-"""The playback ring buffer between the receiver thread and the speaker callback.
+"""The playback ring buffer between the receiver thread and the speaker's thread.
 
 One writer (the engine's receiver thread) appends the model's 24 kHz PCM with ``write()``; one
-reader (the PortAudio output callback, or ``FileSpeaker``'s thread) takes fixed blocks with
+reader (``Speaker``'s thread ``omnichat-speaker``, or ``FileSpeaker``'s) takes fixed blocks with
 ``read_into()``. Barge-in calls ``flush()``: everything queued is dropped and the next block
 plays a ~10 ms fade of what would have come next, then silence, so the cut does not click.
 
@@ -24,7 +24,7 @@ real samples it holds (after a flush's fade, before silence), the flush count an
 PortAudio gave the block. Because the values are taken under the same lock as ``flush()``, a
 flushed sample is never reported as played: this is the aligned reference echo cancellation
 needs, and how the engine learns the first sample of a reply was heard. The lock is reentrant
-(a tap may read the clocks); a tap must only copy — it runs in the audio callback.
+(a tap may read the clocks); a tap must only copy — it runs on the speaker's real-time thread.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ Tap = Callable[[PlayedBlock], None]
 
 
 class PlaybackBuffer:
-    """24 kHz int16 ring buffer: the receiver thread writes, the output callback reads."""
+    """24 kHz int16 ring buffer: the receiver thread writes, the speaker's thread reads."""
 
     def __init__(self, rate_hz: int = SPEAKER_RATE_HZ, capacity_s: float = 120.0):
         self.rate_hz = int(rate_hz)
@@ -184,14 +184,14 @@ class PlaybackBuffer:
         with self._lock:
             self._expecting = False
 
-    # ---- reader side (output callback) ----------------------------------------------------
+    # ---- reader side (the speaker's thread) -----------------------------------------------
 
     def read_into(self, out: np.ndarray, dac_time: float | None = None) -> int:
         """Fill ``out`` (int16, 1-D or (n, 1)); returns the number of real samples copied.
 
-        A pending flush fade comes first, then queued audio, then zeros. Runs in the audio
-        callback: no allocation beyond numpy views, the lock is held for one block copy and
-        the taps. ``dac_time``: when the block will reach the DAC (PortAudio's time info).
+        A pending flush fade comes first, then queued audio, then zeros. Runs on the speaker's
+        real-time thread: no allocation beyond numpy views, the lock is held for one block copy
+        and the taps. ``dac_time``: when the block will reach the DAC (PortAudio's clock).
         """
         buf = out.reshape(-1)
         want = buf.size
@@ -257,6 +257,11 @@ class PlaybackBuffer:
     @property
     def queued_samples(self) -> int:
         return self._queued
+
+    @property
+    def busy(self) -> bool:
+        """Audio is queued, due (a reply not finished) or a flush's fade is still to play."""
+        return self._queued > 0 or self._expecting or self._fade_pos < self._fade_len
 
     @property
     def stream_position(self) -> int:

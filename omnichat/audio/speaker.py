@@ -1,164 +1,146 @@
 """Speakers that drain a ``PlaybackBuffer``: a real PortAudio device, or a WAV file.
 
-``Speaker`` owns one ``sd.OutputStream``; its callback (PortAudio's thread) only copies from
-the buffer. ``FileSpeaker`` owns the thread ``omnichat-file-speaker``, which blocks only on
-its stop event (real-time pacing) or the buffer's data event, and ``close()`` unblocks it.
+``Speaker`` owns one blocking ``sd.OutputStream`` and the thread ``omnichat-speaker`` that
+feeds it (docs/audio.md, "The speaker's queue"). The thread keeps only a little audio queued
+ahead of the DAC while nothing plays, so a reply's first sample is heard about one block
+after it arrives, and a deeper margin while a reply plays (grown after a device underflow,
+shrunk slowly). It copies blocks from the buffer into preallocated arrays; on a device that
+refuses 24 kHz it also resamples (soxr), outside any audio callback. It blocks only on the
+buffer's data event (idle) or its stop event (playing: until the device has room), never in
+``write()`` for longer than it takes the device to accept one block; ``close()`` unblocks it.
+
+``FileSpeaker`` owns the thread ``omnichat-file-speaker``, which blocks only on its stop event
+(real-time pacing) or the buffer's data event, and ``close()`` unblocks it.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omnichat.audio import SPEAKER_RATE_HZ
-from omnichat.audio.devices import device_lost, open_stream, start_stream, stream_latency_s
+from omnichat.audio.device_feed import DeviceFeed
+from omnichat.audio.devices import device_lost, open_stream, start_stream
 from omnichat.audio.playback import PlaybackBuffer
-from omnichat.audio.resample import StreamResampler
+from omnichat.audio.priority import raise_current_thread, raise_sound_server_threads
+from omnichat.audio.queue_depth import QueueDepth
 from omnichat.audio.wav import WavWriter
 from omnichat.errors import AudioDeviceError
 
-# 5 ms blocks: a flush or a reply's first sample waits at most one short block for the
-# callback. The device buffer is at least NATIVE_MIN_LATENCY_S: with two 5 ms blocks (10 ms)
-# PortAudio's ALSA output underflowed about 11 times a minute under load on the virtual sound
-# card (audible crackle); 20 ms stays clean (docs/benchmarks-latency.md).
+# 5 ms blocks: the thread hands the device one block at a time, so a flush or a reply's first
+# sample waits behind at most the queue below plus one block.
 BLOCK_MS = 5
-NATIVE_MIN_LATENCY_S = 0.020
-# A resampled stream underran in bursts below 40 ms of device buffer (ALSA at 44.1/48 kHz),
-# and runs in 10 ms blocks: a whole number of frames at 44.1 and 48 kHz.
-RESAMPLED_MIN_LATENCY_S = 0.040
-RESAMPLED_BLOCK_MS = 10
+# The device's buffer: room for the deepest margin. Through ALSA (and its PulseAudio plugin)
+# a 30 ms request gives a 40 ms buffer in 10 ms periods; a stream that ran dry restarts only
+# once a period is queued again, which is why the idle queue is one period.
+DEVICE_BUFFER_S = 0.030
 
-# After close() is asked, keep the stream running on silence this long past the device
-# latency: stopping a PortAudio stream drops the audio still in its buffers (rig pitfall P2).
+# After close() is asked, keep the stream running on silence this long past what is queued:
+# stopping a PortAudio stream drops the audio still in its buffers (rig pitfall P2).
 _TAIL_PAD_S = 0.1
+# The thread's longest sleep: how soon it notices close() or a device that stopped taking audio.
+_MAX_WAIT_S = 0.05
 
 
 class Speaker:
     """Plays a ``PlaybackBuffer`` on an output device at 24 kHz (or the device rate + soxr)."""
 
     def __init__(self, buffer: PlaybackBuffer, device: str | int | None = None,
-                 block_ms: int = BLOCK_MS):
+                 block_ms: int = BLOCK_MS, depth: QueueDepth | None = None):
         self.buffer = buffer
         self._device_spec = device
         self.block_ms = block_ms
-        self._stream = None
+        self.depth = depth or QueueDepth()
+        self._stream: Any = None
+        self._feed: DeviceFeed | None = None
         self.device_rate_hz = SPEAKER_RATE_HZ
-        self.device_underflows = 0  # PortAudio output_underflow flags seen in the callback
-        self._closing = False
-        self._silent_frames = 0
-        self._pad_frames = 0
-        self._tail_done = threading.Event()  # set by the callback once the tail has played
-        self._fifo = np.zeros(0, dtype=np.int16)
-        self._fifo_n = 0
-        self._src = np.zeros(0, dtype=np.int16)
-        self._resampler: StreamResampler | None = None
-        self._fade = np.zeros(0, dtype=np.float32)
-        self._flushes_seen = 0
-        # Monotonic time of the last callback (a float store from the audio thread; the main
-        # thread reads it to notice a device that went away: device_lost()).
+        self.device_underflows = 0  # the device ran dry while a reply played (PortAudio flag)
+        self.idle_underflows = 0  # ... while only silence was queued (inaudible)
+        self._capacity = 0  # frames the device buffer holds (write_available when empty)
+        self._playing = False
+        self._wrote_playing = False  # the state when the previous block was written
+        self._stop = threading.Event()  # close() sets it; the thread's wait while playing
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None  # what ended the thread (a device gone)
+        self.priority = "normal"  # what the speaker thread got (audio/priority.py)
+        # Monotonic time of the last block handed to the device (a float store from the
+        # speaker thread; the main thread reads it to notice a device that went away).
         self.last_callback_at = 0.0
 
     def start(self) -> None:
         stream = open_stream("output", self._device_spec, SPEAKER_RATE_HZ, self._open,
                              _open_failed)
-        self._pad_frames = int((stream.latency + _TAIL_PAD_S) * self.device_rate_hz)
-        self.buffer.output_latency_s = float(stream.latency)
         start_stream(stream, _open_failed)
+        self._capacity = int(stream.write_available)
         self._stream = stream
+        self.buffer.output_latency_s = self.depth.margin_ms / 1000.0
         self.last_callback_at = time.monotonic()
+        self._thread = threading.Thread(target=self._play_loop, name="omnichat-speaker")
+        self._thread.start()
 
     def device_lost(self, now: float) -> AudioDeviceError | None:
-        """The error to end the session with when the device stopped calling back."""
+        """The error to end the session with when the device stopped taking audio."""
         return device_lost("output", self.last_callback_at, now) if self._stream else None
 
     def _open(self, sd: Any, index: int | None, rate: int) -> Any:
-        callback = self._callback
-        if rate != SPEAKER_RATE_HZ:
-            # 10 ms blocks when resampling: 5 ms is 220.5 frames at 44.1 kHz, and the rounding
-            # starved the stream (hundreds of underflows, silence on the virtual sound card).
-            self.block_ms = max(self.block_ms, RESAMPLED_BLOCK_MS)
-            callback = self._setup_resampling(rate)
-        blocksize = rate * self.block_ms // 1000
         self.device_rate_hz = rate
-        block_s = blocksize / rate
-        floor_s = NATIVE_MIN_LATENCY_S if rate == SPEAKER_RATE_HZ else RESAMPLED_MIN_LATENCY_S
-        min_blocks = math.ceil(floor_s / block_s)
+        self._feed = DeviceFeed(self.buffer, rate, self.block_ms)
         return sd.OutputStream(samplerate=rate, channels=1, dtype="int16",
-                               latency=stream_latency_s(sd, index, "output", block_s,
-                                                        min_blocks=min_blocks),
-                               blocksize=blocksize, device=index, callback=callback)
+                               latency=DEVICE_BUFFER_S, blocksize=self._feed.block_frames,
+                               device=index)
 
-    def _setup_resampling(self, rate: int) -> Callable[..., None]:
-        """Preallocate what the resampling callback needs; returns that callback."""
-        self._resampler = StreamResampler(SPEAKER_RATE_HZ, rate)
-        self._src = np.zeros(-(-SPEAKER_RATE_HZ * self.block_ms // 1000), dtype=np.int16)
-        self._fifo = np.zeros(rate, dtype=np.int16)  # 1 s: far more than a soxr burst
-        self._fade = np.linspace(1.0, 0.0, rate // 100 + 1, dtype=np.float32)[1:]  # 10 ms
-        self._flushes_seen = self.buffer.flushes
-        self.device_rate_hz = rate
-        return self._resampling_callback
+    def _play_loop(self) -> None:
+        """Thread ``omnichat-speaker``: top the device queue up to the depth wanted now."""
+        self.priority = raise_current_thread()
+        raise_sound_server_threads()  # opened with the stream: the plugin's mainloop exists
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except Exception as exc:  # a device gone mid-write; device_lost() reports it
+            self.error = exc
 
-    # PortAudio's thread: copy only.
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        self.last_callback_at = time.monotonic()
-        if status.output_underflow:
+    def _step(self) -> None:
+        stream, feed = self._stream, self._feed
+        if stream is None or feed is None:
+            return
+        queued = self._capacity - int(stream.write_available)
+        self._playing = feed.busy
+        want = self._frames(self.depth.margin_ms if self._playing else self.depth.idle_ms)
+        short = feed.block_frames - (want - queued)  # frames to play before a block fits
+        if short > 0:
+            wait_s = min(_MAX_WAIT_S, (short + 1) / self.device_rate_hz)
+            if self._playing:
+                self._stop.wait(wait_s)
+            else:  # a reply's first audio wakes the thread at once
+                self.buffer.wait_for_data(wait_s)
+            return
+        block = feed.next_block(stream.time + queued / self.device_rate_hz)
+        if stream.write(block):  # the device ran dry since the previous write
+            self._underflowed(self._wrote_playing)
+        self._wrote_playing = self._playing
+        self.last_callback_at = now = time.monotonic()
+        self.depth.tick(now)
+
+    def _frames(self, ms: float) -> int:
+        return int(ms * self.device_rate_hz / 1000)
+
+    def _underflowed(self, playing: bool) -> None:
+        """``playing``: a reply's audio was queued when the device ran dry (audible)."""
+        if playing:
             self.device_underflows += 1
-        if self._closing:
-            outdata.fill(0)
         else:
-            self.buffer.read_into(outdata, _dac_time(time_info))
-        self._track_tail(outdata, frames)
-
-    def _resampling_callback(self, outdata: np.ndarray, frames: int, time_info: Any,
-                             status: Any) -> None:
-        self.last_callback_at = time.monotonic()
-        if status.output_underflow:
-            self.device_underflows += 1
-        out = outdata.reshape(-1)
-        if self.buffer.flushes != self._flushes_seen:
-            self._fade_fifo()
-        resampler = self._resampler
-        for _ in range(16):  # soxr holds back 3-4 chunks, then bursts; bounded, never spins
-            if self._fifo_n >= frames or self._closing or resampler is None:
-                break
-            dac = _dac_time(time_info)  # what is already resampled plays first
-            self.buffer.read_into(self._src, None if dac is None
-                                  else dac + self._fifo_n / self.device_rate_hz)
-            y = resampler.process(self._src)
-            k = min(y.size, self._fifo.size - self._fifo_n)
-            self._fifo[self._fifo_n:self._fifo_n + k] = y[:k]
-            self._fifo_n += k
-        n = min(frames, self._fifo_n)
-        out[:n] = self._fifo[:n]
-        out[n:] = 0
-        self._fifo[: self._fifo_n - n] = self._fifo[n:self._fifo_n]
-        self._fifo_n -= n
-        self._track_tail(outdata, frames)
-
-    def _fade_fifo(self) -> None:
-        """A flush happened: fade out the resampled audio we hold and forget the rest."""
-        self._flushes_seen = self.buffer.flushes
-        self.buffer.cancel_fade()
-        if self._resampler is not None:
-            self._resampler.clear()
-        k = min(self._fifo_n, self._fade.size)
-        self._fifo[:k] = self._fifo[:k] * self._fade[:k]
-        self._fifo_n = k
-
-    def _track_tail(self, outdata: np.ndarray, frames: int) -> None:
-        self._silent_frames = 0 if outdata.any() else self._silent_frames + frames
-        if self._closing and self._silent_frames >= self._pad_frames:
-            self._tail_done.set()
+            self.idle_underflows += 1
+        self.depth.underflowed(time.monotonic(), playing=playing)
+        self.buffer.output_latency_s = self.depth.margin_ms / 1000.0
 
     @property
     def latency_s(self) -> float:
-        return float(self._stream.latency) if self._stream is not None else 0.0
+        """What a reply's first sample waits behind: the idle queue (0 when closed)."""
+        return self.depth.idle_ms / 1000.0 if self._stream is not None else 0.0
 
     def stream_time(self) -> float | None:
         """PortAudio's stream clock now (the clock of DAC/ADC times), None when closed."""
@@ -168,23 +150,32 @@ class Speaker:
     @property
     def active(self) -> bool:
         """False once the stream stopped by itself (device unplugged, sound server gone)."""
-        return bool(self._stream is not None and self._stream.active)
+        return bool(self._stream is not None and self._stream.active and self.error is None)
 
     def close(self) -> None:
         """Stop after the audio already handed to the device has played; idempotent.
 
         Audio still queued in the buffer is not played: call ``buffer.wait_drained()`` first.
         """
-        stream, self._stream = self._stream, None
+        stream, thread, feed = self._stream, self._thread, self._feed
         if stream is None:
             return
-        self._closing = True
-        if stream.active:
-            self._tail_done.wait(self._pad_frames / self.device_rate_hz + 1.0)
+        self._stop.set()
+        if thread is not None:
+            thread.join(timeout=5.0)
+        self._stream = self._thread = None
+        stuck = thread is not None and thread.is_alive()
         try:
+            if stream.active and self.error is None and not stuck and feed is not None:
+                held = feed.take_held()
+                tail = np.zeros(held.size + self._frames(_TAIL_PAD_S * 1000), dtype=np.int16)
+                tail[: held.size] = held
+                stream.write(tail)  # about the pad's time: what was queued plays out first
             stream.stop()
         finally:
             stream.close()
+        if stuck:  # pragma: no cover - a bug, reported rather than hidden
+            raise RuntimeError("omnichat-speaker did not stop within 5 s")
 
     def __enter__(self) -> Speaker:
         self.start()
@@ -192,12 +183,6 @@ class Speaker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _dac_time(time_info: Any) -> float | None:
-    """PortAudio's ``outputBufferDacTime`` of this callback's block (its stream clock)."""
-    value = getattr(time_info, "outputBufferDacTime", None)
-    return float(value) if value else None
 
 
 def _open_failed(exc: Exception) -> AudioDeviceError:

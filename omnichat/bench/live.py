@@ -168,7 +168,9 @@ def run_live(session: dict[str, Any], connect: Callable[[], Any], options: LiveO
         driver.run(Path(tmp))
         result.counters = _counters(engine, playback, speaker, mic)
         result.cpu_threads_s = cpu_by_thread()
-        result.notes = driver.notes
+        result.notes = [*driver.notes, f"speaker: {speaker.device_rate_hz} Hz, thread priority "
+                        f"{speaker.priority}, queue {speaker.depth.idle_ms:.0f} ms idle / "
+                        f"{speaker.depth.margin_ms:.0f} ms playing at the end"]
         latency_s = speaker.latency_s
     result.minutes = (time.monotonic() - started) / 60.0
     result.values = _figures(probe, speaker_offset, latency_s, options, result)
@@ -178,6 +180,8 @@ def run_live(session: dict[str, Any], connect: Callable[[], Any], options: LiveO
 
 def _counters(engine: Engine, playback: PlaybackBuffer, speaker: Any, mic: Any) -> dict[str, int]:
     return {"underruns": playback.underruns, "device_underflows": speaker.device_underflows,
+            "device_underflows_idle": speaker.idle_underflows,
+            "speaker_depth_grown": speaker.depth.grown,
             "mic_blocks_dropped": engine.mic_drops, "mic_overflows": mic.stats["overflows"],
             "dropped_samples": playback.dropped_samples}
 

@@ -51,6 +51,7 @@ class Scenario:
     reply: str = REPLY
     connect_timeout_s: float = 30.0
     reply_timeout_s: float = 30.0
+    pace: str = "realtime"  # the emulator's --speed: how fast it sends reply audio
 
 
 @dataclass
@@ -74,7 +75,7 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
     trace_path = work_dir / f"{client.name}-trace.jsonl"
     trace_path.unlink(missing_ok=True)
     (work_dir / "reply.txt").write_text(scenario.reply + "\n", encoding="utf-8")
-    serve, url, pump = _start_serve(trace_path, work_dir / "reply.txt", env)
+    serve, url, pump = _start_serve(trace_path, work_dir / "reply.txt", env, scenario.pace)
     notes: list[str] = []
     follower = TraceFollower(trace_path)
     speaker = Recorder(SPEAKER_MONITOR, SPEAKER_RATE_HZ, env)
@@ -106,10 +107,10 @@ def run_client(client: ClientSpec, scenario: Scenario, work_dir: Path,
     return Result(client.name, figures, spk_clock, mic_clock, log, notes)
 
 
-def _start_serve(trace: Path, reply_script: Path,
-                 env: dict[str, str]) -> tuple[subprocess.Popen[str], str, threading.Thread]:
+def _start_serve(trace: Path, reply_script: Path, env: dict[str, str],
+                 pace: str = "realtime") -> tuple[subprocess.Popen[str], str, threading.Thread]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "omnichat", "serve", "--port", "0", "--speed", "realtime",
+        [sys.executable, "-m", "omnichat", "serve", "--port", "0", "--speed", pace,
          "--trace", str(trace), "--reply-script", str(reply_script)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True, env=env)

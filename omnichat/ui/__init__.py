@@ -27,7 +27,7 @@ def make_view(console: Console | None = None, stream: IO[str] | None = None,
     if console is None and stream.isatty():
         console = Console(file=stream)
     if console is not None and console.is_terminal:
-        return LiveView(console, config)
+        return LiveView(console, config, paced=True)
     return PlainView(stream, config)
 
 
