@@ -49,7 +49,10 @@ def config_for(emu, tmp_path: Path, reconnect_attempts: int = 8) -> dict[str, st
     config.write_text(f'region = "emu"\nreconnect_attempts = {reconnect_attempts}\n\n'
                       f'[regions.emu]\nurl = "{emu.url}"\n'
                       'api_key_env = "OMNICHAT_TEST_KEY"\n', encoding="utf-8")
-    return {**os.environ, "OMNICHAT_CONFIG": str(config), "OMNICHAT_TEST_KEY": "test-key",
+    # No COLUMNS/LINES: the program reads the pseudo-terminal's own size, as in a real
+    # terminal (pytest-xdist workers export COLUMNS=80, which Rich would take instead).
+    inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return {**inherited, "OMNICHAT_CONFIG": str(config), "OMNICHAT_TEST_KEY": "test-key",
             "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
 
 
