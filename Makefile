@@ -16,7 +16,7 @@ SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils 
 # pytest-xdist workers. Most tests wait on a socket, a pace or a process rather than compute,
 # so more workers than the 2 cores pay off.
 TEST_WORKERS ?= 3
-CHECK_WORKERS ?= 4
+CHECK_WORKERS ?= 6
 # Each worker imports the package and the tests: let them reuse compiled bytecode.
 unexport PYTHONDONTWRITEBYTECODE
 
