@@ -179,3 +179,24 @@ def read_client_frame(conn: socket.socket) -> tuple[int, bytes]:
     key = _read_exact(conn, 4) if second & 0x80 else b"\0\0\0\0"
     payload = _read_exact(conn, size)
     return first & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def in_thread(target: Callable[[], object], name: str) -> tuple[threading.Thread, list]:
+    """Run ``target`` on a thread; the list gets its result or the exception it raised."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(target())
+        except Exception as exc:  # the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread, outcome
+
+
+def never_reads(conn: socket.socket, server: HostileServer) -> None:
+    """A server that completes the handshake, then stops reading: writes back up."""
+    handshake(conn, server)
+    server.wait_backlog(conn, 32 * 1024)

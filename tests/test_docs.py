@@ -96,6 +96,7 @@ def test_code_comments_point_into_the_repository() -> None:
                 wrong.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
         if path.name != "test_docs.py":
             wrong += [f"{path.relative_to(ROOT)}: {mark}" for mark in _bad_section_marks(text)]
+            # [k], [t]: so this line holds no machine path of its own
             wrong += [f"{path.relative_to(ROOT)}: {p}" for p in re.findall(
-                r"/work/\S*|/root/\S*|\bshared/seeds\S*", text)]
+                r"/wor[k]/\S*|/roo[t]/\S*|\bshared/seeds\S*", text)]
     assert not wrong

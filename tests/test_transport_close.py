@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import queue
 import struct
-import threading
 
 import pytest
 from hostile_server import (
     HostileServer,
     close_frame,
     handshake,
+    in_thread,
+    never_reads,
     read_client_frame,
 )
 
@@ -117,34 +118,15 @@ def test_a_socket_that_ends_without_a_close_frame_is_a_drop():
     assert transport.close_code is None
 
 
-def _in_thread(target, name: str) -> tuple[threading.Thread, list]:
-    outcome: list = []
-
-    def run():
-        try:
-            outcome.append(target())
-        except Exception as exc:  # the test inspects it
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name=name)
-    thread.start()
-    return thread, outcome
-
-
-def _never_reads(conn, server):
-    handshake(conn, server)
-    server.wait_backlog(conn, 32 * 1024)
-
-
 def test_close_is_bounded_with_a_peer_that_never_reads_a_stuck_writer_and_a_reader():
-    with HostileServer(_never_reads) as server:
+    with HostileServer(never_reads) as server:
         transport = WebSocketTransport(server.url(), SECRET, io_timeout_s=120.0)
         transport.connect()
-        reader, received = _in_thread(transport.recv, "omnichat-test-recv")
-        sender, sent = _in_thread(lambda: transport.send(cev.user_text_message(BIG_TEXT)),
+        reader, received = in_thread(transport.recv, "omnichat-test-recv")
+        sender, sent = in_thread(lambda: transport.send(cev.user_text_message(BIG_TEXT)),
                                   "omnichat-test-send")
         assert server.backlogged.wait(30.0)  # the sender is stuck inside the big write
-        closer, closed = _in_thread(transport.close, "omnichat-test-close")
+        closer, closed = in_thread(transport.close, "omnichat-test-close")
         closer.join(2.0)
         stuck = closer.is_alive()
         for thread in (closer, sender, reader):

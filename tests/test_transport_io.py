@@ -4,10 +4,15 @@ are ProtocolErrors, and an unanswered ping marks a silent peer as dead."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from hostile_server import HostileServer, frame_header, handshake, text_frame
+from hostile_server import (
+    HostileServer,
+    frame_header,
+    handshake,
+    in_thread,
+    never_reads,
+    text_frame,
+)
 
 from omnichat.errors import ConnectionLost, ExitCode, ProtocolError
 from omnichat.protocol import client as cev
@@ -33,30 +38,10 @@ def _open(server: HostileServer, **kwargs) -> WebSocketTransport:
     return transport
 
 
-def _in_thread(target, name: str) -> tuple[threading.Thread, list]:
-    """Run ``target`` on a thread; the list gets its result or the exception it raised."""
-    outcome: list = []
-
-    def run():
-        try:
-            outcome.append(target())
-        except Exception as exc:  # the test inspects it
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name=name)
-    thread.start()
-    return thread, outcome
-
-
-def _never_reads(conn, server):
-    handshake(conn, server)
-    server.wait_backlog(conn, 32 * 1024)
-
-
 def test_a_send_the_server_never_reads_times_out_as_connection_lost():
-    with HostileServer(_never_reads) as server:
+    with HostileServer(never_reads) as server:
         transport = _open(server, io_timeout_s=0.3)
-        sender, outcome = _in_thread(
+        sender, outcome = in_thread(
             lambda: transport.send(cev.user_text_message(BIG_TEXT)), "omnichat-test-send")
         sender.join(30.0)
         assert not sender.is_alive(), "send() is stuck with no deadline"
@@ -66,12 +51,12 @@ def test_a_send_the_server_never_reads_times_out_as_connection_lost():
 
 
 def test_close_completes_while_another_thread_is_stuck_in_a_send():
-    with HostileServer(_never_reads) as server:
+    with HostileServer(never_reads) as server:
         transport = _open(server, io_timeout_s=120.0)  # the send alone would block for long
-        sender, sent = _in_thread(
+        sender, sent = in_thread(
             lambda: transport.send(cev.user_text_message(BIG_TEXT)), "omnichat-test-send")
         assert server.backlogged.wait(30.0)  # the sender is inside the big write now
-        closer, closed = _in_thread(transport.close, "omnichat-test-close")
+        closer, closed = in_thread(transport.close, "omnichat-test-close")
         closer.join(30.0)
         assert not closer.is_alive(), "close() waits forever on the stuck sender"
         sender.join(30.0)
@@ -171,7 +156,7 @@ def test_an_unanswered_ping_marks_the_peer_dead_in_ping_and_recv():
         transport.ping()  # nothing to do yet: a frame (the handshake) is recent
         clock.now = 16.0
         transport.ping()  # sends the ping
-        reader, received = _in_thread(transport.recv, "omnichat-test-recv")
+        reader, received = in_thread(transport.recv, "omnichat-test-recv")
         clock.now = 26.5
         with pytest.raises(ConnectionLost, match="ping") as info:
             transport.ping()
