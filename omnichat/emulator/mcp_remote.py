@@ -14,7 +14,6 @@ connection's lock held) and returns ``(output, error)``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import urllib.error
@@ -23,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from omnichat.transport.target import is_loopback
 
 MCP_LINE = re.compile(r"^\s*mcp\s+([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_.:-]{1,64})\s*(.*)$",
                       re.DOTALL)
@@ -76,7 +77,7 @@ def call_tool(planned: PlannedMcp, timeout_s: float = CALL_TIMEOUT_S) -> tuple[s
     """Call the tool; ``(output, "")`` or ``("", error)``."""
     url = str(planned.server.get("server_url") or "")
     host = urlsplit(url).hostname or ""
-    if not _loopback(host):
+    if not is_loopback(host):
         return "", f"the emulator calls only MCP servers on loopback, not {host or url!r}"
     try:
         arguments = json.loads(planned.arguments)
@@ -98,15 +99,6 @@ def call_tool(planned: PlannedMcp, timeout_s: float = CALL_TIMEOUT_S) -> tuple[s
     except (OSError, ValueError) as exc:
         return "", f"the MCP server did not answer: {exc}"
     return _result(answer)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _request(number: int, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import http
-import ipaddress
 import itertools
 import logging
 import threading
@@ -38,21 +37,13 @@ from omnichat.emulator.options import EmulatorOptions, TranscriptionMode, Transc
 from omnichat.emulator.responder import Pacer
 from omnichat.emulator.trace import Trace, safe_headers, safe_path
 from omnichat.errors import UsageError
+from omnichat.transport.target import is_loopback
 
 PATH = "/api-ws/v1/realtime"
 # websockets' own log (a client that vanished mid-ping, ...): shown only with --debug
 LIBRARY_LOG = logging.getLogger("omnichat.emulator.websockets")
 JOIN_TIMEOUT_S = 30.0  # a bug guard: connection threads end within send_timeout_s + CLOSE
 CLOSE_TIMEOUT_S = 2.0  # a client that never finishes the closing handshake is dropped
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_reply_script(path: str | Path, what: str = "reply script") -> list[str]:
