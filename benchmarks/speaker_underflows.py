@@ -6,7 +6,7 @@ processes (``python -c 'while 1: pass'``) competing for the CPUs. Designs:
 
 * ``callback B/L``: a PortAudio callback stream of B ms blocks and at least L ms of device
   buffer whose callback copies from the ``PlaybackBuffer`` (omnichat's speaker before the
-  adaptive queue; 5/10 was the lead's crackling case, 5/20 the fix, 10/20 the alternative);
+  adaptive queue; 5/10 was the case that crackled, 5/20 the fix, 10/20 the alternative);
 * ``queue``: ``omnichat.audio.speaker.Speaker`` (blocking writes from its own thread, 10 ms
   queued while idle, 20 ms and up while playing, real-time priority where allowed);
 * ``queue 20 ms buffer``: the same in a 20 ms device buffer (5 ms ALSA periods): 5 ms idle,
