@@ -125,3 +125,25 @@ def test_a_failed_rollover_says_so_and_reconnects():
                 engine.keeper.policy = replace(policy, rollover_after_s=None)
     notices = [u.text for u in seen if isinstance(u, up.Notice)]
     assert any(text.startswith("connection lost (no session.updated") for text in notices)
+
+
+def test_ctrl_c_while_a_thread_starts_ends_with_the_interrupt_not_a_join_error(monkeypatch):
+    """A Ctrl+C that lands inside ``Thread.start`` of the sender left a thread that never
+    started in the engine's list; ``close()`` then raised "cannot join thread before it is
+    started" (a traceback and exit 1 instead of 130)."""
+    real_start = threading.Thread.start
+
+    def interrupted_start(thread: threading.Thread) -> None:
+        if thread.name == "omnichat-send":
+            raise KeyboardInterrupt
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    engine = Engine({"modalities": ["text"]}, connect=ScriptedTransport)
+    try:
+        engine.start()
+    except KeyboardInterrupt:
+        pass
+    else:  # pragma: no cover - the patched start always raises
+        raise AssertionError("start() should have let the interrupt through")
+    engine.close()  # idempotent and quiet: nothing to join

@@ -303,7 +303,9 @@ class Engine(Reconnection):
 
     def _join(self, name: str) -> None:
         for thread in self._threads:
-            if thread.name == name and thread is not threading.current_thread():
+            # ident None: never started (a Ctrl+C inside Thread.start); nothing to wait for
+            if thread.name == name and thread is not threading.current_thread() \
+                    and thread.ident is not None:
                 thread.join(JOIN_TIMEOUT_S)
 
     def __enter__(self) -> Engine:
