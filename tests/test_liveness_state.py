@@ -120,3 +120,21 @@ def test_an_outage_longer_than_the_replay_bound_is_reported_not_sent():
     result = replay.take(queued.append)
     assert queued == [] and result.pcm == b""
     assert abs(result.lost_s - 1.6) < 1e-9 and BYTES_PER_S == 32_000
+
+
+def test_a_microphone_arrays_replay_counts_seconds_of_its_interleaved_frames():
+    """Two channels are twice the bytes a second: the bound and the lost time are seconds of
+    speech, not of mono bytes (it said 3.2 s lost for 1.6 s of stereo)."""
+    replay = SpeechReplay(max_s=1.0, channels=2)
+    stereo_100ms = _block(200)  # 100 ms of interleaved 2-channel frames
+    replay.sent(0.0, 0, stereo_100ms)
+    replay.lost(heard_until=None, unanswered_ms=None)
+    for _ in range(15):  # 1.5 s said into the outage
+        replay.hold_or(stereo_100ms, lambda: None)
+    result = replay.take(lambda pcm: None)
+    assert result.pcm == b"" and abs(result.lost_s - 1.6) < 1e-9
+    short = SpeechReplay(max_s=1.0, channels=2)
+    short.sent(0.0, 0, stereo_100ms)
+    short.lost(heard_until=None, unanswered_ms=None)
+    kept = short.take(lambda pcm: None)
+    assert kept.pcm == stereo_100ms and abs(kept.seconds - 0.1) < 1e-9

@@ -152,7 +152,7 @@ class Engine(Reconnection):
         self._lost_mid_reply = False  # ... while a reply streamed (the flapping line says so)
         self._lost_conn: Connection | None = None  # the connection that dropped last
         # Speech the service may not have heard: replayed after a reconnect (replay.py).
-        self.replay = SpeechReplay()
+        self.replay = SpeechReplay(channels=mic_channels)
         # Wakes omnichat-reconnect: a connection was lost, or the engine stops.
         self._wake = threading.Event()
         self._connecting: Transport | None = None  # a transport being opened (close cuts it)

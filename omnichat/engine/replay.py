@@ -46,18 +46,20 @@ class Replay:
 
     pcm: bytes = b""
     lost_s: float = 0.0
+    bytes_per_s: int = BYTES_PER_S  # of the microphone's frames (a microphone array: more)
 
     @property
     def seconds(self) -> float:
-        return len(self.pcm) / BYTES_PER_S
+        return len(self.pcm) / self.bytes_per_s
 
 
 class SpeechReplay:
     """The unacknowledged audio of the current connection and of the outage after it."""
 
-    def __init__(self, max_s: float = REPLAY_MAX_S):
+    def __init__(self, max_s: float = REPLAY_MAX_S, channels: int = 1):
         self._lock = threading.Lock()
-        self._capacity = int(max_s * BYTES_PER_S)
+        self._bytes_per_s = BYTES_PER_S * channels  # interleaved frames of a microphone array
+        self._capacity = int(max_s * self._bytes_per_s)
         # (written at, stream offset in ms on its connection, pcm): the ring of sent audio
         self._sent: deque[tuple[float, int, bytes]] = deque()
         self._sent_bytes = 0
@@ -76,7 +78,7 @@ class SpeechReplay:
             while self._sent_bytes > self._capacity:
                 at, offset_ms, old = self._sent.popleft()
                 self._sent_bytes -= len(old)
-                self._forgot = (at, offset_ms, offset_ms + len(old) * 1000 // BYTES_PER_S)
+                self._forgot = (at, offset_ms, offset_ms + len(old) * 1000 // self._bytes_per_s)
 
     def lost(self, heard_until: float | None, unanswered_ms: int | None,
              unsent: Callable[[], list[bytes]] = list, heard_ms: int | None = None) -> None:
@@ -97,7 +99,7 @@ class SpeechReplay:
                 return at > ack_at and (heard_ms is None or end_ms > heard_ms)
 
             keep = [pcm for at, offset_ms, pcm in self._sent
-                    if wanted(at, offset_ms, offset_ms + len(pcm) * 1000 // BYTES_PER_S)]
+                    if wanted(at, offset_ms, offset_ms + len(pcm) * 1000 // self._bytes_per_s)]
             keep += unsent()
             gone = self._forgot is not None and wanted(*self._forgot)
             self._kept = keep
@@ -128,11 +130,12 @@ class SpeechReplay:
             overflow, self._overflow_bytes = self._overflow_bytes, 0
             self._kept_bytes = 0
             if overflow:
-                return Replay(lost_s=(len(kept) + overflow) / BYTES_PER_S)
+                return Replay(lost_s=(len(kept) + overflow) / self._bytes_per_s,
+                              bytes_per_s=self._bytes_per_s)
             if kept:
                 queue_first(kept)
                 self.replays += 1
-            return Replay(pcm=kept)
+            return Replay(pcm=kept, bytes_per_s=self._bytes_per_s)
 
     def forget(self) -> None:
         """A new connection started without an outage (rollover): the ring starts over."""
