@@ -84,6 +84,21 @@ class SpeakerRecorder:
                     raise AssertionError(f"{what} within {timeout_s} s")
                 self._arrived.wait(left)
 
+    def wait_for_reply_playing(self, timeout_s: float, what: str,
+                               loud_dbfs: float = -40.0) -> int:
+        """Wait until something new turns loud on the speaker (a 50 ms window over
+        ``loud_dbfs``), then until half a second more of it has played (5 s at most); the
+        sample index where it was first loud."""
+        from omnichat.audio.level import rms_dbfs
+
+        window, base = self.rate_hz // 20, len(self.recorded())
+        reply_at = len(self.wait_until(
+            lambda audio: audio.size > base and rms_dbfs(audio[-window:]) > loud_dbfs,
+            timeout_s, what))
+        self.wait_until(lambda audio: audio.size > reply_at + self.rate_hz // 2, 5,
+                        "reply stalled")
+        return reply_at
+
     def time_of_sample(self, index: int) -> float:
         """Monotonic time at which recorded sample ``index`` had arrived (upper bound)."""
         for t, total in self.arrivals:

@@ -140,12 +140,7 @@ def _speak_over_the_reply(echo_on, tmp_path, talk: Talk, question: Path,
     try:
         talk.wait_for("listening", 30)
         echo_on.play_into_mic(question).wait(30)
-        base = len(recorder.recorded())
-        reply_at = len(recorder.wait_until(
-            lambda audio: audio.size > base and rms_dbfs(audio[-WINDOW:]) > LOUD_DBFS,
-            20, "no reply"))
-        recorder.wait_until(lambda audio: audio.size > reply_at + RATE_HZ // 2, 5,
-                            "reply stalled")
+        recorder.wait_for_reply_playing(20, "no reply", LOUD_DBFS)
         talk_at = time.monotonic() + LEAD_S
         echo_on.play_into_mic(interruption).wait(15)
         talk.wait_for("interrupted", 10)
