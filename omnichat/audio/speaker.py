@@ -63,6 +63,12 @@ class Speaker:
         self._capacity = 0  # frames the device buffer holds (write_available when empty)
         self._playing = False
         self._wrote_playing = False  # the state when the previous block was written
+        # Set at start and after the device ran dry: the next write first tops the queue up
+        # with silence in one call. A stream (re)started by a single 5 ms block runs dry
+        # again at once, and through ALSA each time costs a restart (docs/audio.md).
+        self._prime = True
+        self._started = False  # the first write went out (the stream's first fill)
+        self._silence = np.zeros(0, dtype=np.int16)
         self._stop = threading.Event()  # close() sets it; the thread's wait while playing
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # what ended the thread (a device gone)
@@ -76,6 +82,8 @@ class Speaker:
                              _open_failed)
         start_stream(stream, _open_failed)
         self._capacity = int(stream.write_available)
+        self._silence = np.zeros(self._capacity, dtype=np.int16)
+        self._prime, self._started = True, False
         self._stream = stream
         self.buffer.output_latency_s = self.depth.margin_ms / 1000.0
         self.last_callback_at = time.monotonic()
@@ -118,9 +126,18 @@ class Speaker:
             else:  # a reply's first audio wakes the thread at once
                 self.buffer.wait_for_data(wait_s)
             return
+        if self._prime:  # a fresh stream starts on the full margin, whatever plays
+            self._prime = False
+            deep = want if self._started else max(want, self._frames(self.depth.margin_ms))
+            self._started = True
+            fill = min(deep - queued, self._silence.size)
+            if fill > 0 and stream.write(self._silence[:fill]):
+                self._prime = True
+            queued += max(fill, 0)
         block = feed.next_block(stream.time + queued / self.device_rate_hz)
         if stream.write(block):  # the device ran dry since the previous write
             self._underflowed(self._wrote_playing)
+            self._prime = True
         self._wrote_playing = self._playing
         self.last_callback_at = now = time.monotonic()
         self.depth.tick(now)
