@@ -16,6 +16,8 @@ SYSTEM_PACKAGES := libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils 
 # pytest-xdist workers. Most tests wait on a socket, a pace or a process rather than compute,
 # so more workers than the 2 cores pay off.
 TEST_WORKERS ?= 3
+# The real-audio tests: their rigs mostly wait on real time, so two share the cores well.
+AUDIO_WORKERS ?= 2
 CHECK_WORKERS ?= 6
 # Each worker imports the package and the tests: let them reuse compiled bytecode.
 unexport PYTHONDONTWRITEBYTECODE
@@ -27,8 +29,9 @@ unexport PYTHONDONTWRITEBYTECODE
 test: system-deps venv
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint pytest-audio pytest-rest
 
-# Two passes side by side: the real-audio tests one after another on one virtual sound card
-# (in real time), and the rest spread over xdist workers, which load the second core meanwhile.
+# Two passes side by side: the real-audio tests (in real time) on two workers, a file each at a
+# time, each worker on a virtual sound card of its own (a private PulseAudio daemon per pytest
+# session), and the rest spread over xdist workers, which load the cores meanwhile.
 # Each pass fails on its own failures, and on selecting no test at all (pytest's exit 5).
 pytest: venv
 	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-audio pytest-rest
@@ -36,7 +39,7 @@ pytest: venv
 # `exec`: a recipe with quotes runs under sh, and shell completion (tests/test_cli.py, the
 # README's --install-completion) finds its shell by walking up from pytest: it must not meet sh.
 pytest-audio: venv
-	exec $(PY) -m pytest -q -m audio
+	exec $(PY) -m pytest -q -n $(AUDIO_WORKERS) --dist loadfile -m audio
 
 pytest-rest: venv
 	exec $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not audio"

@@ -5,8 +5,8 @@ uses, so a new test lands in its tier without anyone marking it:
 
 - ``audio``: it plays or records on a virtual sound card: it uses the ``virtual_audio``
   fixture, or starts a rig of its own through ``fixtures_audio._run_rig``. ``make test`` runs
-  these one after another on one rig, in real time, beside the xdist workers that run the
-  rest and load the second core meanwhile.
+  these in real time on two workers, each on a rig of its own and a test file at a time,
+  beside the xdist workers that run the rest and load the cores meanwhile.
 - ``subprocess``: it starts a program. Its code, the tests' own helpers it calls (followed
   through the modules in ``tests/``) or its fixtures use ``subprocess``, ``pexpect`` or a
   fork. A test that starts one only through omnichat itself (an MCP server named in a
