@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 
-IDLE_MS = 10.0  # one ALSA period of the speaker's stream: a stream that ran dry restarts at it
+IDLE_MS = 0.0  # nothing queued while idle: the device runs empty between replies
 MARGIN_MS = 20.0
 MAX_MS = 35.0  # the device buffer (40 ms) less one block
 STEP_MS = 5.0

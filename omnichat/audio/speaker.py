@@ -69,6 +69,8 @@ class Speaker:
         self._prime = True
         self._started = False  # the first write went out (the stream's first fill)
         self._silence = np.zeros(0, dtype=np.int16)
+        self._burst = np.zeros(0, dtype=np.int16)  # a reply's first write on an empty device
+        self._idle_due = 0.0  # when the next silent block is due to the taps while idle
         self._stop = threading.Event()  # close() sets it; the thread's wait while playing
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # what ended the thread (a device gone)
@@ -83,6 +85,7 @@ class Speaker:
         start_stream(stream, _open_failed)
         self._capacity = int(stream.write_available)
         self._silence = np.zeros(self._capacity, dtype=np.int16)
+        self._burst = np.zeros(self._capacity, dtype=np.int16)
         self._prime, self._started = True, False
         self._stream = stream
         self.buffer.output_latency_s = self.depth.margin_ms / 1000.0
@@ -117,6 +120,9 @@ class Speaker:
             return
         queued = self._capacity - int(stream.write_available)
         self._playing = feed.busy
+        if not self._playing and self.depth.idle_ms <= 0:
+            self._idle_step(stream, feed, queued)
+            return
         want = self._frames(self.depth.margin_ms if self._playing else self.depth.idle_ms)
         short = feed.block_frames - (want - queued)  # frames to play before a block fits
         if short > 0:
@@ -125,6 +131,9 @@ class Speaker:
                 self._stop.wait(wait_s)
             else:  # a reply's first audio wakes the thread at once
                 self.buffer.wait_for_data(wait_s)
+            return
+        if queued <= 0 and self._playing and not self._prime:  # a reply starts on an empty device
+            self._start_reply(stream, feed, want)
             return
         if self._prime:  # a fresh stream starts on the full margin, whatever plays
             self._prime = False
@@ -135,12 +144,51 @@ class Speaker:
                 self._prime = True
             queued += max(fill, 0)
         block = feed.next_block(stream.time + queued / self.device_rate_hz)
-        if stream.write(block):  # the device ran dry since the previous write
+        self._write(stream, block, self._playing)
+
+    def _write(self, stream: Any, frames: np.ndarray, playing: bool) -> None:
+        if stream.write(frames):  # the device ran dry since the previous write
             self._underflowed(self._wrote_playing)
-            self._prime = True
-        self._wrote_playing = self._playing
+            # refill before the next block; not after a drain between replies (expected)
+            self._prime = self._wrote_playing or self.depth.idle_ms > 0
+        self._wrote_playing = playing
         self.last_callback_at = now = time.monotonic()
         self.depth.tick(now)
+
+    def _idle_step(self, stream: Any, feed: DeviceFeed, queued: int) -> None:
+        """Nothing plays: let the device run empty, so a reply's first sample goes straight to
+        the DAC. The buffer's taps still see a block of silence every block's time (the echo
+        canceller's reference and the heard-audio clock stay continuous)."""
+        now = time.monotonic()
+        self.last_callback_at = now  # nothing to hand over is not a device gone
+        self._wrote_playing = False
+        due = self._idle_due
+        if now < due:
+            self.buffer.wait_for_data(min(_MAX_WAIT_S, due - now))
+            return
+        feed.next_block(stream.time + max(queued, 0) / self.device_rate_hz)
+        block_s = feed.block_frames / self.device_rate_hz
+        self._idle_due = max(due + block_s, now - block_s)
+        self._prime = False  # the next reply starts with its own audio, not with silence
+        self._started = True
+
+    def _start_reply(self, stream: Any, feed: DeviceFeed, want: int) -> None:
+        """A reply's audio arrived on an empty device: hand it up to the margin in one write
+        (a stream restarted by one 5 ms block may run dry again at once, docs/audio.md). The
+        service sends a reply's audio in packets of 100-300 ms, so the margin is there; a
+        smaller first packet is topped up with silence ahead of it."""
+        step = feed.block_frames
+        src_block = self.buffer.rate_hz * self.block_ms // 1000
+        ready = self.buffer.queued_samples // max(1, src_block) + feed.held_frames // step
+        blocks = max(1, min(-(-want // step), ready, self._burst.size // step))
+        lead = min(max(0, want - blocks * step), self._burst.size - blocks * step)
+        burst = self._burst
+        burst[:lead] = 0
+        t0 = stream.time + lead / self.device_rate_hz
+        for i in range(blocks):
+            at = lead + i * step
+            burst[at:at + step] = feed.next_block(t0 + i * step / self.device_rate_hz)
+        self._write(stream, burst[:lead + blocks * step], True)
 
     def _frames(self, ms: float) -> int:
         return int(ms * self.device_rate_hz / 1000)
@@ -189,6 +237,8 @@ class Speaker:
                 tail[: held.size] = held
                 stream.write(tail)  # about the pad's time: what was queued plays out first
             stream.stop()
+        except Exception as exc:  # a device gone while idle: the thread had nothing to write
+            self.error = self.error or exc
         finally:
             stream.close()
         if stuck:  # pragma: no cover - a bug, reported rather than hidden
