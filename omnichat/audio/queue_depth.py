@@ -2,8 +2,10 @@
 
 Pure bookkeeping (no threads, no clock reads: time is an argument), owned by the speaker's
 thread. While nothing plays, ``idle_ms`` stays queued: a reply's first sample waits behind
-little more than that. While a reply plays, ``margin_ms``: the slack the speaker thread has
-before the device runs dry when the machine is busy. A device underflow during a reply grows
+little more than that; the default 0 lets the device run empty between replies (the speaker
+writes nothing then, so an idle underflow cannot happen). While a reply plays,
+``margin_ms``: the slack the speaker thread has before the device runs dry when the machine
+is busy. A device underflow during a reply grows
 the margin by ``step_ms``, up to ``max_ms``. An underflow while idle only plays silence a
 little late, so the idle depth (the wait of every reply's first sample) grows only when the
 device runs dry block after block: ``IDLE_BURST`` times within ``idle_burst_s`` (a sound

@@ -1,9 +1,9 @@
 """Speakers that drain a ``PlaybackBuffer``: a real PortAudio device, or a WAV file.
 
 ``Speaker`` owns one blocking ``sd.OutputStream`` and the thread ``omnichat-speaker`` that
-feeds it (docs/audio.md, "The speaker's queue"). The thread keeps only a little audio queued
-ahead of the DAC while nothing plays, so a reply's first sample is heard about one block
-after it arrives, and a deeper margin while a reply plays (grown after a device underflow,
+feeds it (docs/audio.md, "The speaker's queue"). The thread lets the device run empty while
+nothing plays, so a reply's first sample goes straight to the DAC (its first write carries
+the margin), and keeps a margin queued while a reply plays (grown after a device underflow,
 shrunk slowly). It copies blocks from the buffer into preallocated arrays; on a device that
 refuses 24 kHz it also resamples (soxr), outside any audio callback. It blocks only on the
 buffer's data event (idle) or its stop event (playing: until the device has room), never in
