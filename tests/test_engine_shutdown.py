@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -147,3 +148,34 @@ def test_ctrl_c_while_a_thread_starts_ends_with_the_interrupt_not_a_join_error(m
     else:  # pragma: no cover - the patched start always raises
         raise AssertionError("start() should have let the interrupt through")
     engine.close()  # idempotent and quiet: nothing to join
+
+
+def test_ctrl_c_right_after_poll_takes_a_lock_leaves_close_able_to_finish():
+    """CI once hung 20 s in ``close()``: a Ctrl+C landed in ``poll()`` just after
+    ``queue.Queue.get`` had taken the queue's mutex (Python checks for signals after every
+    call), so the mutex stayed held and close()'s last update waited on it for good. Here a
+    profiler raises the interrupt after every lock the polling thread takes."""
+    engine = Engine({"modalities": ["text"]}, connect=ScriptedTransport)
+    engine.start()
+    done = threading.Event()
+    interrupted: list[str] = []
+
+    def ctrl_c_after_a_lock(frame, event, arg):  # sys.setprofile's signature
+        if event == "c_return" and getattr(arg, "__name__", "") in ("acquire", "__enter__"):
+            interrupted.append(frame.f_code.co_filename)
+            raise KeyboardInterrupt
+
+    def main_thread() -> None:
+        for _ in range(3):
+            sys.setprofile(ctrl_c_after_a_lock)
+            try:
+                engine.poll(0.01)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                sys.setprofile(None)
+        engine.close()
+        done.set()
+
+    threading.Thread(target=main_thread, daemon=True).start()
+    assert done.wait(10.0), f"close() hung after an interrupt in {interrupted}"

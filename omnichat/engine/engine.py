@@ -160,8 +160,10 @@ class Engine(Reconnection):
         if playback is not None:
             playback.add_tap(self._heard.on_block)
         # Updates for the main thread; unbounded because the main thread drains it every
-        # poll and a put must never block the receiver.
-        self.updates: queue.Queue[up.Update] = queue.Queue()
+        # poll and a put must never block the receiver. A SimpleQueue (C, no Python-level
+        # lock): a Ctrl+C that lands just after ``Queue.get`` took its mutex left it held
+        # for good, and close()'s last put then hung the process (docs/architecture.md).
+        self.updates: queue.SimpleQueue[up.Update] = queue.SimpleQueue()
         self._finished: list[Turn] = []  # decided under _state_lock, handed out after it
         self._conn: Connection | None = None
         self._generation = 0

@@ -50,7 +50,7 @@ class Reconnection:
         keeper: Reconnector | None
         state: ConversationState
         replay: SpeechReplay
-        updates: queue.Queue[up.Update]
+        updates: queue.SimpleQueue[up.Update]
         closing_reason: act.ServiceClosing | None
         _swap_lock: threading.Lock
         _state_lock: threading.Lock
