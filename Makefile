@@ -53,7 +53,8 @@ check: venv
 check-tests: venv
 	exec $(PY) -m pytest -q -n $(CHECK_WORKERS) --dist worksteal -m "not audio and not subprocess"
 
-# ruff over the package and the tests; mypy over the package (strict on the protocol layer).
+# ruff over the package and the tests; mypy over the package (strict on protocol/, config/,
+# transport/ and the state machine: pyproject.toml).
 lint: venv
 	$(VENV)/bin/ruff check omnichat tests
 	$(VENV)/bin/mypy omnichat
