@@ -7,16 +7,35 @@ import os
 from omnichat.terminal.stderr_capture import capture_stderr
 
 
+CARD = b"ALSA lib confmisc.c:855:(parse_card) cannot find card '0'\n"
+RECOVERY = b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\n"
+
+
 def test_writes_to_fd_2_are_held_and_summarised(capfd) -> None:
     with capture_stderr() as captured:
-        os.write(2, b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\n")
-        os.write(2, b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun \x1b[31moccurred\n")
+        os.write(2, CARD)
+        os.write(2, b"ALSA lib pcm_dmix.c:1000:(snd_pcm_dmix_open) \x1b[31munable to open\n")
     assert capfd.readouterr().err == ""  # nothing reached the terminal while the view ran
     summary = captured.summary() or ""
     assert summary.startswith("the audio system reported 2 messages")
-    assert "underrun occurred" in summary and "\x1b" not in summary
+    assert "unable to open" in summary and "\x1b" not in summary
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"  # fd 2 is back
+
+
+def test_the_recovery_after_a_drain_between_replies_is_counted_not_reported(capfd) -> None:
+    """The speaker lets the device run empty after every reply, and ALSA says "underrun
+    occurred" when the next reply restarts it: that line ended every session."""
+    with capture_stderr() as captured:
+        os.write(2, RECOVERY)
+        os.write(2, RECOVERY)
+    assert captured.summary() is None and captured.recoveries == 2
+    with capture_stderr() as mixed:
+        os.write(2, CARD)
+        os.write(2, RECOVERY)
+    assert (mixed.summary() or "").startswith("the audio system reported 1 message")
+    assert "cannot find card" in (mixed.summary() or "")
+    assert capfd.readouterr().err == ""
 
 
 def test_disabled_or_quiet_says_nothing() -> None:
@@ -44,7 +63,7 @@ def test_talk_keeps_library_messages_off_the_live_view(capfd, monkeypatch, tmp_p
     real_run = talk_module._run
 
     def noisy_run(*args, **kwargs):
-        os.write(2, b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\n")
+        os.write(2, CARD)
         return real_run(*args, **kwargs)
 
     monkeypatch.setattr(talk_module, "_run", noisy_run)

@@ -160,7 +160,7 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         # Unwound after engine.close() (even when it raises): what the engine finished while
         # closing — a reply cut by Ctrl+C or a dropped socket — still reaches the screen.
         opened: list[SessionInputs] = []  # filled once the inputs are open (for the report)
-        stack.callback(_final_report, engine, playback, view, opened)
+        stack.callback(_final_report, engine, playback, view, opened, speaker)
         stack.enter_context(engine)
         # Echo handling only where a speaker can be heard by a microphone (docs/echo.md).
         echo_ok = playback is not None and options.output_wav is None
@@ -197,7 +197,7 @@ def _report_held_stderr(held: StderrCapture, views: list[View]) -> None:
 
 
 def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
-                  opened: list[SessionInputs]) -> None:
+                  opened: list[SessionInputs], speaker: Any = None) -> None:
     """Show the updates left after the engine closed, the counters the audio callbacks kept
     (they never print themselves), and why nothing was heard if nothing was."""
     for update in engine.poll(0):
@@ -208,6 +208,10 @@ def _final_report(engine: Engine, playback: PlaybackBuffer | None, view: View,
     if playback is not None and playback.underruns:
         view.apply(up.Notice(f"the speaker ran dry {_times(playback.underruns, 'time')} "
                              "mid-reply (reply audio arrived slower than it played)"))
+    device_dry = getattr(speaker, "device_underflows", 0)
+    if device_dry:  # counted by the speaker; ALSA's own lines about it are held back
+        view.apply(up.Notice(f"the sound device ran dry {_times(device_dry, 'time')} during "
+                             "a reply (a click: the machine was too busy to feed it)"))
     hint = _never_heard_hint(engine, opened[0].source) if opened else None
     if hint:
         view.apply(up.Notice(hint))

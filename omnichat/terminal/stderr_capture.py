@@ -7,6 +7,11 @@ up. While the live view runs, fd 2 goes to a private temporary file instead; whe
 fd 2 is restored and what was written is summarised in one line (count and the last
 message, cleaned), so nothing is hidden. Python's own error line and tracebacks come after
 the restore, on the real stderr.
+
+ALSA's "underrun occurred" (its recovery from a stream that ran empty) is counted apart and
+left out of that line: the speaker lets the device run empty after every reply on purpose
+(docs/audio.md), so the line came at the end of every session, and the underflows that can
+be heard (during a reply) are counted by the speaker itself and reported by the session.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from omnichat.sanitize import clean_text, excerpt
 from omnichat.terminal import signals
 
 KEEP_BYTES = 16 * 1024  # only the tail is read back: a chatty library cannot fill memory
+RECOVERY = "underrun occurred"  # ALSA: snd_pcm_recover after the stream ran empty
 
 
 class StderrCapture:
     """What the libraries wrote while fd 2 was redirected: ``lines`` after the block ends."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # what the libraries said, recoveries left out
+        self.recoveries = 0  # ALSA's "underrun occurred" lines
 
     def summary(self) -> str | None:
         if not self.lines:
@@ -64,4 +71,6 @@ def capture_stderr(enabled: bool = True,
             size = sink.seek(0, os.SEEK_END)
             sink.seek(max(0, size - KEEP_BYTES))
             text = sink.read().decode("utf-8", "replace")
-            capture.lines = [line for line in text.splitlines() if line.strip()]
+            lines = [line for line in text.splitlines() if line.strip()]
+            capture.lines = [line for line in lines if RECOVERY not in line]
+            capture.recoveries = len(lines) - len(capture.lines)
