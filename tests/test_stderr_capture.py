@@ -6,7 +6,6 @@ import os
 
 from omnichat.terminal.stderr_capture import capture_stderr
 
-
 CARD = b"ALSA lib confmisc.c:855:(parse_card) cannot find card '0'\n"
 RECOVERY = b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\n"
 
