@@ -2,7 +2,8 @@
 view's are drawn here by ``LiveView`` on an 80x16 ``Screen`` from the updates of the
 conversation they describe (a spoken question, "Wait, stop." over the answer, a second
 question). The ``make demo`` sample is compared with the real command's output where
-``tests/test_readme.py`` runs it (``check_sample``). Times, latencies and token counts are
+``tests/test_readme.py`` runs it (``check_sample``), docs/tools.md's tool-call sample with
+the output of the command it documents. Times, latencies and token counts are
 normalised before comparing.
 
 When a sample is out of date the assertion prints the block to paste in its place.
@@ -104,3 +105,23 @@ def test_the_live_view_samples_are_what_the_view_draws():
     check_sample(cut, after_cut, "docs/talk.md's interrupted sample")
     answered = next(b for b in talk if "● listening" in b and "1.2 s" in b)
     check_sample(answered, after_answer, "docs/talk.md's second sample")
+
+
+def test_the_tool_call_sample_is_what_the_documented_command_prints(tmp_path, monkeypatch):
+    """docs/tools.md's plain-output sample, from the command it documents (``--local``, the
+    reply script that calls ``calculate``)."""
+    from typer.testing import CliRunner
+
+    from omnichat.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "script.txt").write_text('call calculate {"expression": "6*7"}\n')
+    question = ROOT / "omnichat" / "data" / "sample-question.wav"
+    result = CliRunner().invoke(app, [
+        "talk", "--local", "--local-reply-script", "script.txt", "--tools", "calculator",
+        "--text-only", "--input", str(question), "--input-pace", "8",
+        "--transcript", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 0, result.output
+    produced = "\n".join(line for line in result.output.splitlines() if "] qwen: " in line)
+    documented = next(b for b in blocks(ROOT / "docs" / "tools.md") if "⚙ calculate" in b)
+    check_sample(documented, produced, "docs/tools.md's tool-call sample")
