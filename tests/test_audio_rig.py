@@ -114,11 +114,12 @@ def test_speaker_plays_speech_bit_for_bit(virtual_audio, speech_wav):
             buf.finish()  # the whole reply is queued: running dry at its end is no underrun
             assert buf.wait_drained(speech.size / SPEAKER_RATE_HZ + 5.0)
             latency_s = speaker.latency_s
+            underflows = speaker.device_underflows
     finally:
         recorded = recorder.stop()
     ncc, _ = best_ncc(recorded, speech)
     print(f"\nspeaker: NCC {ncc:.4f}, device latency {latency_s * 1000:.0f} ms, "
-          f"underruns {buf.underruns}")
+          f"underruns {buf.underruns}, device underflows {underflows}")
     assert ncc > 0.9
     assert buf.underruns == 0 and buf.played_samples == buf.written_samples
 

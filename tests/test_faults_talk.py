@@ -90,7 +90,9 @@ def test_talk_goes_on_after_a_drop_and_the_key_appears_nowhere(
     shown = [r for i, r in enumerate(roles) if not (i and r == roles[i - 1] == "assistant")]
     assert shown == ["user", "assistant", "user", "assistant"], turns
     assert not turns[-1]["interrupted"]  # the second question's answer came whole
-    assert all(t["text"] for t in turns), turns
+    # A reply cut before any of its text got through is recorded, empty, as cut by the network
+    assert all(t["text"] or t.get("status") == "interrupted_by_network" for t in turns), \
+        [(t["role"], t["text"], t.get("status")) for t in turns]
     assert len(emu.connections) == 2, result.output
     # The key: not in stdout/stderr, the transcript, the WAV (name or bytes), the trace.
     assert trace.stat().st_size > 0 and "session.update" in trace.read_text()
