@@ -22,13 +22,13 @@ def test_writes_to_fd_2_are_held_and_summarised(capfd) -> None:
     assert capfd.readouterr().err == "after\n"  # fd 2 is back
 
 
-def test_the_recovery_after_a_drain_between_replies_is_counted_not_reported(capfd) -> None:
+def test_the_recovery_after_a_drain_between_replies_is_not_reported(capfd) -> None:
     """The speaker lets the device run empty after every reply, and ALSA says "underrun
     occurred" when the next reply restarts it: that line ended every session."""
     with capture_stderr() as captured:
         os.write(2, RECOVERY)
         os.write(2, RECOVERY)
-    assert captured.summary() is None and captured.recoveries == 2
+    assert captured.summary() is None
     with capture_stderr() as mixed:
         os.write(2, CARD)
         os.write(2, RECOVERY)

@@ -5,13 +5,13 @@ thread. While nothing plays, ``idle_ms`` stays queued: a reply's first sample wa
 little more than that; the default 0 lets the device run empty between replies (the speaker
 writes nothing then, so an idle underflow cannot happen). While a reply plays,
 ``margin_ms``: the slack the speaker thread has before the device runs dry when the machine
-is busy. A device underflow during a reply grows
-the margin by ``step_ms``, up to ``max_ms``. An underflow while idle only plays silence a
-little late, so the idle depth (the wait of every reply's first sample) grows only when the
-device runs dry block after block: ``IDLE_BURST`` times within ``idle_burst_s`` (a sound
-server that resamples the stream in large chunks drains it at every block). Each
-``shrink_after_s`` without an underflow gives one step of each back, never below the
-floors. Figures and the choice of the defaults: docs/benchmarks-latency.md.
+is busy. A device underflow during a reply grows the margin by ``step_ms``, up to
+``max_ms``. An underflow while idle only plays silence a little late, so the idle depth (the
+wait of every reply's first sample) grows only when the device runs dry block after block:
+``IDLE_BURST`` times within ``idle_burst_s`` (a sound server that resamples the stream in
+large chunks drains it at every block). Each ``shrink_after_s`` without an underflow gives
+one step of each back, never below the floors. Figures and the choice of the defaults:
+docs/benchmarks-latency.md.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ fd 2 is restored and what was written is summarised in one line (count and the l
 message, cleaned), so nothing is hidden. Python's own error line and tracebacks come after
 the restore, on the real stderr.
 
-ALSA's "underrun occurred" (its recovery from a stream that ran empty) is counted apart and
-left out of that line: the speaker lets the device run empty after every reply on purpose
+ALSA's "underrun occurred" (its recovery from a stream that ran empty) is left out of that
+line: the speaker lets the device run empty after every reply on purpose
 (docs/audio.md), so the line came at the end of every session, and the underflows that can
 be heard (during a reply) are counted by the speaker itself and reported by the session.
 """
@@ -34,8 +34,7 @@ class StderrCapture:
     """What the libraries wrote while fd 2 was redirected: ``lines`` after the block ends."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []  # what the libraries said, recoveries left out
-        self.recoveries = 0  # ALSA's "underrun occurred" lines
+        self.lines: list[str] = []  # what the libraries said, ALSA's recoveries left out
 
     def summary(self) -> str | None:
         if not self.lines:
@@ -71,6 +70,5 @@ def capture_stderr(enabled: bool = True,
             size = sink.seek(0, os.SEEK_END)
             sink.seek(max(0, size - KEEP_BYTES))
             text = sink.read().decode("utf-8", "replace")
-            lines = [line for line in text.splitlines() if line.strip()]
-            capture.lines = [line for line in lines if RECOVERY not in line]
-            capture.recoveries = len(lines) - len(capture.lines)
+            capture.lines = [line for line in text.splitlines()
+                             if line.strip() and RECOVERY not in line]
