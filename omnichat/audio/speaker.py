@@ -36,7 +36,7 @@ from omnichat.errors import AudioDeviceError
 BLOCK_MS = 5
 # The device's buffer: room for the deepest margin. Through ALSA (and its PulseAudio plugin)
 # a 30 ms request gives a 40 ms buffer in 10 ms periods; a stream that ran dry restarts only
-# once a period is queued again, which is why the idle queue is one period.
+# once a period is queued again, which is why a reply's first write holds the whole margin.
 DEVICE_BUFFER_S = 0.030
 
 # After close() is asked, keep the stream running on silence this long past what is queued:
