@@ -211,6 +211,20 @@ def test_space_interrupts_in_talk_and_q_ends_with_0(make_emulator, tmp_path):
     assert finish(child) == 0
 
 
+def test_q_while_the_first_reply_still_streams_ends_with_0(make_emulator, tmp_path):
+    """An ``--input`` session that ends by itself without a completed reply exits 1; one the
+    user ends with q is their choice. It exited 1 when q came before any reply completed (the
+    test above, whenever Space cancelled the reply before the service had sent all of it)."""
+    emu = make_emulator(replies=[LONG_REPLY], speed="realtime")
+    child = spawn(emu, tmp_path, "talk", wav=speech_then_silence(tmp_path / "q.wav"))
+    emu.connection.wait_for("response.audio.delta", timeout=20)  # answering, far from done
+    child.expect_exact("speaking")
+    child.send("q")
+    assert finish(child) == 0
+    done = [e for e in emu.connection.sent if e["type"] == "response.done"]
+    assert all(e["response"]["status"] != "completed" for e in done)  # none had completed
+
+
 def test_without_a_terminal_ptt_needs_input(tmp_path):
     import subprocess
     import sys

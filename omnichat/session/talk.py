@@ -170,7 +170,8 @@ def talk(settings: Settings, options: TalkOptions, *, console: Console | None = 
         tools.approvals.prompt = inputs.keys.prompt if inputs.keys is not None else None
         opened.append(inputs)
         _run(engine, inputs, view, settings, options, speaker)
-    if feed.inputs:
+    quit_by_key = inputs.keys is not None and inputs.keys.quit.is_set()
+    if feed.inputs and not quit_by_key:  # q or /quit is the user's choice, not a failure
         _check_answered(engine, opened[0].source)
     return TalkResult(transcript_path, options.output_wav, writer.turns_written,
                       engine.last_latency_ms)
