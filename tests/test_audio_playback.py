@@ -144,3 +144,19 @@ def test_the_tap_reports_stream_positions_under_the_lock_and_never_a_flushed_sam
     assert seen[0] == (0, 0, 240, 0, 12.5)
     assert seen[1] == (1000, 240, 100, 1, None)  # played: written clock 1000..1099 only
     assert buf.heard_samples(0, 1000) == 240 and buf.heard_samples(1000, 100) == 100
+
+
+def test_silence_the_speaker_writes_on_its_own_reaches_the_taps_on_the_device_timeline():
+    """After the device ran dry mid-reply the speaker refills it with silence before the
+    next block. The echo reference (a tap) must see that silence, or everything after it is
+    placed early on the DAC timeline and its echo passes the gate as the user's voice."""
+    buf = PlaybackBuffer()
+    seen = []
+    buf.add_tap(lambda b: seen.append((b.samples.copy(), b.position, b.real, b.dac_time)))
+    buf.write(np.full(240, 1000, np.int16).tobytes())
+    buf.read_into(np.empty(120, np.int16), dac_time=1.000)
+    buf.tap_silence(480, 1.025)  # 20 ms refilled after a dry spell
+    buf.read_into(np.empty(120, np.int16), dac_time=1.045)
+    assert [(s.size, pos, real, t) for s, pos, real, t in seen] == [
+        (120, 0, 120, 1.000), (480, 120, 0, 1.025), (120, 120, 120, 1.045)]
+    assert not seen[1][0].any() and seen[2][0].all()

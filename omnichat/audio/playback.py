@@ -90,6 +90,7 @@ class PlaybackBuffer:
         self._drained.set()
         self._data = threading.Event()  # set while something is queued (FileSpeaker waits)
         self._taps: list[Tap] = []
+        self._zeros = np.zeros(rate_hz // 10, dtype=np.int16)  # tap_silence: up to 100 ms
         self.underruns = 0
         self.dropped_samples = 0
         self.flushes = 0  # readers that buffer audio themselves watch this to drop it too
@@ -221,6 +222,18 @@ class PlaybackBuffer:
                 for tap in self._taps:
                     tap(block)
         return n
+
+    def tap_silence(self, samples: int, dac_time: float | None) -> None:
+        """Show the taps ``samples`` of silence the speaker wrote on its own (a refill after
+        the device ran dry), so that what they record stays what the device plays."""
+        with self._lock:
+            if not self._taps:
+                return
+            zeros = self._zeros[:min(samples, self._zeros.size)]
+            block = PlayedBlock(zeros, self._played + self._discarded, 0, 0, self.flushes,
+                                dac_time)
+            for tap in self._taps:
+                tap(block)
 
     def _copy_fade(self, buf: np.ndarray) -> int:
         left = self._fade_len - self._fade_pos

@@ -140,8 +140,13 @@ class Speaker:
             deep = want if self._started else max(want, self._frames(self.depth.margin_ms))
             self._started = True
             fill = min(deep - queued, self._silence.size)
-            if fill > 0 and stream.write(self._silence[:fill]):
-                self._prime = True
+            if fill > 0:
+                at = stream.time + max(queued, 0) / self.device_rate_hz
+                if stream.write(self._silence[:fill]):
+                    self._prime = True
+                # the taps see it too: the echo reference and the recording stay on the
+                # device's timeline (a refill after a dry run delays what follows)
+                self.buffer.tap_silence(fill * self.buffer.rate_hz // self.device_rate_hz, at)
             queued += max(fill, 0)
         block = feed.next_block(stream.time + queued / self.device_rate_hz)
         self._write(stream, block, self._playing)
