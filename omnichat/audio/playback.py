@@ -217,21 +217,21 @@ class PlaybackBuffer:
                 self._data.clear()
                 if not self._drained.is_set():
                     self._drained.set()
-            if self._taps:
-                block = PlayedBlock(buf, position, pos, n, self.flushes, dac_time)
-                for tap in self._taps:
-                    tap(block)
+            self._tap(buf, position, pos, n, dac_time)
         return n
 
     def tap_silence(self, samples: int, dac_time: float | None) -> None:
         """Show the taps ``samples`` of silence the speaker wrote on its own (a refill after
         the device ran dry), so that what they record stays what the device plays."""
         with self._lock:
-            if not self._taps:
-                return
-            zeros = self._zeros[:min(samples, self._zeros.size)]
-            block = PlayedBlock(zeros, self._played + self._discarded, 0, 0, self.flushes,
-                                dac_time)
+            self._tap(self._zeros[:min(samples, self._zeros.size)],
+                      self._played + self._discarded, 0, 0, dac_time)
+
+    def _tap(self, samples: np.ndarray, position: int, fade: int, real: int,
+             dac_time: float | None) -> None:
+        """Hand one block to every tap (under the lock)."""
+        if self._taps:
+            block = PlayedBlock(samples, position, fade, real, self.flushes, dac_time)
             for tap in self._taps:
                 tap(block)
 
